@@ -1,0 +1,54 @@
+// Command linkissuer issues short-lived signed URLs for Google Cloud Storage
+// and S3-compatible stores: one at a time from the command line, in bulk, or
+// as a Pub/Sub worker.
+//
+// main is the composition root: it picks the subcommand, gives it a context
+// that is cancelled on SIGINT/SIGTERM, and turns its error into an exit code.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/linkissuer/linkissuer/cli"
+)
+
+// commands maps each subcommand to its entry point.
+var commands = map[string]cli.Command{
+	"sign": cli.Sign,
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	cmd, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "linkissuer: unknown command %q\n\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	os.Exit(cmd(ctx, env, os.Args[2:]))
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `linkissuer issues short-lived signed URLs for GCS and S3-compatible stores.
+
+Usage: linkissuer COMMAND [flags]
+
+Commands:
+  sign       sign gs://BUCKET/OBJECT or s3://BUCKET/KEY URLs (one, many, or --from-file)
+
+Run "linkissuer COMMAND -h" for a command's flags.
+`)
+}
