@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/linkissuer/linkissuer/sign"
+)
+
+// keylessFlags select signing through IAM Credentials signBlob.
+type keylessFlags struct {
+	serviceAccount string
+	delegates      stringList
+	iamEndpoint    string
+}
+
+func (k *keylessFlags) register(fs *flag.FlagSet, env Env) {
+	fs.StringVar(&k.serviceAccount, "service-account", envString(env, "LINKISSUER_SERVICE_ACCOUNT", ""), "sign keyless as this service account through IAM signBlob [$LINKISSUER_SERVICE_ACCOUNT]")
+	fs.Var(&k.delegates, "delegate", "service account in the impersonation chain (repeatable)")
+	fs.StringVar(&k.iamEndpoint, "iam-endpoint", envString(env, "LINKISSUER_IAM_ENDPOINT", ""), "IAM Credentials endpoint, e.g. the emulator's http://127.0.0.1:PORT [$LINKISSUER_IAM_ENDPOINT]")
+}
+
+// credentials is the signer chosen from the flags, and how to release it.
+type credentials struct {
+	signer sign.Signer
+	close  func()
+}
+
+// loadCredentials picks exactly one signer: an HMAC key, a key file, or
+// keyless signing.
+func loadCredentials(ctx context.Context, env Env, f *signFlags) (*credentials, error) {
+	chosen := 0
+	for _, set := range []bool{f.hmacAccessID != "", f.keyFile != "", f.keyless.serviceAccount != "" || f.keyless.iamEndpoint != ""} {
+		if set {
+			chosen++
+		}
+	}
+	if chosen > 1 {
+		return nil, fmt.Errorf("choose one of --hmac-access-id, --key-file and --service-account")
+	}
+	switch {
+	case f.hmacAccessID != "":
+		secret, err := hmacSecret(env, f.hmacSecretFile)
+		if err != nil {
+			return nil, err
+		}
+		s, err := sign.NewHMACSigner(f.hmacAccessID, secret)
+		if err != nil {
+			return nil, err
+		}
+		return &credentials{signer: s, close: func() {}}, nil
+	case f.keyFile != "":
+		s, err := sign.LoadKeyFile(f.keyFile, f.email)
+		if err != nil {
+			return nil, err
+		}
+		return &credentials{signer: s, close: func() {}}, nil
+	}
+	return loadKeyless(ctx, env, &f.keyless)
+}
+
+// hmacSecret reads the secret from a file or $LINKISSUER_HMAC_SECRET; never
+// from a flag value, which would show in process listings and shell history.
+func hmacSecret(env Env, file string) (string, error) {
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--hmac-secret-file: %w", err)
+		}
+		return strings.TrimSpace(string(data)), nil
+	}
+	if s := env.Getenv("LINKISSUER_HMAC_SECRET"); s != "" {
+		return s, nil
+	}
+	return "", fmt.Errorf("--hmac-access-id needs the secret in --hmac-secret-file or $LINKISSUER_HMAC_SECRET")
+}
