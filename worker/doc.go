@@ -1,0 +1,23 @@
+// Package worker is linkissuer's transport: it receives Pub/Sub messages
+// (pull, or push over HTTP), runs a Handler on each, publishes the handler's
+// outputs, and only then acknowledges the message.
+//
+// Contract:
+//   - At-least-once in, at-least-once out: a message is acked only after
+//     every output it produced is confirmed by Pub/Sub. Consumers drop
+//     duplicates by the dedupe_key attribute of linkissuer.link.v1.
+//   - The Router is the only place that decides ack or nack. Handlers return
+//     outputs or an error; the error's class decides the rest:
+//     permanent (Permanent, schema.ErrInvalid, *policy.Refusal,
+//     *sign.InputError) -> a linkissuer.deadletter.v1 message with the
+//     original payload, attributes and reason on the error topic, then ack;
+//     ignored (Ignore) -> ack, counted by reason; anything else -> nack, so
+//     Pub/Sub redelivers with its retry policy and, after the subscription's
+//     max delivery attempts, moves the message to its dead-letter topic.
+//   - If publishing the dead-letter message itself fails, the input is
+//     nacked: nothing is ever dropped silently.
+//   - A panicking handler is recovered and treated as a transient failure.
+//   - Shutdown: Run stops pulling when its context ends, lets in-flight
+//     messages finish within the grace period, nacks what is left, and
+//     flushes the publisher.
+package worker

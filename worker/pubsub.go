@@ -1,0 +1,143 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"go.uber.org/zap"
+)
+
+// TopicPublisher publishes Outputs to Pub/Sub topics named by logical name
+// ("results", "errors", ...) and waits for the server's confirmation.
+type TopicPublisher struct {
+	topics  map[string]*pubsub.Publisher
+	metrics *Metrics
+}
+
+// NewTopicPublisher maps logical names to topic IDs or full names. Settings
+// apply to every topic; a zero value keeps the library defaults.
+func NewTopicPublisher(client *pubsub.Client, topics map[string]string, settings pubsub.PublishSettings, m *Metrics) *TopicPublisher {
+	p := &TopicPublisher{topics: map[string]*pubsub.Publisher{}, metrics: m}
+	for logical, name := range topics {
+		if name == "" {
+			continue
+		}
+		pub := client.Publisher(name)
+		pub.PublishSettings = settings
+		p.topics[logical] = pub
+	}
+	return p
+}
+
+// Publish implements Publisher: it queues every output, then waits for each
+// confirmation. It fails if any output fails.
+func (p *TopicPublisher) Publish(ctx context.Context, outs ...Output) error {
+	results := make([]*pubsub.PublishResult, len(outs))
+	for i, o := range outs {
+		pub, ok := p.topics[o.Topic]
+		if !ok {
+			return fmt.Errorf("worker: no topic configured for %q", o.Topic)
+		}
+		results[i] = pub.Publish(ctx, &pubsub.Message{Data: o.Data, Attributes: o.Attributes, OrderingKey: o.OrderingKey})
+	}
+	var errs []error
+	for i, r := range results {
+		_, err := r.Get(ctx)
+		p.metrics.Published(outs[i].Topic, err)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("publish to %s: %w", outs[i].Topic, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stop flushes and stops every topic publisher.
+func (p *TopicPublisher) Stop() {
+	for _, pub := range p.topics {
+		pub.Stop()
+	}
+}
+
+// PullOptions tune a pull subscription's receive loop.
+type PullOptions struct {
+	// MaxOutstanding bounds messages held at once (flow control).
+	MaxOutstanding int
+	// MaxOutstandingBytes bounds their total size.
+	MaxOutstandingBytes int
+	// Streams is the number of StreamingPull streams.
+	Streams int
+	// MaxExtension bounds automatic ack-deadline extension per message.
+	MaxExtension time.Duration
+	// HandlerTimeout bounds one message's processing (0: no bound).
+	HandlerTimeout time.Duration
+	// Grace is how long in-flight messages may finish after shutdown starts.
+	Grace time.Duration
+}
+
+// Pull receives from sub and hands each message to the router until ctx
+// ends. Then it stops pulling, lets in-flight messages finish for up to
+// o.Grace (they are nacked if cut short), and returns.
+func Pull(ctx context.Context, sub *pubsub.Subscriber, r *Router, o PullOptions, log *zap.Logger) error {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	sub.ReceiveSettings.MaxOutstandingMessages = o.MaxOutstanding
+	sub.ReceiveSettings.MaxOutstandingBytes = o.MaxOutstandingBytes
+	sub.ReceiveSettings.NumGoroutines = o.Streams
+	sub.ReceiveSettings.MaxExtension = o.MaxExtension
+	sub.ReceiveSettings.ShutdownOptions = &pubsub.ShutdownOptions{
+		Behavior: pubsub.ShutdownBehaviorWaitForProcessing,
+		Timeout:  o.Grace,
+	}
+
+	// Handlers run under work, which outlives ctx by the grace period, so
+	// that a SIGTERM lets in-flight messages finish instead of failing them.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	var stopOnce sync.Once
+	stopper := context.AfterFunc(ctx, func() {
+		stopOnce.Do(func() {
+			time.AfterFunc(o.Grace, cancelWork)
+		})
+	})
+	defer stopper()
+
+	err := sub.Receive(ctx, func(_ context.Context, pm *pubsub.Message) {
+		hctx, cancel := work, context.CancelFunc(func() {})
+		if o.HandlerTimeout > 0 {
+			hctx, cancel = context.WithTimeout(work, o.HandlerTimeout)
+		}
+		defer cancel()
+		m := &Message{
+			ID:           pm.ID,
+			Data:         pm.Data,
+			Attributes:   pm.Attributes,
+			PublishTime:  pm.PublishTime,
+			Subscription: sub.String(),
+		}
+		if pm.DeliveryAttempt != nil {
+			m.DeliveryAttempt = *pm.DeliveryAttempt
+		}
+		d := r.Process(hctx, m)
+		var res *pubsub.AckResult
+		if d.Ack {
+			res = pm.AckWithResult()
+		} else {
+			res = pm.NackWithResult()
+		}
+		// With exactly-once delivery the result says whether the ack
+		// stuck; a failed ack means a redelivery, which dedupe_key absorbs.
+		if status, err := res.Get(work); err != nil || status != pubsub.AcknowledgeStatusSuccess {
+			log.Warn("ack or nack not confirmed; the message may be redelivered",
+				zap.String("message_id", m.ID), zap.Bool("ack", d.Ack), zap.Int("status", int(status)), zap.Error(err))
+		}
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("receive from %s: %w", sub.String(), err)
+	}
+	return nil
+}

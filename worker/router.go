@@ -1,0 +1,128 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DeadLetterFunc builds the error-topic message for a permanently failed
+// delivery: the original payload and attributes, the reason code and text.
+type DeadLetterFunc func(m *Message, code, reason string) (Output, error)
+
+// Router runs the handler on each delivery, publishes its outputs, and is
+// the single place that decides ack or nack.
+type Router struct {
+	handler    Handler
+	pub        Publisher
+	deadLetter DeadLetterFunc
+	log        *zap.Logger
+	metrics    *Metrics
+	now        func() time.Time
+}
+
+// RouterOptions configure a Router.
+type RouterOptions struct {
+	// DeadLetter builds error-topic messages; required.
+	DeadLetter DeadLetterFunc
+	// Logger receives one line per non-issued outcome; nil means no logs.
+	Logger *zap.Logger
+	// Metrics, if set, counts outcomes and latency.
+	Metrics *Metrics
+	// Now is the clock for latency measurements; nil means time.Now.
+	Now func() time.Time
+}
+
+// NewRouter returns a Router for h that publishes with pub.
+func NewRouter(h Handler, pub Publisher, o RouterOptions) (*Router, error) {
+	if h == nil || pub == nil || o.DeadLetter == nil {
+		return nil, errors.New("worker: router needs a handler, a publisher and a dead-letter builder")
+	}
+	r := &Router{handler: h, pub: pub, deadLetter: o.DeadLetter, log: o.Logger, metrics: o.Metrics, now: o.Now}
+	if r.log == nil {
+		r.log = zap.NewNop()
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	return r, nil
+}
+
+// Decision is the Router's verdict on one delivery.
+type Decision struct {
+	// Ack is true when the message is done with (issued, ignored or
+	// dead-lettered); false asks for redelivery.
+	Ack     bool
+	Outcome Outcome
+	// Reason is a stable code for ignored, dead-lettered and retried
+	// messages.
+	Reason string
+	// Err is the handler's or publisher's error, if any.
+	Err error
+}
+
+// Process handles one delivery under ctx and decides its fate. It never
+// panics on input.
+func (r *Router) Process(ctx context.Context, m *Message) Decision {
+	start := r.now()
+	r.metrics.inFlight(1)
+	defer r.metrics.inFlight(-1)
+
+	outs, err := r.handle(ctx, m)
+	outcome, reason := Classify(err)
+	d := Decision{Ack: outcome != OutcomeRetry, Outcome: outcome, Reason: reason, Err: err}
+	switch outcome {
+	case OutcomeIssued:
+		if len(outs) > 0 {
+			if perr := r.pub.Publish(ctx, outs...); perr != nil {
+				d = Decision{Outcome: OutcomeRetry, Reason: "publish_failed", Err: perr}
+			}
+		}
+	case OutcomeDeadLetter:
+		out, derr := r.deadLetter(m, reason, err.Error())
+		if derr == nil {
+			derr = r.pub.Publish(ctx, out)
+		}
+		if derr != nil {
+			d = Decision{Outcome: OutcomeRetry, Reason: "dead_letter_publish_failed", Err: derr}
+		}
+	}
+	r.metrics.observe(d, r.now().Sub(start))
+	r.logDecision(m, d)
+	return d
+}
+
+// handle runs the handler, turning a panic into a transient error.
+func (r *Router) handle(ctx context.Context, m *Message) (outs []Output, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			outs, err = nil, &panicError{value: v}
+		}
+	}()
+	return r.handler(ctx, m)
+}
+
+func (r *Router) logDecision(m *Message, d Decision) {
+	if d.Outcome == OutcomeIssued {
+		return
+	}
+	fields := []zap.Field{
+		zap.String("message_id", m.ID),
+		zap.String("outcome", string(d.Outcome)),
+		zap.String("reason", d.Reason),
+		zap.Int("delivery_attempt", m.DeliveryAttempt),
+	}
+	if d.Err != nil {
+		fields = append(fields, zap.String("error", d.Err.Error()))
+	}
+	switch d.Outcome {
+	case OutcomeRetry:
+		r.log.Warn("message will be redelivered", fields...)
+	case OutcomeDeadLetter:
+		r.log.Warn("message dead-lettered", fields...)
+	default:
+		r.log.Debug("message ignored", fields...)
+	}
+}
