@@ -23,6 +23,23 @@ func (k *keylessFlags) register(fs *flag.FlagSet, env Env) {
 	fs.StringVar(&k.iamEndpoint, "iam-endpoint", envString(env, "LINKISSUER_IAM_ENDPOINT", ""), "IAM Credentials endpoint, e.g. the emulator's http://127.0.0.1:PORT [$LINKISSUER_IAM_ENDPOINT]")
 }
 
+// credFlags choose the signer: a key file, an HMAC key, or keyless.
+type credFlags struct {
+	keyFile        string
+	email          string
+	hmacAccessID   string
+	hmacSecretFile string
+	keyless        keylessFlags
+}
+
+func (c *credFlags) register(fs *flag.FlagSet, env Env) {
+	fs.StringVar(&c.keyFile, "key-file", envString(env, "LINKISSUER_KEY_FILE", ""), "service-account key file (JSON or PEM) for GOOG4-RSA-SHA256 [$LINKISSUER_KEY_FILE]")
+	fs.StringVar(&c.email, "email", envString(env, "LINKISSUER_KEY_EMAIL", ""), "service-account email for a PEM key file (JSON files carry their own) [$LINKISSUER_KEY_EMAIL]")
+	fs.StringVar(&c.hmacAccessID, "hmac-access-id", envString(env, "LINKISSUER_HMAC_ACCESS_ID", ""), "HMAC access ID; the secret comes from --hmac-secret-file or $LINKISSUER_HMAC_SECRET [$LINKISSUER_HMAC_ACCESS_ID]")
+	fs.StringVar(&c.hmacSecretFile, "hmac-secret-file", envString(env, "LINKISSUER_HMAC_SECRET_FILE", ""), "file holding the HMAC secret [$LINKISSUER_HMAC_SECRET_FILE]")
+	c.keyless.register(fs, env)
+}
+
 // credentials is the signer chosen from the flags, and how to release it.
 type credentials struct {
 	signer sign.Signer
@@ -31,7 +48,7 @@ type credentials struct {
 
 // loadCredentials picks exactly one signer: an HMAC key, a key file, or
 // keyless signing.
-func loadCredentials(ctx context.Context, env Env, f *signFlags) (*credentials, error) {
+func loadCredentials(ctx context.Context, env Env, f *credFlags) (*credentials, error) {
 	chosen := 0
 	for _, set := range []bool{f.hmacAccessID != "", f.keyFile != "", f.keyless.serviceAccount != "" || f.keyless.iamEndpoint != ""} {
 		if set {

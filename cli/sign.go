@@ -23,11 +23,7 @@ on stderr and the rest are still signed; the exit code is 1 if any failed.`
 
 // signFlags is the parsed command line of `linkissuer sign`.
 type signFlags struct {
-	keyFile        string
-	email          string
-	hmacAccessID   string
-	hmacSecretFile string
-	keyless        keylessFlags
+	cred credFlags
 
 	method      string
 	duration    string
@@ -49,11 +45,7 @@ type signFlags struct {
 func Sign(ctx context.Context, env Env, args []string) int {
 	var f signFlags
 	fs := newFlagSet(env, "sign", signUsage)
-	fs.StringVar(&f.keyFile, "key-file", envString(env, "LINKISSUER_KEY_FILE", ""), "service-account key file (JSON or PEM) for GOOG4-RSA-SHA256 [$LINKISSUER_KEY_FILE]")
-	fs.StringVar(&f.email, "email", "", "service-account email for a PEM key file (JSON files carry their own)")
-	fs.StringVar(&f.hmacAccessID, "hmac-access-id", envString(env, "LINKISSUER_HMAC_ACCESS_ID", ""), "HMAC access ID; the secret comes from --hmac-secret-file or $LINKISSUER_HMAC_SECRET [$LINKISSUER_HMAC_ACCESS_ID]")
-	fs.StringVar(&f.hmacSecretFile, "hmac-secret-file", envString(env, "LINKISSUER_HMAC_SECRET_FILE", ""), "file holding the HMAC secret [$LINKISSUER_HMAC_SECRET_FILE]")
-	f.keyless.register(fs, env)
+	f.cred.register(fs, env)
 	fs.StringVar(&f.method, "method", envString(env, "LINKISSUER_METHOD", "GET"), "GET, HEAD, PUT, POST, DELETE or RESUMABLE")
 	fs.StringVar(&f.duration, "duration", envString(env, "LINKISSUER_DURATION", "1h"), "lifetime: Go duration or N with s, m, h, d (max 7d; 12h keyless)")
 	fs.StringVar(&f.at, "at", "", "signing time, RFC 3339 (default now)")
@@ -204,7 +196,7 @@ func newSignRun(ctx context.Context, env Env, f *signFlags) (*signRun, error) {
 		r.query = append(r.query, sign.Param{Name: name, Value: value})
 	}
 
-	cred, err := loadCredentials(ctx, env, f)
+	cred, err := loadCredentials(ctx, env, &f.cred)
 	if err != nil {
 		return nil, err
 	}
