@@ -32,7 +32,7 @@ type Refusal struct {
 	Reason string
 }
 
-func (r *Refusal) Error() string { return "refused by policy: " + r.Reason }
+func (r *Refusal) Error() string { return "refused by policy (" + r.Code + "): " + r.Reason }
 
 // Config is the policy as configured (flags, environment, or a job).
 type Config struct {

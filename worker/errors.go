@@ -68,7 +68,10 @@ func Classify(err error) (Outcome, string) {
 	case errors.Is(err, schema.ErrInvalid):
 		return OutcomeDeadLetter, string(schema.CodeOf(err))
 	case errors.As(err, &refusal):
-		return OutcomeDeadLetter, refusal.Code
+		if refusal.Code == policy.CodeInvalidObjectName {
+			return OutcomeDeadLetter, string(schema.CodeInvalidObjectName)
+		}
+		return OutcomeDeadLetter, string(schema.CodePolicyRefused)
 	case errors.As(err, &input):
 		return OutcomeDeadLetter, string(schema.CodeSignRefused)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -9,8 +9,9 @@ import (
 )
 
 // DeadLetterFunc builds the error-topic message for a permanently failed
-// delivery: the original payload and attributes, the reason code and text.
-type DeadLetterFunc func(m *Message, code, reason string) (Output, error)
+// delivery: the original payload and attributes, the reason code and the
+// error.
+type DeadLetterFunc func(m *Message, code string, err error) (Output, error)
 
 // Router runs the handler on each delivery, publishes its outputs, and is
 // the single place that decides ack or nack.
@@ -81,7 +82,7 @@ func (r *Router) Process(ctx context.Context, m *Message) Decision {
 			}
 		}
 	case OutcomeDeadLetter:
-		out, derr := r.deadLetter(m, reason, err.Error())
+		out, derr := r.deadLetter(m, reason, err)
 		if derr == nil {
 			derr = r.pub.Publish(ctx, out)
 		}
