@@ -18,7 +18,10 @@ import (
 
 // commands maps each subcommand to its entry point.
 var commands = map[string]cli.Command{
-	"sign": cli.Sign,
+	"sign":    cli.Sign,
+	"worker":  cli.Worker,
+	"serve":   cli.Serve,
+	"emulate": cli.Emulate,
 }
 
 func main() {
@@ -48,6 +51,9 @@ Usage: linkissuer COMMAND [flags]
 
 Commands:
   sign       sign gs://BUCKET/OBJECT or s3://BUCKET/KEY URLs (one, many, or --from-file)
+  worker     pull GCS notifications and job messages from Pub/Sub, publish links
+  serve      push mode (Cloud Run): Pub/Sub push, Eventarc CloudEvents, POST /v1/links
+  emulate    run a local stand-in: "emulate iam" serves IAM Credentials signBlob for keyless signing
 
 Run "linkissuer COMMAND -h" for a command's flags.
 `)

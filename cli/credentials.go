@@ -8,20 +8,8 @@ import (
 	"strings"
 
 	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/sign/engine"
 )
-
-// keylessFlags select signing through IAM Credentials signBlob.
-type keylessFlags struct {
-	serviceAccount string
-	delegates      stringList
-	iamEndpoint    string
-}
-
-func (k *keylessFlags) register(fs *flag.FlagSet, env Env) {
-	fs.StringVar(&k.serviceAccount, "service-account", envString(env, "LINKISSUER_SERVICE_ACCOUNT", ""), "sign keyless as this service account through IAM signBlob [$LINKISSUER_SERVICE_ACCOUNT]")
-	fs.Var(&k.delegates, "delegate", "service account in the impersonation chain (repeatable)")
-	fs.StringVar(&k.iamEndpoint, "iam-endpoint", envString(env, "LINKISSUER_IAM_ENDPOINT", ""), "IAM Credentials endpoint, e.g. the emulator's http://127.0.0.1:PORT [$LINKISSUER_IAM_ENDPOINT]")
-}
 
 // credFlags choose the signer: a key file, an HMAC key, or keyless.
 type credFlags struct {
@@ -43,6 +31,8 @@ func (c *credFlags) register(fs *flag.FlagSet, env Env) {
 // credentials is the signer chosen from the flags, and how to release it.
 type credentials struct {
 	signer sign.Signer
+	// engine is set for keyless signing, for its metrics.
+	engine *engine.Engine
 	close  func()
 }
 
@@ -50,7 +40,7 @@ type credentials struct {
 // keyless signing.
 func loadCredentials(ctx context.Context, env Env, f *credFlags) (*credentials, error) {
 	chosen := 0
-	for _, set := range []bool{f.hmacAccessID != "", f.keyFile != "", f.keyless.serviceAccount != "" || f.keyless.iamEndpoint != ""} {
+	for _, set := range []bool{f.hmacAccessID != "", f.keyFile != "", f.keyless.requested()} {
 		if set {
 			chosen++
 		}

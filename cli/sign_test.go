@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/sign"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -206,5 +210,42 @@ func TestParseDuration(t *testing.T) {
 		if _, err := ParseDuration(bad); err == nil {
 			t.Errorf("ParseDuration(%q) succeeded", bad)
 		}
+	}
+}
+
+// Keyless signing goes through IAM signBlob (the emulator here) and the
+// URLs verify with the emulator's public key.
+func TestSignKeylessThroughIAMEmulator(t *testing.T) {
+	srv, err := iamemu.Start("127.0.0.1:0", &iamemu.Options{Email: "signer@test-project.iam.gserviceaccount.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	var stdin strings.Builder
+	for i := 0; i < 50; i++ {
+		fmt.Fprintf(&stdin, "gs://test-bucket/objects/%03d.bin\n", i)
+	}
+	code, out, errOut := runCmd(t, Sign, stdin.String(), nil, "--service-account", srv.Email(),
+		"--iam-endpoint", srv.Endpoint(), "--from-file", "-", "--duration", "10m")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 50 {
+		t.Fatalf("got %d URLs, want 50", len(lines))
+	}
+	for _, u := range lines {
+		p, err := sign.ParseSignedURL(u, "GET", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.VerifyRSA(srv.PublicKey()); err != nil {
+			t.Errorf("%s: %v", p.Object, err)
+		}
+	}
+	// The keyless cap applies unless explicitly lifted.
+	code, _, errOut = runCmd(t, Sign, "", nil, "--service-account", srv.Email(), "--iam-endpoint", srv.Endpoint(), "--duration", "13h", "gs://test-bucket/x")
+	if code == ExitOK || !strings.Contains(errOut, "keyless maximum") {
+		t.Errorf("13h keyless URL: exit %d, stderr %s", code, errOut)
 	}
 }

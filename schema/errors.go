@@ -88,6 +88,7 @@ type FieldError struct {
 	Err error
 }
 
+// Error renders "invalid message: FIELD: REASON (CODE)".
 func (e *FieldError) Error() string {
 	return fmt.Sprintf("invalid message: %s: %s (%s)", e.Field, e.Reason, e.Code)
 }

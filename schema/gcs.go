@@ -70,9 +70,9 @@ func (s *Int64String) UnmarshalJSON(b []byte) error {
 	case string(b) == "null":
 		return nil
 	case b[0] == '"':
-		v, err := strconv.Unquote(string(b))
-		if err != nil {
-			return typeErr("string")
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
 		}
 		*s = Int64String(v)
 		return nil

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -197,5 +198,34 @@ func TestObjectNames(t *testing.T) {
 	var ie *sign.InputError
 	if err := ValidateObjectName("object", "a\nb"); !errors.As(err, &ie) {
 		t.Errorf("ValidateObjectName error %v does not wrap the *sign.InputError", err)
+	}
+}
+
+func TestInt64String(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Int64String
+		ok   bool
+	}{
+		{in: `"17"`, want: "17", ok: true},
+		{in: `"1\u0037"`, want: "17", ok: true},
+		{in: `17`, want: "17", ok: true},
+		{in: `null`, want: "", ok: true},
+		{in: `true`},
+		{in: `{}`},
+		{in: `[1]`},
+	}
+	for _, tt := range tests {
+		var v struct {
+			G Int64String `json:"g"`
+		}
+		err := json.Unmarshal([]byte(`{"g":`+tt.in+`}`), &v)
+		if (err == nil) != tt.ok || v.G != tt.want {
+			t.Errorf("decode %s = %q, %v", tt.in, v.G, err)
+		}
+		var te *json.UnmarshalTypeError
+		if err != nil && (!errors.As(err, &te) || te.Field != "g") {
+			t.Errorf("decode %s: error %v does not name field g", tt.in, err)
+		}
 	}
 }

@@ -83,7 +83,9 @@ func TestJobValidate(t *testing.T) {
 	}{
 		{name: "valid prefix job", edit: func(j *Job) {}},
 		{name: "whole bucket", edit: func(j *Job) { j.Source.Prefix = "" }},
-		{name: "list", edit: func(j *Job) { j.Source = JobSource{Bucket: "example-media", Objects: []ObjectRef{{Name: "a"}, {Name: "a", Generation: 3}}} }},
+		{name: "list", edit: func(j *Job) {
+			j.Source = JobSource{Bucket: "example-media", Objects: []ObjectRef{{Name: "a"}, {Name: "a", Generation: 3}}}
+		}},
 		{name: "topic output", edit: func(j *Job) { j.Output = JobOutput{Topic: "projects/p-1/topics/links"} }},
 		{name: "s3", edit: func(j *Job) {
 			j.Source = JobSource{Store: StoreS3, Region: "eu-west-1", Endpoint: "https://minio.internal:9000", Bucket: "incoming"}
@@ -111,8 +113,12 @@ func TestJobValidate(t *testing.T) {
 		{name: "list plus include_generations", edit: func(j *Job) {
 			j.Source = JobSource{Bucket: "example-media", IncludeGenerations: true, Objects: []ObjectRef{{Name: "a"}}}
 		}, code: CodeInvalidField, field: "source"},
-		{name: "duplicate object", edit: func(j *Job) { j.Source = JobSource{Bucket: "example-media", Objects: []ObjectRef{{Name: "a"}, {Name: "a"}}} }, code: CodeInvalidField, field: "source.objects[1]"},
-		{name: "negative generation", edit: func(j *Job) { j.Source = JobSource{Bucket: "example-media", Objects: []ObjectRef{{Name: "a", Generation: -1}}} }, code: CodeInvalidField, field: "source.objects[0].generation"},
+		{name: "duplicate object", edit: func(j *Job) {
+			j.Source = JobSource{Bucket: "example-media", Objects: []ObjectRef{{Name: "a"}, {Name: "a"}}}
+		}, code: CodeInvalidField, field: "source.objects[1]"},
+		{name: "negative generation", edit: func(j *Job) {
+			j.Source = JobSource{Bucket: "example-media", Objects: []ObjectRef{{Name: "a", Generation: -1}}}
+		}, code: CodeInvalidField, field: "source.objects[0].generation"},
 		{name: "lower-case method", edit: func(j *Job) { j.Method = "get" }, code: CodeInvalidMethod, field: "method"},
 		{name: "missing method", edit: func(j *Job) { j.Method = "" }, code: CodeMissingField, field: "method"},
 		{name: "expiry too long", edit: func(j *Job) { j.ExpiresIn = "7d1s" }, code: CodeInvalidField, field: "expires_in"},

@@ -3,9 +3,9 @@ package schema
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"encoding/hex"
 	"strconv"
 	"strings"
 	"time"

@@ -29,6 +29,7 @@ const (
 	KindJob
 )
 
+// String is the kind's name as used in logs, metrics and the test corpus.
 func (k Kind) String() string {
 	switch k {
 	case KindGCSNotification:

@@ -72,6 +72,12 @@ type PullOptions struct {
 	Streams int
 	// MaxExtension bounds automatic ack-deadline extension per message.
 	MaxExtension time.Duration
+	// LeaseStep is the most one lease extension adds (10s..600s; default
+	// 20s). It bounds how long a message held by a replica that died, or
+	// that shut down before handing it to a handler, waits before Pub/Sub
+	// redelivers it. The library's default for exactly-once subscriptions
+	// is 60s per step.
+	LeaseStep time.Duration
 	// HandlerTimeout bounds one message's processing (0: no bound).
 	HandlerTimeout time.Duration
 	// Grace is how long in-flight messages may finish after shutdown starts.
@@ -89,23 +95,31 @@ func Pull(ctx context.Context, sub *pubsub.Subscriber, r *Router, o PullOptions,
 	sub.ReceiveSettings.MaxOutstandingBytes = o.MaxOutstandingBytes
 	sub.ReceiveSettings.NumGoroutines = o.Streams
 	sub.ReceiveSettings.MaxExtension = o.MaxExtension
+	step := o.LeaseStep
+	if step == 0 {
+		step = 20 * time.Second
+	}
+	sub.ReceiveSettings.MinDurationPerAckExtension = 10 * time.Second
+	sub.ReceiveSettings.MaxDurationPerAckExtension = step
 	sub.ReceiveSettings.ShutdownOptions = &pubsub.ShutdownOptions{
 		Behavior: pubsub.ShutdownBehaviorWaitForProcessing,
 		Timeout:  o.Grace,
 	}
 
-	// Handlers run under work, which outlives ctx by the grace period, so
-	// that a SIGTERM lets in-flight messages finish instead of failing them.
+	// Handlers run under work, which outlives ctx so that a SIGTERM lets
+	// in-flight messages finish instead of failing them. It ends at three
+	// quarters of the grace period: what is still running then fails,
+	// and its nack must reach Pub/Sub while the stream is still open, or
+	// the message would wait out its (extended) lease before redelivery.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	var stopOnce sync.Once
 	stopper := context.AfterFunc(ctx, func() {
-		stopOnce.Do(func() {
-			time.AfterFunc(o.Grace, cancelWork)
-		})
+		time.AfterFunc(o.Grace*3/4, cancelWork)
 	})
 	defer stopper()
 
+	var acks sync.WaitGroup
+	defer acks.Wait() // bounded: work ends at most Grace after ctx
 	err := sub.Receive(ctx, func(_ context.Context, pm *pubsub.Message) {
 		hctx, cancel := work, context.CancelFunc(func() {})
 		if o.HandlerTimeout > 0 {
@@ -129,12 +143,17 @@ func Pull(ctx context.Context, sub *pubsub.Subscriber, r *Router, o PullOptions,
 		} else {
 			res = pm.NackWithResult()
 		}
-		// With exactly-once delivery the result says whether the ack
-		// stuck; a failed ack means a redelivery, which dedupe_key absorbs.
-		if status, err := res.Get(work); err != nil || status != pubsub.AcknowledgeStatusSuccess {
-			log.Warn("ack or nack not confirmed; the message may be redelivered",
-				zap.String("message_id", m.ID), zap.Bool("ack", d.Ack), zap.Int("status", int(status)), zap.Error(err))
-		}
+		// With exactly-once delivery the result says whether the ack stuck;
+		// a failed ack means a redelivery, which dedupe_key absorbs. Waiting
+		// here would hold the callback, so the wait is logged on the side.
+		acks.Add(1)
+		go func() {
+			defer acks.Done()
+			if status, err := res.Get(work); err != nil || status != pubsub.AcknowledgeStatusSuccess {
+				log.Warn("ack or nack not confirmed; the message may be redelivered",
+					zap.String("message_id", m.ID), zap.Bool("ack", d.Ack), zap.Int("status", int(status)), zap.Error(err))
+			}
+		}()
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("receive from %s: %w", sub.String(), err)

@@ -14,6 +14,8 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 	"github.com/linkissuer/linkissuer/policy"
@@ -81,8 +83,9 @@ func newStack(t *testing.T) *stack {
 	}
 	subs := []pubsubemu.Subscription{
 		{ID: s.ids["notifications"] + "-worker", Topic: s.ids["notifications"], ExactlyOnce: true, DeadLetterTopic: s.ids["dlq"], AckDeadline: 10 * time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second},
-		{ID: s.ids["results"] + "-sub", Topic: s.ids["results"]},
+		{ID: s.ids["results"] + "-sub", Topic: s.ids["results"], AckDeadline: 10 * time.Second},
 		{ID: s.ids["errors"] + "-sub", Topic: s.ids["errors"]},
+		{ID: s.ids["dlq"] + "-sub", Topic: s.ids["dlq"]},
 	}
 	for _, sub := range subs {
 		if err := pubsubemu.EnsureSubscription(ctx, client, sub); err != nil {
@@ -123,19 +126,25 @@ func (s *stack) handler() *LinkHandler {
 // is what SIGTERM does in main) and waits for it to return.
 func (s *stack) startWorker(h Handler, grace time.Duration) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	pub := NewTopicPublisher(s.client, map[string]string{
+	// Each worker has its own client, as separate replicas do.
+	client, err := pubsub.NewClient(ctx, testProject)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	pub := NewTopicPublisher(client, map[string]string{
 		TopicResults: s.ids["results"],
 		TopicErrors:  s.ids["errors"],
 	}, pubsub.PublishSettings{DelayThreshold: 2 * time.Millisecond, CountThreshold: 100}, nil)
-	r, err := NewRouter(h, pub, RouterOptions{DeadLetter: DeadLetters("test-worker", nil)})
+	var r *Router
+	r, err = NewRouter(h, pub, RouterOptions{DeadLetter: DeadLetters("test-worker", nil), Logger: testLogger(s.t)})
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- Pull(ctx, s.client.Subscriber(s.ids["notifications"]+"-worker"), r, PullOptions{
+		done <- Pull(ctx, client.Subscriber(s.ids["notifications"]+"-worker"), r, PullOptions{
 			MaxOutstanding: 200, Streams: 1, HandlerTimeout: 30 * time.Second, Grace: grace,
-		}, nil)
+		}, testLogger(s.t))
 	}()
 	var once sync.Once
 	stop = func() {
@@ -145,6 +154,7 @@ func (s *stack) startWorker(h Handler, grace time.Duration) (stop func()) {
 				s.t.Errorf("worker: %v", err)
 			}
 			pub.Stop()
+			client.Close()
 		})
 	}
 	s.t.Cleanup(stop)
@@ -152,7 +162,9 @@ func (s *stack) startWorker(h Handler, grace time.Duration) (stop func()) {
 }
 
 // collect receives from the subscription on topic until want messages
-// arrived or the timeout passed, acking each, and returns them.
+// arrived or the timeout passed, acking each, and returns them. One Receive
+// runs for the whole wait: a Receive cancelled early would strand messages
+// the client had pulled but not dispatched until their lease ran out.
 func (s *stack) collect(topic string, want int, timeout time.Duration) []*pubsub.Message {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -177,6 +189,26 @@ func (s *stack) collect(topic string, want int, timeout time.Duration) []*pubsub
 	return got
 }
 
+// collectUntil receives from topic's subscription until done says the
+// messages so far are enough, or the timeout passes.
+func (s *stack) collectUntil(topic string, timeout time.Duration, done func(*pubsub.Message) bool) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var mu sync.Mutex
+	err := s.client.Subscriber(s.ids[topic]+"-sub").Receive(ctx, func(_ context.Context, m *pubsub.Message) {
+		m.Ack()
+		mu.Lock()
+		defer mu.Unlock()
+		if done(m) {
+			cancel()
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		s.t.Fatalf("receive %s: %v", topic, err)
+	}
+}
+
 // collectQuiet is collect for a topic that should stay empty: it waits the
 // whole window.
 func (s *stack) collectQuiet(topic string, window time.Duration) []*pubsub.Message {
@@ -198,4 +230,12 @@ func (s *stack) publish(msgs ...*pubsub.Message) {
 			s.t.Fatal(err)
 		}
 	}
+}
+
+// testLogger sends the worker's logs to the test log when -v is given.
+func testLogger(t *testing.T) *zap.Logger {
+	if !testing.Verbose() {
+		return zap.NewNop()
+	}
+	return zaptest.NewLogger(t)
 }

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/linkissuer/linkissuer/policy"
+	"github.com/linkissuer/linkissuer/schema"
+	"github.com/linkissuer/linkissuer/worker"
+)
+
+const serveUsage = `Usage: linkissuer serve --results-topic T --errors-topic T --allow RULES --push-emails SA[,SA] [flags]
+
+Push mode for Cloud Run: POST /pubsub/push takes Pub/Sub push deliveries,
+POST /events takes Eventarc CloudEvents, POST /v1/links issues one link
+synchronously. Requests must carry a Google-signed OIDC token from one of
+--push-emails for one of --audiences. The status code tells Pub/Sub whether
+to redeliver. Also serves /healthz, /readyz and /metrics.`
+
+// Serve implements `linkissuer serve` (push mode).
+func Serve(ctx context.Context, env Env, args []string) int {
+	var f serviceFlags
+	var emails, audiences string
+	var insecure, syncLinks bool
+	var handlerTimeout time.Duration
+	fs := newFlagSet(env, "serve", serveUsage)
+	f.register(fs, env)
+	fs.StringVar(&emails, "push-emails", envString(env, "LINKISSUER_PUSH_EMAILS", ""), "comma-separated service accounts whose push/Eventarc tokens are accepted [$LINKISSUER_PUSH_EMAILS]")
+	fs.StringVar(&audiences, "audiences", envString(env, "LINKISSUER_AUDIENCES", ""), "comma-separated accepted token audiences (the push endpoint URL) [$LINKISSUER_AUDIENCES]")
+	fs.BoolVar(&insecure, "insecure-skip-auth", false, "accept requests without a token (local use against emulators only)")
+	fs.BoolVar(&syncLinks, "sync-links", envString(env, "LINKISSUER_SYNC_LINKS", "") == "true", "serve POST /v1/links [$LINKISSUER_SYNC_LINKS=true]")
+	fs.DurationVar(&handlerTimeout, "handler-timeout", envDuration(env, "LINKISSUER_HANDLER_TIMEOUT", 30*time.Second), "bound on one delivery's processing (keep under the ack deadline) [$LINKISSUER_HANDLER_TIMEOUT]")
+	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	svc, err := f.build(ctx, env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "linkissuer serve: %v\n", err)
+		return ExitUsage
+	}
+	defer svc.close()
+	opts := &worker.PushOptions{
+		Audiences:        splitList(audiences),
+		AllowedEmails:    splitList(emails),
+		InsecureSkipAuth: insecure,
+		HandlerTimeout:   handlerTimeout,
+		Logger:           svc.log,
+		Project:          f.project,
+		Metrics:          worker.NewHTTPMetrics(svc.registry),
+	}
+	if syncLinks {
+		opts.Links = worker.LinkIssuerFunc(func(ctx context.Context, r worker.LinkRequest) (*schema.Link, error) {
+			return issueSync(ctx, svc.links, r)
+		})
+	}
+	push, err := worker.NewPushServer(svc.router, opts)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "linkissuer serve: %v\n", err)
+		return ExitUsage
+	}
+	mux := worker.NewOpsMux(svc.ready.Check, svc.registry)
+	for _, route := range []string{"/pubsub/push", "/events", "/v1/links"} {
+		mux.Handle(route, push)
+	}
+	done := svc.serveHTTP(ctx, f.addr, mux)
+	svc.ready.Set(nil)
+	<-ctx.Done()
+	svc.ready.Set(errors.New("shutting down"))
+	<-done // in-flight requests finish within the grace period
+	svc.publisher.Stop()
+	svc.log.Info("serve stopped")
+	return ExitOK
+}
+
+// issueSync serves POST /v1/links through the same policy and signer as
+// events.
+func issueSync(ctx context.Context, h *worker.LinkHandler, r worker.LinkRequest) (*schema.Link, error) {
+	var expires time.Duration
+	if r.ExpiresIn != "" {
+		var err error
+		if expires, err = schema.ParseExpiresIn(r.ExpiresIn); err != nil {
+			return nil, err
+		}
+	}
+	if err := schema.ValidateObjectName("object", r.Object); err != nil {
+		return nil, err
+	}
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	return h.IssueLink(ctx, policy.Request{Bucket: r.Bucket, Object: r.Object, Method: r.Method, Expires: expires},
+		schema.LinkObject{Generation: r.Generation, Size: -1}, schema.LinkSource{MessageID: "sync-" + hex.EncodeToString(id)})
+}

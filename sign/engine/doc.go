@@ -1,0 +1,28 @@
+// Package engine runs a remote sign.Signer (IAM Credentials signBlob) at
+// the speed its quota allows. An Engine wraps any sign.Signer and is one
+// itself, so a sign.URLSigner built on it needs no change; bulk callers use
+// Engine.SignAll to keep the pipeline full.
+//
+// What it guarantees:
+//   - At most Options.MaxInFlight calls to the inner signer at once.
+//   - Calls are paced by a rate that finds the quota without being told it:
+//     slow start until the first 429 / RESOURCE_EXHAUSTED, then additive
+//     increase and a multiplicative cut to just under what the server
+//     admitted, at most once per round trip. Options.Ceiling caps it.
+//   - Retryable errors (sign.IsRetryable: 429, 5xx, timeouts, the transient
+//     signBlob 403) are retried with exponential backoff and full jitter, at
+//     most Options.MaxAttempts calls per signature; then a *GiveUpError,
+//     which is permanent and wraps the last cause. Other errors are returned
+//     at once, unchanged.
+//   - Each call has its own deadline (Options.CallTimeout); a call that
+//     runs out is retried. Cancelling the caller's context stops its waits
+//     (concurrency slot, pacing, backoff) and its call at once.
+//   - Identical requests (same scope and string-to-sign) in flight together
+//     are signed once; each caller gets its own copy of the signature.
+//   - Counters and latency histograms are kept in memory (Stats); the engine
+//     logs nothing and never holds on to payloads or signatures.
+//
+// The engine starts no goroutine of its own: all work runs on the callers'
+// goroutines (and, for shared requests, on a goroutine that lives exactly
+// as long as the first caller's call), so it needs no Close.
+package engine

@@ -1,0 +1,269 @@
+package engine
+
+// Tests over real HTTP: sign.IAMSigner -> the IAM Credentials emulator on
+// 127.0.0.1, with the engine in between.
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	emulator "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/sign"
+)
+
+var emulatorKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
+func startEmulator(t *testing.T, o emulator.Options) *emulator.Server {
+	t.Helper()
+	o.Key = emulatorKey()
+	s, err := emulator.Start("127.0.0.1:0", &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Close(ctx); err != nil {
+			t.Errorf("emulator close: %v", err)
+		}
+	})
+	return s
+}
+
+// keylessURLSigner builds IAMSigner -> Engine -> URLSigner against s.
+func keylessURLSigner(t *testing.T, s *emulator.Server, delegates []string, o *Options) (*Engine, *sign.URLSigner) {
+	t.Helper()
+	iam, err := sign.NewIAMSigner(context.Background(), sign.IAMOptions{Email: s.Email(), Delegates: delegates, Endpoint: s.Endpoint()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(iam, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := sign.New(e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, u
+}
+
+// publishedKey fetches the emulator's certificate from its x509 endpoint.
+func publishedKey(t *testing.T, s *emulator.Server) *rsa.PublicKey {
+	t.Helper()
+	resp, err := http.Get(s.URL() + "/service_accounts/v1/metadata/x509/" + url.PathEscape(s.Email()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var certs map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&certs); err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode([]byte(certs[s.KeyID()]))
+	if block == nil {
+		t.Fatalf("no certificate for key %s", s.KeyID())
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert.PublicKey.(*rsa.PublicKey)
+}
+
+// verify checks a signed URL's signature against the published key.
+func verify(t *testing.T, u *sign.URLSigner, pub *rsa.PublicKey, r sign.Request, link *sign.SignedURL) {
+	t.Helper()
+	prep, err := u.Prepare(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := url.Parse(link.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := hex.DecodeString(parsed.Query().Get("X-Goog-Signature"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(prep.StringToSign))
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig); err != nil {
+		t.Errorf("%s: signature does not verify: %v", r.Object, err)
+	}
+}
+
+func collect(n int) []sign.Request {
+	var out []sign.Request
+	for r := range requests(n, 0) {
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestKeylessURLsVerifyWithThePublishedKey(t *testing.T) {
+	s := startEmulator(t, emulator.Options{Latency: 2 * time.Millisecond, Jitter: time.Millisecond})
+	delegates := []string{"hop@p.iam.gserviceaccount.com"}
+	e, u := keylessURLSigner(t, s, delegates, nil)
+	pub := publishedKey(t, s)
+	reqs := collect(200)
+	links := make([]*sign.SignedURL, len(reqs))
+	err := e.SignAll(context.Background(), u, requests(len(reqs), 0), func(i int, link *sign.SignedURL, err error) {
+		if err != nil {
+			t.Errorf("request %d: %v", i, err)
+			return
+		}
+		links[i] = link
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range links {
+		if l != nil {
+			verify(t, u, pub, reqs[i], l)
+		}
+	}
+	if got := s.Delegates(); len(got) != 1 || strings.Join(got[0], ",") != "projects/-/serviceAccounts/hop@p.iam.gserviceaccount.com" {
+		t.Errorf("delegates that reached IAM: %q", got)
+	}
+	if st := s.Stats(); st.Signed != 200 {
+		t.Errorf("emulator signed %d, want 200", st.Signed)
+	}
+}
+
+// TestFaultsAreRiddenOut: under each kind of fault, every URL is issued
+// or reported with a typed, permanent error, and the faults were met.
+func TestFaultsAreRiddenOut(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		emu     emulator.Options
+		opts    Options
+		allOK   bool // every URL must be issued
+		faultOK func(emulator.Stats) bool
+	}{
+		{
+			name:    "429 storm",
+			emu:     emulator.Options{Quota: 200, Burst: 5, Latency: 2 * time.Millisecond, Seed: 1},
+			opts:    Options{MaxAttempts: 20, BaseBackoff: 10 * time.Millisecond, InitialRate: 1000},
+			allOK:   true,
+			faultOK: func(s emulator.Stats) bool { return s.Throttled > 0 },
+		},
+		{
+			name:    "5xx",
+			emu:     emulator.Options{ErrorRate: 0.3, Latency: time.Millisecond, Seed: 2},
+			opts:    Options{BaseBackoff: time.Millisecond, Ceiling: 1e5},
+			faultOK: func(s emulator.Stats) bool { return s.ServerErr > 0 },
+		},
+		{
+			name:    "transient 403",
+			emu:     emulator.Options{DeniedRate: 0.3, Latency: time.Millisecond, Seed: 3},
+			opts:    Options{BaseBackoff: time.Millisecond, Ceiling: 1e5},
+			faultOK: func(s emulator.Stats) bool { return s.Denied > 0 },
+		},
+		{
+			name:    "hangs",
+			emu:     emulator.Options{HangRate: 0.1, Latency: time.Millisecond, Seed: 4},
+			opts:    Options{BaseBackoff: time.Millisecond, Ceiling: 1e5, CallTimeout: 200 * time.Millisecond},
+			faultOK: func(s emulator.Stats) bool { return s.Hung > 0 },
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startEmulator(t, tc.emu)
+			e, u := keylessURLSigner(t, s, nil, &tc.opts)
+			pub := publishedKey(t, s)
+			reqs := collect(150)
+			emitted, issued := 0, 0
+			err := e.SignAll(context.Background(), u, requests(len(reqs), 0), func(i int, link *sign.SignedURL, err error) {
+				emitted++
+				var g *GiveUpError
+				switch {
+				case err == nil:
+					issued++
+					verify(t, u, pub, reqs[i], link)
+				case errors.As(err, &g) && !sign.IsRetryable(err):
+					if tc.allOK {
+						t.Errorf("request %d: %v", i, err)
+					}
+				default:
+					t.Errorf("request %d: untyped or retryable error %v", i, err)
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, es := e.Stats(), s.Stats()
+			t.Logf("issued %d/%d; engine: %d calls, %d retries, %d throttled, %d timeouts; emulator: %+v", issued, emitted, st.Calls, st.Retries, st.Throttled, st.Timeouts, es)
+			if emitted != len(reqs) {
+				t.Errorf("emitted %d results for %d requests", emitted, len(reqs))
+			}
+			if !tc.faultOK(es) || st.Retries == 0 {
+				t.Errorf("the fault was never met (engine retries %d, emulator %+v)", st.Retries, es)
+			}
+			// A 30% fault rate over 8 attempts leaves ~0.07% of URLs failing:
+			// nearly everything must come through.
+			if issued < len(reqs)*95/100 {
+				t.Errorf("only %d of %d URLs issued", issued, len(reqs))
+			}
+		})
+	}
+}
+
+// TestCancellationStopsInFlightWork: every call hangs (for 5 s at most,
+// then the emulator would answer); cancelling must end SignAll long before.
+func TestCancellationStopsInFlightWork(t *testing.T) {
+	const hang = 5 * time.Second
+	s := startEmulator(t, emulator.Options{HangRate: 1, HangMax: hang})
+	e, u := keylessURLSigner(t, s, nil, &Options{Ceiling: 1e5, CallTimeout: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for s.Stats().Hung < 20 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	start := time.Now()
+	emitted := 0
+	err := e.SignAll(ctx, u, requests(50, 0), func(i int, _ *sign.SignedURL, err error) {
+		emitted++
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("request %d: %v, want context.Canceled", i, err)
+		}
+	})
+	elapsed := time.Since(start)
+	if !errors.Is(err, context.Canceled) && err != nil {
+		t.Errorf("SignAll = %v", err)
+	}
+	if elapsed >= hang {
+		t.Errorf("SignAll returned after %v: it waited for the hangs to end", elapsed)
+	}
+	if emitted != 50 {
+		t.Errorf("emitted %d of 50 requests already read", emitted)
+	}
+	// The server saw every held client leave.
+	deadline := time.Now().Add(hang)
+	for s.Stats().Canceled < s.Stats().Hung && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := s.Stats(); st.Canceled != st.Hung {
+		t.Errorf("emulator: %d hung, %d abandoned by the client", st.Hung, st.Canceled)
+	}
+}

@@ -1,0 +1,221 @@
+package engine
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+)
+
+var t0 = time.Unix(1_700_000_000, 0)
+
+func ms(n float64) time.Duration { return time.Duration(n * float64(time.Millisecond)) }
+
+func TestLimiterPaces(t *testing.T) {
+	l := newLimiter(100, 1, 0) // one slot every 10 ms
+	// An idle limiter lets pacingSlack's worth of calls through at once
+	// (the slot at now included), then spaces them by the interval.
+	immediate := int(pacingSlack/ms(10)) + 1
+	want := func(i int) time.Duration { return ms(10) * time.Duration(max(0, i-immediate+1)) }
+	for _, start := range []time.Time{t0, t0.Add(time.Hour)} { // fresh, then after idling
+		for i := range immediate + 3 {
+			if at, _ := l.reserve(start); at.Sub(start) != want(i) {
+				t.Fatalf("slot %d at %v, want %v", i, at.Sub(start), want(i))
+			}
+		}
+	}
+	// A slot given back is booked again.
+	now := t0.Add(time.Hour)
+	at, _ := l.reserve(now)
+	l.release(at)
+	if again, _ := l.reserve(now); !again.Equal(at) {
+		t.Errorf("released slot %v not reused, got %v", at.Sub(now), again.Sub(now))
+	}
+}
+
+// busy books slots until the limiter binds, as callers waiting on it would.
+func busy(l *limiter, now time.Time) {
+	for range 40 {
+		l.reserve(now)
+	}
+}
+
+func TestLimiterSlowStartDoublesWhileBinding(t *testing.T) {
+	l := newLimiter(100, 1, 0)
+	now := t0
+	busy(l, now)
+	// 100 successes at 100/s take a second: four doublings of 250 ms would
+	// be 1600/s; growth per success is linear in count, exponential in time.
+	for range 100 {
+		now = now.Add(ms(10))
+		l.reserve(now)
+		l.success(now, ms(50))
+	}
+	if r := l.Rate(); r < 300 || r > 400 {
+		// 100 successes × ln2/0.25 s ≈ +277.
+		t.Errorf("rate after 100 successes = %.0f, want about 377", r)
+	}
+}
+
+func TestLimiterDoesNotGrowWhenNotBinding(t *testing.T) {
+	l := newLimiter(100, 1, 0)
+	now := t0
+	for range 200 {
+		now = now.Add(time.Second) // one caller, once a second: never waits
+		l.reserve(now)
+		l.success(now, ms(50))
+	}
+	if r := l.Rate(); r != 100 {
+		t.Errorf("rate = %.1f, want 100: an idle limiter must not grow", r)
+	}
+}
+
+func TestLimiterCeilingAndFloor(t *testing.T) {
+	l := newLimiter(100, 20, 150)
+	now := t0
+	busy(l, now)
+	for range 1000 {
+		now = now.Add(ms(1))
+		l.reserve(now)
+		l.success(now, ms(50))
+	}
+	if r := l.Rate(); r != 150 {
+		t.Errorf("rate = %.1f, want the ceiling 150", r)
+	}
+	for range 100 {
+		now = now.Add(time.Second)
+		_, epoch := l.reserve(now)
+		l.throttled(now, epoch)
+	}
+	if r := l.Rate(); r != 20 {
+		t.Errorf("rate = %.1f, want the floor 20", r)
+	}
+}
+
+func TestLimiterCutsOncePerRoundTrip(t *testing.T) {
+	l := newLimiter(1000, 1, 0)
+	now := t0
+	_, oldEpoch := l.reserve(now)
+	_, sameEpoch := l.reserve(now)
+	if !l.throttled(now.Add(ms(1)), oldEpoch) {
+		t.Fatal("first throttle did not cut")
+	}
+	if r := l.Rate(); math.Abs(r-900) > 1e-9 {
+		t.Errorf("rate = %.1f, want 900 (a plain 0.9 cut: no success estimate yet)", r)
+	}
+	// Booked before the cut: it reports on the old rate.
+	if l.throttled(now.Add(ms(2)), sameEpoch) {
+		t.Error("a call booked before the cut cut again")
+	}
+	// Booked after the cut but answered within the hold-off.
+	_, newEpoch := l.reserve(now.Add(ms(2)))
+	if l.throttled(now.Add(ms(3)), newEpoch) {
+		t.Error("a throttle inside the hold-off cut again")
+	}
+	if !l.throttled(now.Add(ms(100)), newEpoch) {
+		t.Error("a throttle after the hold-off did not cut")
+	}
+}
+
+func TestLimiterLeavesSlowStartOnlyOnAnInformedCut(t *testing.T) {
+	l := newLimiter(100, 1, 0)
+	now := t0
+	_, epoch := l.reserve(now)
+	l.throttled(now, epoch) // the opening burst hit a shallow bucket
+	if !l.slowStart {
+		t.Fatal("a throttle before any success left slow start")
+	}
+	for range 100 { // a second of successes: the estimate is warm
+		now = now.Add(ms(10))
+		l.success(now, ms(50))
+	}
+	_, epoch = l.reserve(now)
+	if !l.throttled(now, epoch) || l.slowStart {
+		t.Error("a throttle with a warm estimate did not end slow start")
+	}
+}
+
+func TestLimiterCutsToWhatTheServerAdmitted(t *testing.T) {
+	// Successes arrive steadily at 500/s while we pace at 2000/s: the
+	// quota is evidently about 500, and one cut must land near 0.9 × 500,
+	// not at 0.9 × 2000.
+	l := newLimiter(2000, 1, 0)
+	now := t0
+	for range 1000 { // two seconds of steady successes
+		now = now.Add(ms(2))
+		l.success(now, ms(50))
+	}
+	_, epoch := l.reserve(now)
+	l.throttled(now, epoch)
+	if r := l.Rate(); r < 430 || r > 470 {
+		t.Errorf("rate after the cut = %.0f, want about 450", r)
+	}
+	// Afterwards the rate grows by 2% of that estimate per second of
+	// successes: 10/s².
+	busy(l, now)
+	before := l.Rate()
+	for range 450 { // one second at the new rate
+		now = now.Add(time.Second / 450)
+		l.reserve(now)
+		l.success(now, ms(50))
+	}
+	if g := l.Rate() - before; g < 8 || g > 12 {
+		t.Errorf("grew %.1f/s in a second, want about 10", g)
+	}
+}
+
+func TestLimiterWaitHonoursContext(t *testing.T) {
+	l := newLimiter(1, 1, 0) // one slot per second
+	l.reserve(time.Now())
+	l.reserve(time.Now()) // the next slot is about a second away
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.wait(ctx); err == nil {
+		t.Error("wait on a cancelled context returned no error")
+	}
+}
+
+// TestLimiterConvergesInSimulation runs the limiter against simulated
+// servers (token-bucket quotas of various depths, latencies, concurrency)
+// on a simulated clock. It is deterministic and takes milliseconds; it is
+// the check behind the tuning constants in limiter.go.
+func TestLimiterConvergesInSimulation(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		quota, burst, ceiling float64
+		latency               time.Duration
+		inFlight, requests    int
+		minShare              float64 // achieved rate / quota
+	}{
+		{"1000/s, 1 s bucket", 1000, 1000, 0, ms(50), 64, 30000, 0.95},
+		{"1000/s, 10-call bucket", 1000, 10, 0, ms(50), 64, 30000, 0.90},
+		{"1000/s, known ceiling", 1000, 100, 1000, ms(50), 64, 30000, 0.98},
+		{"ceiling above the quota", 1000, 1000, 1500, ms(50), 64, 30000, 0.95},
+		{"200/s, shallow bucket", 200, 5, 0, ms(50), 64, 6000, 0.90},
+		{"3000/s, 256 in flight", 3000, 3000, 0, ms(50), 256, 90000, 0.90},
+		{"slow calls", 1000, 50, 0, ms(200), 256, 30000, 0.85},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // pure: each run has its own limiter and clock
+			initial := float64(DefaultInitialRate)
+			if tc.ceiling > 0 {
+				initial = tc.ceiling
+			}
+			r := simulate(simConfig{
+				quota: tc.quota, burst: tc.burst, latency: tc.latency, jitter: tc.latency / 5,
+				inFlight: tc.inFlight, requests: tc.requests, ceiling: tc.ceiling, initial: initial,
+				backoff: DefaultBaseBackoff, seed: 1,
+			})
+			share := float64(tc.requests) / r.elapsed.Seconds() / tc.quota
+			throttled := float64(r.throttled) / float64(r.calls)
+			t.Logf("%.1f%% of quota, %d calls, %d throttled (%.2f%%), %d cuts, final rate %.0f",
+				100*share, r.calls, r.throttled, 100*throttled, r.cuts, r.finalRate)
+			if share < tc.minShare {
+				t.Errorf("achieved %.1f%% of the quota, want >= %.0f%%", 100*share, 100*tc.minShare)
+			}
+			if throttled >= 0.02 {
+				t.Errorf("%.2f%% of calls throttled, want < 2%%", 100*throttled)
+			}
+		})
+	}
+}

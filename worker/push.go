@@ -1,0 +1,645 @@
+package worker
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/api/idtoken"
+
+	"github.com/linkissuer/linkissuer/logging"
+	"github.com/linkissuer/linkissuer/policy"
+	"github.com/linkissuer/linkissuer/schema"
+	"github.com/linkissuer/linkissuer/sign"
+)
+
+// Routes served by a PushServer.
+const (
+	PathPush   = "/pubsub/push"
+	PathEvents = "/events"
+	PathLinks  = "/v1/links"
+)
+
+// Limits and defaults of a PushServer.
+const (
+	// DefaultMaxBodyBytes fits the largest Pub/Sub message (10 MB of data,
+	// base64-encoded in a push envelope) plus 1 MiB of attributes and
+	// envelope. Larger bodies get 413.
+	DefaultMaxBodyBytes = (schema.MaxMessageBytes+2)/3*4 + 1<<20
+	// DefaultMaxInFlight bounds requests processed at once; more get 429,
+	// which Pub/Sub and Eventarc answer by backing off.
+	DefaultMaxInFlight = 100
+	// MaxLinkRequestBytes bounds a POST /v1/links body.
+	MaxLinkRequestBytes = 64 << 10
+)
+
+// googleIssuers are the iss values of Google-signed ID tokens.
+var googleIssuers = []string{"https://accounts.google.com", "accounts.google.com"}
+
+// TokenValidator checks a Google-signed ID token's signature and expiry;
+// *idtoken.Validator implements it. With an empty audience it skips the
+// audience check, which the PushServer does itself against its list.
+type TokenValidator interface {
+	Validate(ctx context.Context, token, audience string) (*idtoken.Payload, error)
+}
+
+// defaultValidator validates with Google's published certificates over
+// http.DefaultClient, bounded by the request context.
+type defaultValidator struct{}
+
+func (defaultValidator) Validate(ctx context.Context, token, audience string) (*idtoken.Payload, error) {
+	return idtoken.Validate(ctx, token, audience)
+}
+
+// LinkRequest is the body of POST /v1/links.
+type LinkRequest struct {
+	Bucket string `json:"bucket"`
+	Object string `json:"object"`
+	// Generation pins a generation; 0 means the live one.
+	Generation int64 `json:"generation,omitempty"`
+	// Method defaults to GET.
+	Method string `json:"method,omitempty"`
+	// ExpiresIn uses the job syntax ("15m", "7d"; see
+	// schema.ParseExpiresIn); empty means the policy default.
+	ExpiresIn string `json:"expires_in,omitempty"`
+	// Caller is the authenticated service account ("" when authentication
+	// is off); set by the server, never read from the body.
+	Caller string `json:"-"`
+}
+
+// LinkIssuer issues one link synchronously. Its errors are classified like
+// a handler's: *policy.Refusal -> 403; schema.ErrInvalid, *sign.InputError,
+// *PermanentError -> 400; retryable and context errors -> 503; anything
+// else -> 500.
+type LinkIssuer interface {
+	IssueLink(ctx context.Context, req LinkRequest) (*schema.Link, error)
+}
+
+// LinkIssuerFunc adapts a function to LinkIssuer.
+type LinkIssuerFunc func(ctx context.Context, req LinkRequest) (*schema.Link, error)
+
+// IssueLink calls f.
+func (f LinkIssuerFunc) IssueLink(ctx context.Context, req LinkRequest) (*schema.Link, error) {
+	return f(ctx, req)
+}
+
+// PushOptions configure a PushServer. A nil *PushOptions means the
+// defaults, which require AllowedEmails and so do not validate.
+type PushOptions struct {
+	// Audiences are the accepted aud claims: the push endpoint URL, or the
+	// subscription's configured audience, and for Eventarc the service
+	// URL. Empty derives them per request from X-Forwarded-Proto, Host and
+	// the path (origin+path and origin); that trusts the Host header, so
+	// production should list them.
+	Audiences []string
+	// AllowedEmails are the service accounts whose tokens are accepted (the
+	// push subscription's and the Eventarc trigger's). Required unless
+	// InsecureSkipAuth: any Google account can mint a token for any
+	// audience, so the email is what authorizes.
+	AllowedEmails []string
+	// InsecureSkipAuth accepts every request without a token. For local
+	// runs against emulators only; NewPushServer logs a warning.
+	InsecureSkipAuth bool
+	// Validator checks token signatures; nil means idtoken.Validate
+	// (Google's certificates over http.DefaultClient).
+	Validator TokenValidator
+	// MaxBodyBytes bounds /pubsub/push and /events bodies (0: default).
+	MaxBodyBytes int64
+	// MaxInFlight bounds concurrent requests (0: default).
+	MaxInFlight int
+	// HandlerTimeout bounds one message's processing beyond the request's
+	// own context (0: no extra bound). Keep it under the subscription's ack
+	// deadline: Pub/Sub redelivers a push it stopped waiting for.
+	HandlerTimeout time.Duration
+	// Links serves POST /v1/links; nil answers 404 there.
+	Links LinkIssuer
+	// Logger receives one line per request (debug when it succeeds), with
+	// the request's trace; nil means no logs.
+	Logger *zap.Logger
+	// Project names the trace in log entries
+	// (projects/PROJECT/traces/ID); empty leaves the trace out.
+	Project string
+	// Metrics, if set, counts requests by route and status.
+	Metrics *HTTPMetrics
+}
+
+// Validate reports the first problem with o without changing it.
+func (o *PushOptions) Validate() error {
+	var v PushOptions
+	if o != nil {
+		v = *o
+	}
+	switch {
+	case v.MaxBodyBytes < 0:
+		return errors.New("worker: push MaxBodyBytes is negative")
+	case v.MaxInFlight < 0:
+		return errors.New("worker: push MaxInFlight is negative")
+	case v.HandlerTimeout < 0:
+		return errors.New("worker: push HandlerTimeout is negative")
+	case !v.InsecureSkipAuth && len(v.AllowedEmails) == 0:
+		return errors.New("worker: push authentication needs AllowedEmails (the push and Eventarc service accounts)")
+	}
+	for _, e := range v.AllowedEmails {
+		if !strings.Contains(e, "@") {
+			return fmt.Errorf("worker: push AllowedEmails: %q is not an email", e)
+		}
+	}
+	if slices.Contains(v.Audiences, "") {
+		return errors.New("worker: push Audiences has an empty entry")
+	}
+	return nil
+}
+
+// PushServer serves Pub/Sub push deliveries, Eventarc CloudEvents and,
+// optionally, synchronous link requests. Each delivery goes through
+// Router.Process and its Decision becomes the status code:
+//
+//   - acked (issued, ignored, dead-lettered): 204;
+//   - retry: 503, and Pub/Sub or Eventarc redeliver with backoff;
+//   - overload (MaxInFlight reached): 429, also redelivered;
+//   - missing or invalid token: 401; valid token of another account: 403;
+//   - body over the limit: 413;
+//   - a body that is not a push envelope or a CloudEvent: 400, without
+//     running the router. Pub/Sub retries any non-2xx, but it never sends
+//     a malformed envelope, so such a request comes from some other
+//     client and 400 tells that client what is wrong. Invalid data inside
+//     a well-formed envelope is the router's case: dead-lettered, then
+//     204.
+type PushServer struct {
+	router    *Router
+	links     LinkIssuer
+	validator TokenValidator
+	audiences []string
+	emails    map[string]bool
+	skipAuth  bool
+	maxBody   int64
+	sem       chan struct{}
+	timeout   time.Duration
+	log       *zap.Logger
+	project   string
+	metrics   *HTTPMetrics
+}
+
+// NewPushServer returns a PushServer delivering to r.
+func NewPushServer(r *Router, o *PushOptions) (*PushServer, error) {
+	if r == nil {
+		return nil, errors.New("worker: push server needs a router")
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	s := &PushServer{
+		router:    r,
+		links:     o.Links,
+		validator: cmp.Or(o.Validator, TokenValidator(defaultValidator{})),
+		audiences: slices.Clone(o.Audiences),
+		emails:    map[string]bool{},
+		skipAuth:  o.InsecureSkipAuth,
+		maxBody:   cmp.Or(o.MaxBodyBytes, DefaultMaxBodyBytes),
+		sem:       make(chan struct{}, cmp.Or(o.MaxInFlight, DefaultMaxInFlight)),
+		timeout:   o.HandlerTimeout,
+		log:       cmp.Or(o.Logger, zap.NewNop()),
+		project:   o.Project,
+		metrics:   o.Metrics,
+	}
+	for _, e := range o.AllowedEmails {
+		s.emails[strings.ToLower(e)] = true
+	}
+	switch {
+	case s.skipAuth:
+		s.log.Warn("push authentication is OFF: every request is accepted without a token; use only locally")
+	case len(s.audiences) == 0:
+		s.log.Warn("push audiences are derived from each request's Host header; configure them explicitly in production")
+	}
+	return s, nil
+}
+
+// ServeHTTP routes to the push, events and links endpoints.
+func (s *PushServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w}
+	route, msgID := s.serve(rec, r)
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	elapsed := time.Since(start)
+	s.metrics.observe(route, status, elapsed)
+	s.logRequest(r, route, status, msgID, elapsed)
+}
+
+// serve handles one request and returns the route label and the message
+// ID, if one was read, for the request log.
+func (s *PushServer) serve(w *statusRecorder, r *http.Request) (route, msgID string) {
+	switch r.URL.Path {
+	case PathPush, PathEvents:
+		route = r.URL.Path
+	case PathLinks:
+		route = r.URL.Path
+		if s.links == nil {
+			writeError(w, http.StatusNotFound, "not_found", "synchronous issuance is not enabled")
+			return route, ""
+		}
+	default:
+		writeError(w, http.StatusNotFound, "not_found", "no such route")
+		return "other", ""
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+		return route, ""
+	}
+	caller, ok := s.authenticate(w, r)
+	if !ok {
+		return route, ""
+	}
+	select {
+	case s.sem <- struct{}{}:
+		defer func() { <-s.sem }()
+	default:
+		writeError(w, http.StatusTooManyRequests, "overloaded", "too many requests in flight; retry later")
+		return route, ""
+	}
+	if route == PathLinks {
+		s.serveLink(w, r, caller)
+		return route, ""
+	}
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		writeBodyError(w, err, "unreadable_body")
+		return route, ""
+	}
+	var m *Message
+	if route == PathPush {
+		m, err = pushMessage(r.Header, body)
+	} else {
+		m, err = eventMessage(r.Header, body)
+	}
+	if err != nil {
+		status := http.StatusBadRequest
+		var bad *envelopeError
+		if errors.As(err, &bad) {
+			status = bad.status
+		}
+		writeError(w, status, "bad_envelope", err.Error())
+		return route, ""
+	}
+	ctx, cancel := s.withTimeout(r.Context())
+	defer cancel()
+	s.deliver(ctx, w, m)
+	return route, m.ID
+}
+
+func (s *PushServer) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.timeout > 0 {
+		return context.WithTimeout(ctx, s.timeout)
+	}
+	return ctx, func() {}
+}
+
+// deliver runs the router and maps its Decision to the status code.
+func (s *PushServer) deliver(ctx context.Context, w http.ResponseWriter, m *Message) {
+	d := s.router.Process(ctx, m)
+	if d.Ack {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	// The reason code only: the error text stays in our logs.
+	writeError(w, http.StatusServiceUnavailable, d.Reason, "not processed; redeliver")
+}
+
+// authenticate checks the bearer token and writes 401, 403 or 503 when it
+// fails. It returns the caller's email.
+func (s *PushServer) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if s.skipAuth {
+		return "", true
+	}
+	fail := func(status int, code, msg string, err error) (string, bool) {
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		}
+		s.log.Warn("push request refused", zap.String("path", r.URL.Path), zap.String("code", code),
+			zap.Error(err), logging.TraceFromHeaders(s.project, r.Header))
+		writeError(w, status, code, msg)
+		return "", false
+	}
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return fail(http.StatusUnauthorized, "missing_token", "an Authorization: Bearer ID token is required", nil)
+	}
+	if strings.HasSuffix(token, ".SIGNATURE_REMOVED_BY_GOOGLE") {
+		// Cloud Run's own IAM check verified the token and stripped its
+		// signature; nothing here can verify it again.
+		return fail(http.StatusUnauthorized, "signature_removed",
+			"the platform removed the token signature; disable the platform invoker check or turn in-app verification off", nil)
+	}
+	p, err := s.validator.Validate(r.Context(), token, "")
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			// Google's certificates could not be fetched: retry later.
+			return fail(http.StatusServiceUnavailable, "auth_unavailable", "token verification is unavailable", err)
+		}
+		return fail(http.StatusUnauthorized, "invalid_token", "the token is malformed, expired or not signed by Google", err)
+	}
+	if !slices.Contains(googleIssuers, p.Issuer) {
+		return fail(http.StatusUnauthorized, "invalid_token", "the token is not issued by Google", fmt.Errorf("issuer %q", p.Issuer))
+	}
+	if !slices.Contains(s.audiencesFor(r), p.Audience) {
+		return fail(http.StatusUnauthorized, "wrong_audience", "the token is for another audience", fmt.Errorf("audience %q", p.Audience))
+	}
+	email, _ := p.Claims["email"].(string)
+	if verified, _ := p.Claims["email_verified"].(bool); !verified || !s.emails[strings.ToLower(email)] {
+		return fail(http.StatusForbidden, "forbidden", "this service account may not call this endpoint",
+			fmt.Errorf("email %q (verified: %v)", email, p.Claims["email_verified"]))
+	}
+	return email, true
+}
+
+// audiencesFor returns the configured audiences or, when none are, the
+// request's URL with and without its path.
+func (s *PushServer) audiencesFor(r *http.Request) []string {
+	if len(s.audiences) > 0 {
+		return s.audiences
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
+		scheme, _, _ = strings.Cut(p, ",")
+		scheme = strings.TrimSpace(scheme)
+	}
+	origin := scheme + "://" + r.Host
+	return []string{origin + r.URL.Path, origin + r.URL.RequestURI(), origin, origin + "/"}
+}
+
+// serveLink answers POST /v1/links.
+func (s *PushServer) serveLink(w http.ResponseWriter, r *http.Request, caller string) {
+	var req LinkRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxLinkRequestBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&req)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	if err != nil {
+		writeBodyError(w, err, string(schema.CodeInvalidJSON))
+		return
+	}
+	req.Caller = caller
+	ctx, cancel := s.withTimeout(r.Context())
+	defer cancel()
+	link, err := s.links.IssueLink(ctx, req)
+	if err != nil {
+		status, code, msg := linkErrorStatus(err)
+		if status >= 500 {
+			s.log.Warn("link request failed", zap.String("code", code), zap.Error(err), logging.TraceFromHeaders(s.project, r.Header))
+		}
+		writeError(w, status, code, msg)
+		return
+	}
+	// The body holds a credential: no cache may keep it.
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, link)
+}
+
+// linkErrorStatus maps an IssueLink error to a status, a stable code and a
+// message safe to return to the caller.
+func linkErrorStatus(err error) (int, string, string) {
+	var refusal *policy.Refusal
+	var input *sign.InputError
+	var perm *PermanentError
+	switch {
+	case errors.As(err, &refusal):
+		return http.StatusForbidden, refusal.Code, refusal.Error()
+	case errors.Is(err, schema.ErrInvalid):
+		return http.StatusBadRequest, string(schema.CodeOf(err)), err.Error()
+	case errors.As(err, &input):
+		return http.StatusBadRequest, string(schema.CodeInvalidField), input.Error()
+	case errors.As(err, &perm):
+		return http.StatusBadRequest, perm.Code, perm.Error()
+	case sign.IsRetryable(err):
+		return http.StatusServiceUnavailable, "signer_unavailable", "the signer is unavailable; retry later"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable, "timeout", "the request timed out; retry later"
+	}
+	return http.StatusInternalServerError, string(schema.CodeInternal), "internal error"
+}
+
+// envelopeError is a body that is not a push envelope or a CloudEvent.
+type envelopeError struct {
+	status int
+	reason string
+}
+
+func (e *envelopeError) Error() string { return e.reason }
+
+func badEnvelope(format string, args ...any) error {
+	return &envelopeError{status: http.StatusBadRequest, reason: fmt.Sprintf(format, args...)}
+}
+
+// pushEnvelope is the body of a wrapped Pub/Sub push request. Pub/Sub
+// writes messageId and publishTime in both camel and snake case.
+type pushEnvelope struct {
+	Message *struct {
+		Data             []byte            `json:"data"` // standard base64
+		Attributes       map[string]string `json:"attributes"`
+		MessageID        string            `json:"messageId"`
+		MessageIDSnake   string            `json:"message_id"`
+		PublishTime      string            `json:"publishTime"`
+		PublishTimeSnake string            `json:"publish_time"`
+	} `json:"message"`
+	Subscription    string `json:"subscription"`
+	DeliveryAttempt int    `json:"deliveryAttempt"`
+}
+
+// Pub/Sub metadata headers of an unwrapped push (payload unwrapping with
+// write_metadata); the attributes arrive as headers of their own names.
+const (
+	hdrPushMessageID    = "X-Goog-Pubsub-Message-Id"
+	hdrPushPublishTime  = "X-Goog-Pubsub-Publish-Time"
+	hdrPushSubscription = "X-Goog-Pubsub-Subscription-Name"
+)
+
+// pushMessage converts a Pub/Sub push request into a Message. A request
+// with an X-Goog-Pubsub-Message-Id header is an unwrapped delivery: the body
+// is the data. Anything else must be the JSON envelope. Unwrapping without
+// write_metadata is not supported: it drops the attributes every format we
+// consume routes on.
+func pushMessage(h http.Header, body []byte) (*Message, error) {
+	if id := h.Get(hdrPushMessageID); id != "" {
+		return unwrappedMessage(id, h, body)
+	}
+	var env pushEnvelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, badEnvelope("not a Pub/Sub push envelope (unwrapped subscriptions need write_metadata): %v", err)
+	}
+	pm := env.Message
+	if pm == nil {
+		return nil, badEnvelope("not a Pub/Sub push envelope: no message")
+	}
+	m := &Message{
+		ID:              cmp.Or(pm.MessageID, pm.MessageIDSnake),
+		Data:            pm.Data,
+		Attributes:      pm.Attributes,
+		DeliveryAttempt: env.DeliveryAttempt,
+		Subscription:    env.Subscription,
+	}
+	if m.ID == "" {
+		return nil, badEnvelope("push envelope: message has no messageId")
+	}
+	var err error
+	if m.PublishTime, err = parseOptionalTime(cmp.Or(pm.PublishTime, pm.PublishTimeSnake)); err != nil {
+		return nil, badEnvelope("push envelope: publishTime: %v", err)
+	}
+	return m, nil
+}
+
+func unwrappedMessage(id string, h http.Header, body []byte) (*Message, error) {
+	m := &Message{ID: id, Data: body, Attributes: map[string]string{}, Subscription: h.Get(hdrPushSubscription)}
+	var err error
+	if m.PublishTime, err = parseOptionalTime(h.Get(hdrPushPublishTime)); err != nil {
+		return nil, badEnvelope("%s: %v", hdrPushPublishTime, err)
+	}
+	for k, vs := range h {
+		k = strings.ToLower(k)
+		if len(vs) == 0 || transportHeader(k) {
+			continue
+		}
+		if name, ok := camelAttrs[k]; ok {
+			k = name
+		}
+		m.Attributes[k] = vs[0]
+	}
+	return m, nil
+}
+
+// camelAttrs restores the case of attribute names that HTTP loses: GCS
+// notification attributes are camel case, and schema matches them exactly.
+var camelAttrs = func() map[string]string {
+	m := map[string]string{}
+	for _, a := range []string{
+		schema.AttrEventType, schema.AttrPayloadFormat, schema.AttrBucketID, schema.AttrObjectID,
+		schema.AttrObjectGeneration, schema.AttrEventTime, schema.AttrNotificationConfig,
+		schema.AttrOverwroteGeneration, schema.AttrOverwrittenByGeneration,
+	} {
+		m[strings.ToLower(a)] = a
+	}
+	return m
+}()
+
+// transportHeader reports whether a lower-case header name belongs to HTTP,
+// Google's front end or Pub/Sub's metadata rather than to the message.
+func transportHeader(k string) bool {
+	switch k {
+	case "authorization", "accept", "accept-encoding", "accept-charset", "connection", "content-length",
+		"content-type", "cookie", "expect", "forwarded", "from", "host", "keep-alive", "proxy-authorization",
+		"te", "trailer", "transfer-encoding", "upgrade", "user-agent", "via", "traceparent", "tracestate":
+		return true
+	}
+	for _, p := range []string{"x-goog-", "x-google-", "x-forwarded-", "x-cloud-", "x-appengine-", "x-serverless-", "x-envoy-"} {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// eventMessage converts a CloudEvent over HTTP into a Message whose
+// attributes are the context attributes named with the ce- prefix (as the
+// CloudEvents Pub/Sub binding names them; see
+// schema.ParseCloudEventAttributes) and whose data is the event data.
+// Structured mode (Content-Type application/cloudevents+json) and binary
+// mode (ce-* headers) are accepted; a body that is neither (no specversion
+// or id) is a bad envelope. Everything else is left to the schema.
+func eventMessage(h http.Header, body []byte) (*Message, error) {
+	mt, _, _ := strings.Cut(h.Get("Content-Type"), ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	var m *Message
+	switch {
+	case mt == "application/cloudevents-batch+json":
+		return nil, &envelopeError{status: http.StatusUnsupportedMediaType, reason: "batched CloudEvents are not supported"}
+	case mt == schema.CloudEventsContentType:
+		var err error
+		if m, err = structuredEvent(body); err != nil {
+			return nil, err
+		}
+	default:
+		m = &Message{Data: body, Attributes: map[string]string{}}
+		for k, vs := range h {
+			k = strings.ToLower(k)
+			if strings.HasPrefix(k, "ce-") && len(vs) > 0 {
+				// The HTTP binding percent-encodes what a header cannot
+				// carry (non-ASCII, '%', '"', space).
+				v, err := url.PathUnescape(vs[0])
+				if err != nil {
+					v = vs[0]
+				}
+				m.Attributes[k] = v
+			}
+		}
+	}
+	if m.Attributes["ce-specversion"] == "" || m.Attributes["ce-id"] == "" {
+		return nil, badEnvelope("not a CloudEvent: specversion and id are required")
+	}
+	m.ID = m.Attributes["ce-id"]
+	m.Subscription = m.Attributes["ce-source"]
+	m.PublishTime, _ = time.Parse(time.RFC3339Nano, m.Attributes["ce-time"]) // best effort; the schema validates ce-time
+	return m, nil
+}
+
+// structuredEvent reads a structured-mode CloudEvent. String attributes
+// are copied as they are, others (integer or boolean extensions) as JSON.
+func structuredEvent(body []byte) (*Message, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, badEnvelope("not a structured CloudEvent: %v", err)
+	}
+	m := &Message{Attributes: map[string]string{}}
+	for k, raw := range fields {
+		if k == "data" || k == "data_base64" {
+			continue
+		}
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			s = string(raw)
+		}
+		m.Attributes["ce-"+strings.ToLower(k)] = s
+	}
+	data, hasData := fields["data"]
+	b64, hasB64 := fields["data_base64"]
+	switch {
+	case hasData && hasB64:
+		return nil, badEnvelope("structured CloudEvent has both data and data_base64")
+	case hasB64:
+		if err := json.Unmarshal(b64, &m.Data); err != nil {
+			return nil, badEnvelope("structured CloudEvent data_base64: %v", err)
+		}
+	case hasData:
+		m.Data = data
+		var s string
+		if ct := m.Attributes["ce-datacontenttype"]; ct != "" && !strings.Contains(ct, "json") && json.Unmarshal(data, &s) == nil {
+			m.Data = []byte(s) // text data travels as a JSON string
+		}
+	}
+	return m, nil
+}
+
+func parseOptionalTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
