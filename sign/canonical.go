@@ -1,9 +1,10 @@
 package sign
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -86,29 +87,45 @@ func CanonicalQuery(params []Param) string {
 	if len(params) == 0 {
 		return ""
 	}
-	escaped := make([]Param, len(params))
-	n := 0
-	for i, p := range params {
-		escaped[i] = Param{Escape(p.Name), Escape(p.Value)}
-		n += len(escaped[i].Name) + len(escaped[i].Value) + 2
+	return string(appendCanonicalQuery(nil, params))
+}
+
+// span locates one escaped parameter in a scratch buffer.
+type span struct{ name, value [2]int }
+
+// appendCanonicalQuery appends the canonical query of params to dst. The
+// escaped forms are written once into a scratch buffer and sorted by index,
+// so nothing is allocated per parameter.
+func appendCanonicalQuery(dst []byte, params []Param) []byte {
+	var spansArr [16]span
+	spans := spansArr[:0]
+	var scratchArr [512]byte
+	scratch := scratchArr[:0]
+	for _, p := range params {
+		var sp span
+		sp.name[0] = len(scratch)
+		scratch = appendEscape(scratch, p.Name, false)
+		sp.name[1] = len(scratch)
+		sp.value[0] = len(scratch)
+		scratch = appendEscape(scratch, p.Value, false)
+		sp.value[1] = len(scratch)
+		spans = append(spans, sp)
 	}
-	sort.Slice(escaped, func(i, j int) bool {
-		if escaped[i].Name != escaped[j].Name {
-			return escaped[i].Name < escaped[j].Name
+	slices.SortFunc(spans, func(a, b span) int {
+		if c := bytes.Compare(scratch[a.name[0]:a.name[1]], scratch[b.name[0]:b.name[1]]); c != 0 {
+			return c
 		}
-		return escaped[i].Value < escaped[j].Value
+		return bytes.Compare(scratch[a.value[0]:a.value[1]], scratch[b.value[0]:b.value[1]])
 	})
-	var b strings.Builder
-	b.Grow(n)
-	for i, p := range escaped {
+	for i, sp := range spans {
 		if i > 0 {
-			b.WriteByte('&')
+			dst = append(dst, '&')
 		}
-		b.WriteString(p.Name)
-		b.WriteByte('=')
-		b.WriteString(p.Value)
+		dst = append(dst, scratch[sp.name[0]:sp.name[1]]...)
+		dst = append(dst, '=')
+		dst = append(dst, scratch[sp.value[0]:sp.value[1]]...)
 	}
-	return b.String()
+	return dst
 }
 
 // CanonicalHeaders lower-cases names, trims values and folds runs of spaces
@@ -116,18 +133,19 @@ func CanonicalQuery(params []Param) string {
 // given), and sorts by name.
 func CanonicalHeaders(in []Header) []Header {
 	out := make([]Header, 0, len(in))
-	index := make(map[string]int, len(in))
+next:
 	for _, h := range in {
 		name := strings.ToLower(strings.TrimSpace(h.Name))
 		value := foldSpace(h.Value)
-		if i, ok := index[name]; ok {
-			out[i].Value += "," + value
-			continue
+		for i := range out { // few headers: a scan beats a map
+			if out[i].Name == name {
+				out[i].Value += "," + value
+				continue next
+			}
 		}
-		index[name] = len(out)
 		out = append(out, Header{name, value})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	slices.SortStableFunc(out, func(a, b Header) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -174,6 +192,38 @@ func Escape(s string) string { return escape(s, false) }
 
 // EscapePath is Escape that keeps '/' as is: the V4 rule for object paths.
 func EscapePath(s string) string { return escape(s, true) }
+
+// keep[1][c] reports whether byte c is written as is (keep[0]: '/' is
+// escaped, keep[1]: it is kept).
+var keep = func() (t [2][256]bool) {
+	for c := 0; c < 256; c++ {
+		t[0][c] = unreserved(byte(c), false)
+		t[1][c] = unreserved(byte(c), true)
+	}
+	return t
+}()
+
+func appendEscape(dst []byte, s string, keepSlash bool) []byte {
+	const hexDigits = "0123456789ABCDEF"
+	tbl := &keep[0]
+	if keepSlash {
+		tbl = &keep[1]
+	}
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && tbl[s[j]] {
+			j++
+		}
+		dst = append(dst, s[i:j]...)
+		if j == len(s) {
+			break
+		}
+		c := s[j]
+		dst = append(dst, '%', hexDigits[c>>4], hexDigits[c&15])
+		i = j + 1
+	}
+	return dst
+}
 
 func escape(s string, keepSlash bool) string {
 	n := 0

@@ -521,7 +521,6 @@ func TestDifferentialKnownDifferences(t *testing.T) {
 // such a hostname (*InputError) or splitting it is acceptable; a URL whose
 // host or path differ from what was signed is not.
 func TestEndpointHostnameWithScheme(t *testing.T) {
-	pendingFix(t, "Endpoint.Hostname with a scheme or a path")
 	hs, err := sign.NewHMACSigner("GOOG1EXAMPLE", "secret")
 	if err != nil {
 		t.Fatal(err)

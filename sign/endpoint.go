@@ -75,6 +75,9 @@ func (e *Endpoint) Validate() error {
 	default:
 		return &InputError{Field: "scheme", Reason: "must be http or https, got " + quote(e.Scheme)}
 	}
+	if strings.Contains(e.Hostname, "/") {
+		return &InputError{Field: "hostname", Reason: "want host[:port] without a scheme or path, got " + quote(e.Hostname) + " (use the endpoint for scheme://host)"}
+	}
 	if e.Style == BucketBoundHostname && e.BucketBoundHostname == "" {
 		return &InputError{Field: "hostname", Reason: "the bound style needs a bucket-bound hostname"}
 	}
@@ -94,6 +97,8 @@ type target struct {
 	// conformance vectors' rule); AWS4 signs it as sent, dropping only the
 	// scheme's default port.
 	stripPort bool
+	// signHost is host as signed (see signedHost), computed once.
+	signHost string
 }
 
 func (e *Endpoint) resolve(d Dialect, region string) target {
@@ -118,19 +123,23 @@ func (e *Endpoint) resolve(d Dialect, region string) target {
 	if e.Style == BucketBoundHostname {
 		t.scheme, t.host = splitEndpoint(e.BucketBoundHostname, t.scheme)
 	}
+	t.signHost = signedHost(t.host, t.scheme, t.stripPort)
 	return t
 }
 
 // place returns the URL host, the host to sign, and the path prefix for bucket.
 func (t *target) place(bucket string) (urlHost, signHost, pathPrefix string) {
-	urlHost = t.host
 	switch t.style {
 	case VirtualHostedStyle:
 		urlHost = bucket + "." + t.host
+		if strings.HasPrefix(t.host, t.signHost) { // the port is a suffix: share the string
+			return urlHost, urlHost[:len(bucket)+1+len(t.signHost)], ""
+		}
+		return urlHost, bucket + "." + t.signHost, ""
 	case PathStyle:
 		pathPrefix = "/" + EscapePath(bucket)
 	}
-	return urlHost, signedHost(urlHost, t.scheme, t.stripPort), pathPrefix
+	return t.host, t.signHost, pathPrefix
 }
 
 func signedHost(host, scheme string, stripPort bool) string {

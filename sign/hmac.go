@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"hash"
 	"sync"
+	"sync/atomic"
 )
 
 // HMACSigner signs with an HMAC key: a GCS HMAC key (GOOG4-HMAC-SHA256 or,
@@ -15,7 +17,16 @@ type HMACSigner struct {
 	secret   []byte
 
 	mu   sync.Mutex
-	keys map[Scope][]byte
+	keys map[Scope]*scopedMAC
+	last atomic.Pointer[scopedMAC]
+}
+
+// scopedMAC pools keyed HMAC states for one scope: Reset on a keyed
+// crypto/hmac state restores the precomputed inner pad, so a signature costs
+// two SHA-256 passes and no allocation but the result.
+type scopedMAC struct {
+	scope Scope
+	pool  sync.Pool
 }
 
 // NewHMACSigner returns a signer for the access ID and secret.
@@ -26,7 +37,7 @@ func NewHMACSigner(accessID, secret string) (*HMACSigner, error) {
 	if secret == "" {
 		return nil, &InputError{Field: "hmac", Reason: "missing secret"}
 	}
-	return &HMACSigner{accessID: accessID, secret: []byte(secret), keys: make(map[Scope][]byte)}, nil
+	return &HMACSigner{accessID: accessID, secret: []byte(secret), keys: make(map[Scope]*scopedMAC)}, nil
 }
 
 // Credential implements Signer.
@@ -39,25 +50,33 @@ func (s *HMACSigner) Sign(ctx context.Context, scope Scope, stringToSign []byte)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	mac := hmac.New(sha256.New, s.signingKey(scope))
+	sm := s.last.Load()
+	if sm == nil || sm.scope != scope {
+		sm = s.scoped(scope)
+		s.last.Store(sm)
+	}
+	mac := sm.pool.Get().(hash.Hash)
+	mac.Reset()
 	mac.Write(stringToSign)
-	return mac.Sum(nil), nil
+	sig := mac.Sum(make([]byte, 0, sha256.Size))
+	sm.pool.Put(mac)
+	return sig, nil
 }
 
-// signingKey derives HMAC(HMAC(HMAC(HMAC(PREFIX+secret, date), region),
-// service), terminator), caching it per scope.
-func (s *HMACSigner) signingKey(scope Scope) []byte {
+func (s *HMACSigner) scoped(scope Scope) *scopedMAC {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if k, ok := s.keys[scope]; ok {
-		return k
+	if sm, ok := s.keys[scope]; ok {
+		return sm
 	}
-	if len(s.keys) > 64 { // a few days x regions; never grows without bound
+	if len(s.keys) > 64 {
 		clear(s.keys)
 	}
-	k := DeriveHMACKey(scope, s.secret)
-	s.keys[scope] = k
-	return k
+	key := DeriveHMACKey(scope, s.secret)
+	sm := &scopedMAC{scope: scope}
+	sm.pool.New = func() any { return hmac.New(sha256.New, key) }
+	s.keys[scope] = sm
+	return sm
 }
 
 // DeriveHMACKey computes the V4 signing key for scope from a secret.

@@ -58,7 +58,7 @@ func ValidateBucket(d Dialect, name string) error {
 	if !alnum(name[0]) || !alnum(name[len(name)-1]) {
 		return bad("must start and end with a letter or digit")
 	}
-	for _, part := range strings.Split(name, ".") {
+	for part := range strings.SplitSeq(name, ".") {
 		if part == "" {
 			return bad("must not contain '..'")
 		}
@@ -66,7 +66,7 @@ func ValidateBucket(d Dialect, name string) error {
 			return bad("has a dot-separated part longer than 63 characters")
 		}
 	}
-	if _, err := netip.ParseAddr(name); err == nil {
+	if onlyDigitsAndDots(name) && isIP(name) {
 		return bad("must not be an IP address")
 	}
 	if d == GOOG4 && (strings.HasPrefix(name, "goog") || strings.Contains(name, "google")) {
@@ -83,7 +83,7 @@ func validateHeader(h Header) error {
 		return &InputError{Field: "header", Reason: "empty header name"}
 	}
 	for i := 0; i < len(name); i++ {
-		if c := name[i]; c <= ' ' || c == ':' || c >= 0x7f {
+		if c := name[i]; c <= ' ' || c == ':' || c == ';' || c >= 0x7f { // ';' separates SignedHeaders
 			return &InputError{Field: "header", Reason: "invalid character in header name " + quote(name)}
 		}
 	}
@@ -91,4 +91,18 @@ func validateHeader(h Header) error {
 		return &InputError{Field: "header", Reason: "line break in the value of " + quote(name)}
 	}
 	return nil
+}
+
+func onlyDigitsAndDots(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func isIP(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }

@@ -74,7 +74,7 @@ func (u *URLSigner) SignPostPolicy(ctx context.Context, p PostPolicy) (*PostForm
 	if err := CheckExpiry(p.Expires, u.maxExpiry); err != nil {
 		return nil, err
 	}
-	ts := p.Time.UTC()
+	ts := p.Time.UTC().Truncate(time.Second)
 	scope := NewScope(u.dialect, ts, u.region)
 	prefix := strings.ToLower(u.dialect.paramPrefix())
 	stamp := ts.Format(dateTimeFormat)

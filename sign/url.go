@@ -2,11 +2,13 @@ package sign
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Limits on a signed URL's lifetime.
@@ -60,6 +62,8 @@ type URLSigner struct {
 	region    string
 	target    target
 	maxExpiry time.Duration
+	// scopeSuffix is "/REGION/SERVICE/TERMINATOR".
+	scopeSuffix string
 }
 
 // New returns a URLSigner that signs with s.
@@ -90,13 +94,14 @@ func New(s Signer, opts *Options) (*URLSigner, error) {
 		maxExpiry = KeylessExpiry
 	}
 	return &URLSigner{
-		signer:    s,
-		cred:      cred,
-		algorithm: alg,
-		dialect:   o.Dialect,
-		region:    o.Region,
-		target:    o.Endpoint.resolve(o.Dialect, o.Region),
-		maxExpiry: maxExpiry,
+		signer:      s,
+		cred:        cred,
+		algorithm:   alg,
+		dialect:     o.Dialect,
+		region:      o.Region,
+		target:      o.Endpoint.resolve(o.Dialect, o.Region),
+		maxExpiry:   maxExpiry,
+		scopeSuffix: "/" + o.Region + "/" + Scope{Dialect: o.Dialect}.Service() + "/" + Scope{Dialect: o.Dialect}.Terminator(),
 	}, nil
 }
 
@@ -164,9 +169,18 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 	if strings.EqualFold(r.Method, "RESUMABLE") {
 		headers = append(append(make([]Header, 0, len(headers)+1), headers...), Header{"x-goog-resumable", "start"})
 	}
-	urlHost, signHost, path := u.target.place(r.Bucket)
+	// arena holds every string Prepare makes; strings are cut from it and
+	// never written again (a reallocation leaves them on the old array).
+	arena := make([]byte, 0, 3*len(r.Object)+2*len(u.cred.Identity)+len(u.scopeSuffix)+len(u.algorithm)+32*len(r.Headers)+192)
+	cut := func(from int) string { return unsafeString(arena[from:len(arena):len(arena)]) }
+	urlHost, signHost, prefix := u.target.place(r.Bucket)
+	path := prefix
 	if r.Object != "" {
-		path += "/" + EscapePath(r.Object)
+		at := len(arena)
+		arena = append(arena, prefix...)
+		arena = append(arena, '/')
+		arena = appendEscape(arena, r.Object, true)
+		path = cut(at)
 	} else if path == "" {
 		path = "/"
 	}
@@ -180,19 +194,84 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 	}
 	canonHeaders := CanonicalHeaders(all)
 
-	ts := r.Time.UTC()
-	scope := NewScope(u.dialect, ts, u.region)
-	p := u.dialect.paramPrefix()
-	stamp := ts.Format(dateTimeFormat)
+	ts := r.Time.UTC().Truncate(time.Second) // X-Goog-Date has whole seconds
+	at := len(arena)
+	arena = appendStamp(arena, ts)
+	stamp := cut(at)
+	scope := Scope{Dialect: u.dialect, Date: stamp[:8], Region: u.region}
+	// One string holds IDENTITY/DATE/REGION/SERVICE/TERMINATOR; the scope
+	// is its tail.
+	at = len(arena)
+	arena = append(arena, u.cred.Identity...)
+	arena = append(arena, '/')
+	arena = append(arena, stamp[:8]...)
+	arena = append(arena, u.scopeSuffix...)
+	credential := cut(at)
+	scopeString := credential[len(u.cred.Identity)+1:]
+	at = len(arena)
+	arena = strconv.AppendInt(arena, int64(r.Expires/time.Second), 10)
+	expires := cut(at)
+	at = len(arena)
+	for i, h := range canonHeaders {
+		if i > 0 {
+			arena = append(arena, ';')
+		}
+		arena = append(arena, h.Name...)
+	}
+	signed := cut(at)
+	n := &paramNames[u.dialect]
 	query := make([]Param, 0, len(r.Query)+5)
 	query = append(query,
-		Param{p + "Algorithm", u.algorithm},
-		Param{p + "Credential", u.cred.Identity + "/" + scope.String()},
-		Param{p + "Date", stamp},
-		Param{p + "Expires", strconv.FormatInt(int64(r.Expires/time.Second), 10)},
-		Param{p + "SignedHeaders", SignedHeaders(canonHeaders)},
+		Param{n[0], u.algorithm},
+		Param{n[1], credential},
+		Param{n[2], stamp},
+		Param{n[3], expires},
+		Param{n[4], signed},
 	)
 	query = append(query, r.Query...)
+	payload := payloadHash(canonHeaders, u.dialect)
+
+	// The canonical request is written once, hashed, and its query part
+	// reused as the URL's query.
+	var crArr [1024]byte
+	cr := append(crArr[:0], method...)
+	cr = append(cr, '\n')
+	cr = append(cr, path...)
+	cr = append(cr, '\n')
+	qStart := len(cr)
+	cr = appendCanonicalQuery(cr, query)
+	qEnd := len(cr)
+	cr = append(cr, '\n')
+	for _, h := range canonHeaders {
+		cr = append(cr, h.Name...)
+		cr = append(cr, ':')
+		cr = append(cr, h.Value...)
+		cr = append(cr, '\n')
+	}
+	cr = append(cr, '\n')
+	cr = append(cr, query[4].Value...)
+	cr = append(cr, '\n')
+	cr = append(cr, payload...)
+	sum := sha256.Sum256(cr)
+
+	at = len(arena)
+	arena = append(arena, u.algorithm...)
+	arena = append(arena, '\n')
+	arena = append(arena, stamp...)
+	arena = append(arena, '\n')
+	arena = append(arena, scopeString...)
+	arena = append(arena, '\n')
+	arena = hex.AppendEncode(arena, sum[:])
+	sts := cut(at)
+
+	b := make([]byte, 0, len(u.target.scheme)+3+len(urlHost)+len(path)+1+qEnd-qStart)
+	b = append(b, u.target.scheme...)
+	b = append(b, "://"...)
+	b = append(b, urlHost...)
+	b = append(b, path...)
+	b = append(b, '?')
+	b = append(b, cr[qStart:qEnd]...)
+	base := unsafeString(b)
 
 	prep := &Prepared{
 		Canonical: CanonicalRequest{
@@ -200,37 +279,45 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 			Path:        path,
 			Query:       query,
 			Headers:     canonHeaders,
-			PayloadHash: payloadHash(canonHeaders, u.dialect),
+			PayloadHash: payload,
 		},
-		Scope:   scope,
-		method:  method,
-		expires: ts.Add(r.Expires),
+		Scope:        scope,
+		StringToSign: sts,
+		base:         base,
+		method:       method,
+		expires:      ts.Add(r.Expires),
 	}
-	cr := prep.Canonical.String()
-	prep.StringToSign = StringToSign(u.algorithm, stamp, scope, cr)
-	// The canonical query is the URL's query; recompute it cheaply from cr.
-	q := cr[len(method)+1+len(path)+1:]
-	q = q[:strings.IndexByte(q, '\n')]
-	prep.base = u.target.scheme + "://" + urlHost + path + "?" + q
-	for _, h := range canonHeaders {
-		if h.Name != "host" {
-			prep.headers = append(prep.headers, h)
+	if len(canonHeaders) > 1 {
+		prep.headers = make([]Header, 0, len(canonHeaders)-1)
+		for _, h := range canonHeaders {
+			if h.Name != "host" {
+				prep.headers = append(prep.headers, h)
+			}
 		}
 	}
 	return prep, nil
 }
 
+// paramNames are the signing parameters' names per dialect, built once.
+var paramNames = [...][5]string{
+	GOOG4: {"X-Goog-Algorithm", "X-Goog-Credential", "X-Goog-Date", "X-Goog-Expires", "X-Goog-SignedHeaders"},
+	AWS4:  {"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders"},
+}
+
+// unsafeString turns a buffer this package no longer writes into a string
+// without copying it.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
 // SignedURL assembles the final link from prepared and the signature bytes.
 func (u *URLSigner) SignedURL(prep *Prepared, signature []byte) *SignedURL {
 	p := u.dialect.paramPrefix()
-	var b strings.Builder
-	b.Grow(len(prep.base) + len(p) + 11 + 2*len(signature))
-	b.WriteString(prep.base)
-	b.WriteByte('&')
-	b.WriteString(p)
-	b.WriteString("Signature=")
-	b.WriteString(hex.EncodeToString(signature))
-	return &SignedURL{URL: b.String(), Method: prep.method, Headers: prep.headers, Expires: prep.expires}
+	b := make([]byte, 0, len(prep.base)+len(p)+11+2*len(signature))
+	b = append(b, prep.base...)
+	b = append(b, '&')
+	b = append(b, p...)
+	b = append(b, "Signature="...)
+	b = hex.AppendEncode(b, signature)
+	return &SignedURL{URL: unsafeString(b), Method: prep.method, Headers: prep.headers, Expires: prep.expires}
 }
 
 // Sign validates r, signs it and returns the link.
@@ -239,7 +326,7 @@ func (u *URLSigner) Sign(ctx context.Context, r Request) (*SignedURL, error) {
 	if err != nil {
 		return nil, err
 	}
-	sig, err := u.signer.Sign(ctx, prep.Scope, []byte(prep.StringToSign))
+	sig, err := u.signer.Sign(ctx, prep.Scope, []byte(prep.StringToSign)) // a copy: a Signer may keep or modify it
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", Resource(u.dialect, r.Bucket, r.Object), err)
 	}
@@ -322,3 +409,29 @@ func payloadHash(headers []Header, d Dialect) string {
 }
 
 func quote(s string) string { return strconv.Quote(s) }
+
+// appendStamp is ts.AppendFormat(dst, dateTimeFormat) without the layout
+// interpreter.
+func appendStamp(dst []byte, ts time.Time) []byte {
+	y, mo, d := ts.Date()
+	h, mi, sec := ts.Clock()
+	if y < 0 || y > 9999 {
+		return ts.AppendFormat(dst, dateTimeFormat)
+	}
+	var b [16]byte
+	put := func(i, v, n int) {
+		for k := i + n - 1; k >= i; k-- {
+			b[k] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(0, y, 4)
+	put(4, int(mo), 2)
+	put(6, d, 2)
+	b[8] = 'T'
+	put(9, h, 2)
+	put(11, mi, 2)
+	put(13, sec, 2)
+	b[15] = 'Z'
+	return append(dst, b[:]...)
+}
