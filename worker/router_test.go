@@ -1,0 +1,94 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/linkissuer/linkissuer/policy"
+	"github.com/linkissuer/linkissuer/schema"
+	"github.com/linkissuer/linkissuer/sign"
+)
+
+// fakePublisher records outputs and fails when told to.
+type fakePublisher struct {
+	fail func(Output) error
+	got  []Output
+}
+
+func (p *fakePublisher) Publish(_ context.Context, outs ...Output) error {
+	for _, o := range outs {
+		if p.fail != nil {
+			if err := p.fail(o); err != nil {
+				return err
+			}
+		}
+	}
+	p.got = append(p.got, outs...)
+	return nil
+}
+
+func TestRouterDecisions(t *testing.T) {
+	result := Output{Topic: TopicResults, Data: []byte("link")}
+	failTopic := func(topic string) func(Output) error {
+		return func(o Output) error {
+			if o.Topic == topic {
+				return errors.New("pubsub unavailable")
+			}
+			return nil
+		}
+	}
+	tests := []struct {
+		name        string
+		handler     Handler
+		fail        func(Output) error
+		wantAck     bool
+		wantOutcome Outcome
+		wantReason  string
+		wantTopics  []string
+	}{
+		{"issued", func(context.Context, *Message) ([]Output, error) { return []Output{result}, nil }, nil, true, OutcomeIssued, "", []string{TopicResults}},
+		{"ignored", func(context.Context, *Message) ([]Output, error) { return nil, Ignore("overwritten_generation") }, nil, true, OutcomeIgnored, "overwritten_generation", nil},
+		{"invalid input is dead-lettered", func(context.Context, *Message) ([]Output, error) {
+			return nil, fmt.Errorf("parse: %w", &schema.FieldError{Field: "attributes.objectId", Reason: "missing", Code: schema.CodeMissingAttribute})
+		}, nil, true, OutcomeDeadLetter, "missing_attribute", []string{TopicErrors}},
+		{"policy refusal is dead-lettered", func(context.Context, *Message) ([]Output, error) {
+			return nil, &policy.Refusal{Code: policy.CodeBucketNotAllowed, Reason: "no"}
+		}, nil, true, OutcomeDeadLetter, "policy_refused", []string{TopicErrors}},
+		{"sign input error is dead-lettered", func(context.Context, *Message) ([]Output, error) {
+			return nil, fmt.Errorf("sign: %w", &sign.InputError{Field: "object", Reason: "bad"})
+		}, nil, true, OutcomeDeadLetter, "sign_refused", nil},
+		{"retryable signer error is nacked", func(context.Context, *Message) ([]Output, error) {
+			return nil, &sign.RetryableError{Err: errors.New("429")}
+		}, nil, false, OutcomeRetry, "signer_unavailable", nil},
+		{"unknown error is nacked", func(context.Context, *Message) ([]Output, error) { return nil, errors.New("boom") }, nil, false, OutcomeRetry, "transient", nil},
+		{"panic is nacked, not a crash", func(context.Context, *Message) ([]Output, error) { panic("bad input crashed a parser") }, nil, false, OutcomeRetry, "transient", nil},
+		{"result publish failure is nacked", func(context.Context, *Message) ([]Output, error) { return []Output{result}, nil }, failTopic(TopicResults), false, OutcomeRetry, "publish_failed", nil},
+		{"dead-letter publish failure is nacked", func(context.Context, *Message) ([]Output, error) { return nil, Permanent("invalid_json", errors.New("x")) }, failTopic(TopicErrors), false, OutcomeRetry, "dead_letter_publish_failed", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pub := &fakePublisher{fail: tc.fail}
+			r, err := NewRouter(tc.handler, pub, RouterOptions{DeadLetter: DeadLetters("test", nil)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := r.Process(context.Background(), &Message{ID: "m1", Data: []byte("{}"), Attributes: map[string]string{"a": "b"}})
+			if d.Ack != tc.wantAck || d.Outcome != tc.wantOutcome || d.Reason != tc.wantReason {
+				t.Fatalf("decision %+v, want ack=%v outcome=%s reason=%s", d, tc.wantAck, tc.wantOutcome, tc.wantReason)
+			}
+			if tc.wantTopics != nil {
+				if len(pub.got) != len(tc.wantTopics) || pub.got[0].Topic != tc.wantTopics[0] {
+					t.Fatalf("published %+v, want topics %v", pub.got, tc.wantTopics)
+				}
+			}
+			if tc.wantOutcome == OutcomeDeadLetter && tc.fail == nil {
+				dl := pub.got[0]
+				if dl.Attributes[schema.AttrReasonCode] != tc.wantReason || dl.Attributes[schema.AttrOriginalMessageID] != "m1" {
+					t.Errorf("dead letter attributes %v", dl.Attributes)
+				}
+			}
+		})
+	}
+}
