@@ -76,3 +76,13 @@ type stringList []string
 
 func (l *stringList) String() string     { return fmt.Sprint(*l) }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// envFloat returns the environment value for key as a float, or def.
+func envFloat(env Env, key string, def float64) float64 {
+	if v := env.Getenv(key); v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return f
+		}
+	}
+	return def
+}

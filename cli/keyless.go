@@ -27,7 +27,7 @@ func (k *keylessFlags) register(fs *flag.FlagSet, env Env) {
 	fs.Var(&k.delegates, "delegate", "service account in the impersonation chain (repeatable)")
 	fs.StringVar(&k.iamEndpoint, "iam-endpoint", envString(env, "LINKISSUER_IAM_ENDPOINT", ""), "IAM Credentials endpoint, e.g. the emulator's http://127.0.0.1:PORT [$LINKISSUER_IAM_ENDPOINT]")
 	fs.IntVar(&k.inFlight, "sign-in-flight", envInt(env, "LINKISSUER_SIGN_IN_FLIGHT", 0), "keyless: signBlob calls in flight (default 64) [$LINKISSUER_SIGN_IN_FLIGHT]")
-	fs.Float64Var(&k.ceiling, "sign-rate-ceiling", 0, "keyless: cap on signBlob calls per second (default none: the rate adapts to the quota)")
+	fs.Float64Var(&k.ceiling, "sign-rate-ceiling", envFloat(env, "LINKISSUER_SIGN_RATE_CEILING", 0), "keyless: cap on signBlob calls per second (default none: the rate adapts to the quota) [$LINKISSUER_SIGN_RATE_CEILING]")
 }
 
 func (k *keylessFlags) requested() bool {

@@ -36,6 +36,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"sync/atomic"
 	"time"
 
@@ -143,7 +144,7 @@ func run(c config) error {
 		return err
 	}
 	defer client.Close()
-	for _, t := range []string{"notifications", "results", "errors"} {
+	for _, t := range []string{"notifications", "results", "errors", "transport"} {
 		if err := pubsubemu.EnsureTopic(ctx, client, t); err != nil {
 			return err
 		}
@@ -152,6 +153,7 @@ func run(c config) error {
 		{ID: "worker", Topic: "notifications", AckDeadline: 60 * time.Second},
 		{ID: "results-sub", Topic: "results"},
 		{ID: "errors-sub", Topic: "errors"},
+		{ID: "transport-sub", Topic: "transport"},
 	} {
 		if err := pubsubemu.EnsureSubscription(ctx, client, s); err != nil {
 			return err
@@ -169,6 +171,9 @@ func run(c config) error {
 	fmt.Printf("Pub/Sub emulator %s (real); IAM emulator quota %.0f/s, latency %s ± %s, RSA-%d; %d CPUs\n\n",
 		emu.Host, c.quota, c.latency, c.jitter, c.keyBits, runtimeCPUs())
 	if c.duration > 0 && c.rate > 0 {
+		if err := r.transport(ctx, c); err != nil {
+			return err
+		}
 		if err := r.steady(ctx, c); err != nil {
 			return err
 		}
@@ -331,9 +336,52 @@ func (r *rig) steady(ctx context.Context, c config) error {
 	return nil
 }
 
+// transport measures one Pub/Sub hop on the emulator at the steady rate:
+// the floor under any finalize-to-link latency, which includes one hop
+// (notification to worker) plus the publish of the link.
+func (r *rig) transport(ctx context.Context, c config) error {
+	var mu sync.Mutex
+	var lat []time.Duration
+	n := int(c.rate * 5)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go r.client.Subscriber("transport-sub").Receive(rctx, func(_ context.Context, m *pubsub.Message) {
+		m.Ack()
+		t, err := time.Parse(time.RFC3339Nano, string(m.Data))
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		lat = append(lat, time.Since(t))
+		if len(lat) == n {
+			cancel()
+		}
+		mu.Unlock()
+	})
+	pub := r.client.Publisher("transport")
+	pub.PublishSettings.DelayThreshold = time.Millisecond
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if d := time.Until(start.Add(time.Duration(float64(i) / c.rate * float64(time.Second)))); d > 0 {
+			time.Sleep(d)
+		}
+		pub.Publish(ctx, &pubsub.Message{Data: []byte(time.Now().Format(time.RFC3339Nano))})
+	}
+	pub.Stop()
+	select {
+	case <-rctx.Done():
+	case <-time.After(30 * time.Second):
+	}
+	p := percentiles(&mu, &lat)
+	fmt.Printf("## transport baseline: one Pub/Sub hop on the emulator, %d messages at %.0f/s\n\n", n, c.rate)
+	fmt.Printf("| metric | value |\n| --- | ---: |\n| publish-to-receive p50 / p99 / max | %s / %s / %s |\n\n", ms(p[0]), ms(p[1]), ms(p[2]))
+	return nil
+}
+
 func (r *rig) burst(ctx context.Context, c config) error {
 	r.reset()
 	before := r.eng.Stats()
+	cpuBefore := cpuTime()
 	start := time.Now()
 	r.publish(ctx, "burst", c.burstN, 0)
 	published := time.Since(start)
@@ -347,6 +395,7 @@ func (r *rig) burst(ctx context.Context, c config) error {
 	fmt.Printf("| links/s | %.1f |\n", rate)
 	fmt.Printf("| signing quota (bound) | %.0f/s |\n", c.quota)
 	fmt.Printf("| links/s / quota | %.1f%% |\n", 100*rate/c.quota)
+	fmt.Printf("| CPU of this process (worker + IAM emulator + load driver) | %.2f cores of %d |\n", (cpuTime()-cpuBefore).Seconds()/end.Sub(start).Seconds(), runtime.NumCPU())
 	fmt.Printf("| signBlob calls / 429s | %d / %d |\n\n", after.Calls-before.Calls, after.Throttled-before.Throttled)
 	return nil
 }
@@ -373,3 +422,12 @@ func verdict(ok bool) string {
 }
 
 func runtimeCPUs() int { return runtime.NumCPU() }
+
+// cpuTime is the user+system CPU this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"cloud.google.com/go/storage"
+	"google.golang.org/api/option"
+
+	"github.com/linkissuer/linkissuer/internal/pubsubemu"
+	"github.com/linkissuer/linkissuer/jobs"
+	"github.com/linkissuer/linkissuer/policy"
+	"github.com/linkissuer/linkissuer/schema"
+	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/sign/engine"
+	"github.com/linkissuer/linkissuer/worker"
+)
+
+// childResult is what a measured process prints when it is done.
+type childResult struct {
+	WallMS   int64            `json:"wall_ms,omitempty"`
+	HWMKB    int64            `json:"hwm_kb"`
+	CPUMS    int64            `json:"cpu_ms"`
+	Counts   schema.JobCounts `json:"counts"`
+	Shards   int              `json:"shards,omitempty"`
+	Messages int              `json:"messages,omitempty"`
+	Throttle int64            `json:"throttled,omitempty"`
+	Retries  int64            `json:"retries,omitempty"`
+	Err      string           `json:"error,omitempty"`
+}
+
+// setup is what a job-running process signs and writes with.
+type setup struct {
+	store  *jobs.GCS
+	runner *jobs.Runner
+	eng    *engine.Engine
+	close  func()
+}
+
+// newSetup builds the storage client (to the infra's fake-gcs-server), the
+// signer (a key, or IAM signBlob on the emulator behind the engine), the
+// generated source and a Runner. pub and split are for workers.
+func newSetup(ctx context.Context, c config, pub worker.Publisher, split *jobs.SplitOptions) (*setup, error) {
+	client, err := storage.NewClient(ctx, option.WithEndpoint(c.storage+"/storage/v1/"), option.WithoutAuthentication())
+	if err != nil {
+		return nil, err
+	}
+	s := &setup{store: jobs.NewGCS(client), close: func() { client.Close() }}
+	var signer sign.Signer
+	if c.iamEndpoint == "" {
+		if signer, err = sign.LoadKeyFile(c.keyFile, benchEmail); err != nil {
+			return nil, err
+		}
+	} else {
+		iam, err := sign.NewIAMSigner(ctx, sign.IAMOptions{Email: c.email, Endpoint: c.iamEndpoint})
+		if err != nil {
+			return nil, err
+		}
+		if s.eng, err = engine.New(iam, &engine.Options{MaxInFlight: c.inFlight, Ceiling: c.ceiling}); err != nil {
+			return nil, err
+		}
+		signer = s.eng
+	}
+	urls, err := sign.New(signer, &sign.Options{Endpoint: sign.Endpoint{EmulatorHost: c.storage}})
+	if err != nil {
+		return nil, err
+	}
+	pol, err := policy.New(policy.Config{Allow: []string{"media", "exports"}, MaxExpiry: time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	concurrency := 4 * runtime.NumCPU()
+	if s.eng != nil {
+		concurrency = 2 * s.eng.Options().MaxInFlight
+	}
+	s.runner, err = jobs.New(jobs.Options{
+		Source: genSource{n: c.n}, Signer: urls, Store: s.store, Policy: pol,
+		Publisher: pub, Split: split, Concurrency: concurrency,
+	})
+	return s, err
+}
+
+func (s *setup) stats(r *childResult) {
+	if s.eng != nil {
+		st := s.eng.Stats()
+		r.Throttle, r.Retries = int64(st.Throttled), int64(st.Retries)
+	}
+}
+
+// runWhole runs one job whole in this process (the export command's path)
+// and reports wall time, peak RSS and CPU.
+func runWhole(c config) childResult {
+	ctx := context.Background()
+	s, err := newSetup(ctx, c, nil, nil)
+	if err != nil {
+		return childResult{Err: err.Error()}
+	}
+	defer s.close()
+	start := time.Now()
+	done, err := s.runner.Run(ctx, benchJob(c, "whole"))
+	r := childResult{WallMS: time.Since(start).Milliseconds(), HWMKB: vmHWM(), CPUMS: cpuMS()}
+	s.stats(&r)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	r.Counts, r.Shards = done.Counts, done.Shards
+	return r
+}
+
+// benchJob is the job every scenario runs: GET links, 1h, for every object
+// under bench/, into gs://exports/JOB.jsonl.
+func benchJob(c config, id string) *schema.Job {
+	return &schema.Job{
+		JobID: id, Source: schema.JobSource{Bucket: "media", Prefix: genPrefix}, Method: "GET", ExpiresIn: "1h",
+		Output: schema.JobOutput{Manifest: &schema.ManifestTarget{URI: "gs://exports/" + id + ".jsonl", Format: schema.FormatJSONL}},
+	}
+}
+
+// runWorker is one replica of the sharded scenario: it pulls job messages
+// one at a time with unary Pull (max_messages 1, as real Pub/Sub's flow
+// control would hand them out; the emulator's streaming pull gives every
+// waiting message to one stream), runs them through the worker's Router,
+// and acks or nacks. It stops on SIGTERM and reports.
+func runWorker(c config) childResult {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	client, err := pubsub.NewClient(ctx, c.project)
+	if err != nil {
+		return childResult{Err: err.Error()}
+	}
+	defer client.Close()
+	settings := pubsub.PublishSettings{DelayThreshold: 2 * time.Millisecond, CountThreshold: 100}
+	topics := worker.NewTopicPublisher(client, map[string]string{
+		worker.TopicJobs: c.jobsTopic, worker.TopicResults: c.notifyTopic, worker.TopicErrors: c.notifyTopic,
+	}, settings, nil)
+	defer topics.Stop()
+	pub := jobs.NewNamedTopics(client, topics, settings)
+	defer pub.Stop()
+	s, err := newSetup(context.WithoutCancel(ctx), c, pub, &jobs.SplitOptions{Above: c.shardSize, ShardSize: c.shardSize})
+	if err != nil {
+		return childResult{Err: err.Error()}
+	}
+	defer s.close()
+	links := &worker.LinkHandler{Jobs: s.runner.Handle}
+	router, err := worker.NewRouter(links.Handle, pub, worker.RouterOptions{DeadLetter: worker.DeadLetters("bench", nil)})
+	if err != nil {
+		return childResult{Err: err.Error()}
+	}
+	var messages atomic.Int64
+	sub := pubsubemu.SubscriptionName(c.project, c.jobsTopic+"-sub")
+	for ctx.Err() == nil {
+		resp, err := client.SubscriptionAdminClient.Pull(ctx, &pubsubpb.PullRequest{Subscription: sub, MaxMessages: 1})
+		if err != nil {
+			if ctx.Err() == nil {
+				time.Sleep(100 * time.Millisecond)
+			}
+			continue
+		}
+		for _, rm := range resp.ReceivedMessages {
+			m := &worker.Message{ID: rm.Message.MessageId, Data: rm.Message.Data, Attributes: rm.Message.Attributes}
+			d := router.Process(context.WithoutCancel(ctx), m)
+			messages.Add(1)
+			if d.Ack {
+				err = client.SubscriptionAdminClient.Acknowledge(context.WithoutCancel(ctx), &pubsubpb.AcknowledgeRequest{Subscription: sub, AckIds: []string{rm.AckId}})
+			} else {
+				err = client.SubscriptionAdminClient.ModifyAckDeadline(context.WithoutCancel(ctx), &pubsubpb.ModifyAckDeadlineRequest{Subscription: sub, AckIds: []string{rm.AckId}})
+			}
+			if err != nil || d.Err != nil {
+				fmt.Fprintf(os.Stderr, "worker %d: message %s: %v %v\n", c.workerID, m.ID, d.Err, err)
+			}
+		}
+	}
+	r := childResult{HWMKB: vmHWM(), CPUMS: cpuMS(), Messages: int(messages.Load())}
+	s.stats(&r)
+	return r
+}
+
+// vmHWM is this process's peak resident set size, in kB.
+func vmHWM() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return n
+		}
+	}
+	return -1
+}
+
+// cpuMS is the CPU time (user + system) this process used, in ms.
+func cpuMS() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return -1
+	}
+	return (ru.Utime.Nano() + ru.Stime.Nano()) / 1e6
+}
+
+func printResult(r childResult) {
+	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+}

@@ -1,0 +1,477 @@
+// Command jobs is the load scenario of bulk export jobs (issue 5). It runs
+// one job per scenario and prints a Markdown table for BENCHMARKS.md:
+//
+//	key-10k, key-100k          whole job, RSA-2048 key signing
+//	keyless-10k, keyless-100k  whole job, IAM signBlob on the emulator
+//	                           (quota 1000/s, 50 ms ± 10 ms, RSA-1024),
+//	                           engine ceiling = the quota
+//	sharded-1, sharded-3       100k keyless, split into shards of 10k on
+//	                           the real Pub/Sub emulator, 1 or 3 worker
+//	                           processes sharing the one quota
+//	capped-1, capped-3         30k keyless, quota 3000/s, each worker held
+//	                           to 16 signBlob calls in flight: the case
+//	                           where replicas, not the quota, bound speed
+//
+// Each scenario gets fresh stand-ins in a process of their own
+// (fake-gcs-server holding the manifest, and the IAM emulator), and the job
+// runs in another process (or worker processes), so that the peak RSS
+// (VmHWM from /proc/self/status) and CPU (getrusage) are the job's alone.
+// The objects come from a generated source behind the jobs.Source
+// interface (fake-gcs-server cannot hold 100,000 objects); the manifest is
+// really written to fake-gcs-server with resumable uploads (and composed,
+// when sharded). Afterwards the driver reads the manifest back, checks that
+// every object is in it exactly once, and verifies every 1000th signature.
+//
+//	go run ./loadtest/jobs                              # every scenario, ~10 min
+//	go run ./loadtest/jobs -scenarios key-10k,keyless-10k
+//	go run ./loadtest/jobs -scenarios sharded-3 -scale 0.1 # a quick look
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/storage"
+	"google.golang.org/api/option"
+
+	"github.com/linkissuer/linkissuer/internal/pubsubemu"
+	"github.com/linkissuer/linkissuer/schema"
+	"github.com/linkissuer/linkissuer/sign"
+)
+
+const (
+	benchEmail   = "bench@linkissuer-bench.iam.gserviceaccount.com"
+	benchProject = "linkissuer-bench"
+)
+
+// config is the command line of every role.
+type config struct {
+	role      string
+	scenarios string
+	scale     float64
+	timeout   time.Duration
+
+	// The job and the stand-ins.
+	n               int
+	quota, ceiling  float64
+	latency, jitter time.Duration
+	inFlight        int
+	shardSize       int
+	storage         string
+	iamEndpoint     string
+	email           string
+	keyFile         string
+	iamKeyFile      string
+	project         string
+	jobsTopic       string
+	notifyTopic     string
+	workerID        int
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.role, "role", "driver", "driver, or (internal) infra, run or worker")
+	flag.StringVar(&c.scenarios, "scenarios", "key-10k,key-100k,keyless-10k,keyless-100k,sharded-1,sharded-3,capped-1,capped-3", "scenarios to run")
+	flag.Float64Var(&c.scale, "scale", 1, "multiply every scenario's object count (0.1 for a quick look)")
+	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "time limit of each scenario")
+	flag.IntVar(&c.n, "n", 0, "objects (children)")
+	flag.Float64Var(&c.quota, "quota", 0, "emulator quota, calls/s (infra)")
+	flag.Float64Var(&c.ceiling, "ceiling", 0, "engine rate ceiling (children)")
+	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "emulator mean latency")
+	flag.DurationVar(&c.jitter, "jitter", 10*time.Millisecond, "emulator latency spread")
+	flag.IntVar(&c.inFlight, "in-flight", 0, "engine MaxInFlight (children; 0: 64)")
+	flag.IntVar(&c.shardSize, "shard-size", 10000, "objects per shard (workers)")
+	flag.StringVar(&c.storage, "storage", "", "fake-gcs-server URL (children)")
+	flag.StringVar(&c.iamEndpoint, "iam-endpoint", "", "IAM emulator endpoint (children; empty: key signing)")
+	flag.StringVar(&c.email, "email", "", "service account (children)")
+	flag.StringVar(&c.keyFile, "key-file", "", "signing key (children)")
+	flag.StringVar(&c.iamKeyFile, "iam-key-file", "", "emulator key (infra; empty: no emulator)")
+	flag.StringVar(&c.project, "project", benchProject, "Pub/Sub project (workers)")
+	flag.StringVar(&c.jobsTopic, "jobs-topic", "", "jobs topic ID (workers)")
+	flag.StringVar(&c.notifyTopic, "notify-topic", "", "completion topic ID (workers)")
+	flag.IntVar(&c.workerID, "worker-id", 0, "worker number, for logs")
+	flag.Parse()
+
+	var err error
+	switch c.role {
+	case "infra":
+		err = runInfra(c)
+	case "run":
+		printResult(runWhole(c))
+	case "worker":
+		printResult(runWorker(c))
+	case "driver":
+		err = drive(c)
+	default:
+		err = fmt.Errorf("unknown role %q", c.role)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest/jobs:", err)
+		os.Exit(1)
+	}
+}
+
+// scenario is one measured run.
+type scenario struct {
+	name     string
+	n        int
+	keyless  bool
+	quota    float64
+	ceiling  float64
+	inFlight int
+	workers  int // 0: whole, in one process; else sharded over workers
+}
+
+var scenarios = map[string]scenario{
+	"key-10k":      {n: 10_000},
+	"key-100k":     {n: 100_000},
+	"keyless-10k":  {n: 10_000, keyless: true, quota: 1000, ceiling: 1000},
+	"keyless-100k": {n: 100_000, keyless: true, quota: 1000, ceiling: 1000},
+	"sharded-1":    {n: 100_000, keyless: true, quota: 1000, ceiling: 1000, workers: 1},
+	"sharded-3":    {n: 100_000, keyless: true, quota: 1000, ceiling: 1000, workers: 3},
+	"capped-1":     {n: 30_000, keyless: true, quota: 3000, inFlight: 16, workers: 1},
+	"capped-3":     {n: 30_000, keyless: true, quota: 3000, inFlight: 16, workers: 3},
+}
+
+// outcome is a scenario's measurements.
+type outcome struct {
+	scenario
+	wall     time.Duration
+	results  []childResult
+	rows     int
+	verified int
+	load     string
+}
+
+func drive(c config) error {
+	dir, err := os.MkdirTemp("", "linkissuer-jobs-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	keyFile, iamKeyFile := filepath.Join(dir, "key.pem"), filepath.Join(dir, "iam.pem")
+	key, err := newKey(keyFile, 2048)
+	if err != nil {
+		return err
+	}
+	iamKey, err := newKey(iamKeyFile, 1024)
+	if err != nil {
+		return err
+	}
+	var emu *pubsubemu.Emulator
+	defer func() {
+		if emu != nil {
+			emu.Stop()
+		}
+	}()
+	fmt.Printf("%d CPUs, %s; emulator latency %s ± %s, RSA-1024\n\n", runtime.NumCPU(), runtime.Version(), c.latency, c.jitter)
+	var outs []outcome
+	for _, name := range strings.Split(c.scenarios, ",") {
+		s, ok := scenarios[strings.TrimSpace(name)]
+		if !ok {
+			return fmt.Errorf("unknown scenario %q", name)
+		}
+		s.name = strings.TrimSpace(name)
+		s.n = int(float64(s.n) * c.scale)
+		if s.workers > 0 && emu == nil {
+			if emu, err = pubsubemu.Start(context.Background(), nil); err != nil {
+				return err
+			}
+			os.Setenv("PUBSUB_EMULATOR_HOST", emu.Host)
+		}
+		pub := &key.PublicKey
+		if s.keyless {
+			pub = &iamKey.PublicKey
+		}
+		o, err := runScenario(c, s, keyFile, iamKeyFile, pub)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		fmt.Fprintf(os.Stderr, "%s: %s\n", s.name, o.wall.Round(time.Millisecond))
+		outs = append(outs, o)
+	}
+	printTable(outs, c.latency)
+	return nil
+}
+
+func newKey(path string, bits int) (*rsa.PrivateKey, error) {
+	k, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		return nil, err
+	}
+	pemData := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+	return k, os.WriteFile(path, pemData, 0o600)
+}
+
+// child is a started process of this program and its stdout.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+func startChild(env []string, args ...string) (*child, error) {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Stderr = os.Stderr
+	cmd.Env = append(os.Environ(), env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &child{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}, nil
+}
+
+// read decodes the child's next output line into v.
+func (ch *child) read(v any) error {
+	line, err := ch.out.ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("child %v: %w", ch.cmd.Args[1:3], err)
+	}
+	return json.Unmarshal(line, v)
+}
+
+// stop closes the child's stdin, signals it, and waits.
+func (ch *child) stop(sig os.Signal) error {
+	ch.stdin.Close()
+	if sig != nil {
+		ch.cmd.Process.Signal(sig)
+	}
+	return ch.cmd.Wait()
+}
+
+func runScenario(c config, s scenario, keyFile, iamKeyFile string, pub *rsa.PublicKey) (outcome, error) {
+	o := outcome{scenario: s, load: loadAverage()}
+	infraArgs := []string{"-role", "infra"}
+	if s.keyless {
+		infraArgs = append(infraArgs, "-iam-key-file", iamKeyFile, "-quota", fmt.Sprint(s.quota),
+			"-latency", c.latency.String(), "-jitter", c.jitter.String())
+	}
+	infra, err := startChild(nil, infraArgs...)
+	if err != nil {
+		return o, err
+	}
+	defer infra.stop(nil)
+	var info infraInfo
+	if err := infra.read(&info); err != nil {
+		return o, err
+	}
+	args := []string{"-n", strconv.Itoa(s.n), "-storage", info.Storage, "-key-file", keyFile,
+		"-ceiling", fmt.Sprint(s.ceiling), "-in-flight", strconv.Itoa(s.inFlight), "-shard-size", strconv.Itoa(c.shardSize)}
+	if s.keyless {
+		args = append(args, "-iam-endpoint", info.IAMEndpoint, "-email", info.Email)
+	}
+	id := "whole"
+	if s.workers == 0 {
+		run, err := startChild(nil, append([]string{"-role", "run"}, args...)...)
+		if err != nil {
+			return o, err
+		}
+		var r childResult
+		err = run.read(&r)
+		run.stop(nil)
+		if err == nil && r.Err != "" {
+			err = errors.New(r.Err)
+		}
+		if err != nil {
+			return o, err
+		}
+		o.wall, o.results = time.Duration(r.WallMS)*time.Millisecond, []childResult{r}
+	} else {
+		id = s.name
+		if err := runSharded(c, s, args, &o); err != nil {
+			return o, err
+		}
+	}
+	o.rows, o.verified, err = checkManifest(info.Storage, id+".jsonl", s.n, pub)
+	return o, err
+}
+
+// runSharded starts the workers, submits the job, and times it from the
+// publish to the completion message.
+func runSharded(c config, s scenario, args []string, o *outcome) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	client, err := pubsub.NewClient(ctx, benchProject)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	jobsTopic, notifyTopic := "jobs-"+s.name, "notify-"+s.name
+	for _, t := range []string{jobsTopic, notifyTopic} {
+		if err := pubsubemu.EnsureTopic(ctx, client, t); err != nil {
+			return err
+		}
+		if err := pubsubemu.EnsureSubscription(ctx, client, pubsubemu.Subscription{ID: t + "-sub", Topic: t, AckDeadline: 600 * time.Second}); err != nil {
+			return err
+		}
+	}
+	args = append(args, "-jobs-topic", jobsTopic, "-notify-topic", notifyTopic)
+	var workers []*child
+	for i := range s.workers {
+		w, err := startChild(nil, append([]string{"-role", "worker", "-worker-id", strconv.Itoa(i)}, args...)...)
+		if err != nil {
+			return err
+		}
+		workers = append(workers, w)
+	}
+	job := benchJob(c, s.name)
+	job.NotifyTopic = pubsubemu.TopicName(benchProject, notifyTopic)
+	data, err := json.Marshal(job)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	p := client.Publisher(jobsTopic)
+	_, err = p.Publish(ctx, &pubsub.Message{Data: data, Attributes: job.Attributes()}).Get(ctx)
+	p.Stop()
+	if err != nil {
+		return err
+	}
+	rctx, done := context.WithCancel(ctx)
+	var got *schema.JobDone
+	err = client.Subscriber(notifyTopic+"-sub").Receive(rctx, func(_ context.Context, m *pubsub.Message) {
+		m.Ack()
+		var d schema.JobDone
+		if json.Unmarshal(m.Data, &d) == nil && got == nil {
+			got = &d
+			o.wall = time.Since(start)
+		}
+		done()
+	})
+	done()
+	for _, w := range workers {
+		var r childResult
+		w.stdin.Close()
+		w.cmd.Process.Signal(syscall.SIGTERM)
+		if rerr := w.read(&r); rerr == nil {
+			o.results = append(o.results, r)
+		}
+		w.cmd.Wait()
+	}
+	if got == nil {
+		return fmt.Errorf("no completion within %s (%v)", c.timeout, err)
+	}
+	o.results = append(o.results, childResult{Counts: got.Counts, Shards: got.Shards})
+	return nil
+}
+
+// checkManifest reads a manifest back: every generated object exactly once,
+// every 1000th signature verified.
+func checkManifest(storageURL, name string, n int, pub *rsa.PublicKey) (rows, verified int, err error) {
+	ctx := context.Background()
+	client, err := storage.NewClient(ctx, option.WithEndpoint(storageURL+"/storage/v1/"), option.WithoutAuthentication())
+	if err != nil {
+		return 0, 0, err
+	}
+	defer client.Close()
+	r, err := client.Bucket("exports").Object(name).NewReader(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer r.Close()
+	rr, err := schema.NewRowReader(r, schema.FormatJSONL, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	seen := make([]bool, n)
+	for {
+		row, err := rr.ReadRow()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return rows, verified, err
+		}
+		rows++
+		i, err := strconv.Atoi(strings.TrimPrefix(row.Object, genPrefix))
+		if err != nil || i >= n || seen[i] {
+			return rows, verified, fmt.Errorf("row %d: %s is unknown or repeated", rows, row.Object)
+		}
+		seen[i] = true
+		if i%1000 == 0 {
+			p, err := sign.ParseSignedURL(row.URL, "GET", nil)
+			if err == nil {
+				err = p.VerifyRSA(pub)
+			}
+			if err != nil {
+				return rows, verified, fmt.Errorf("%s: %w", row.Object, err)
+			}
+			verified++
+		}
+	}
+	if rows != n {
+		return rows, verified, fmt.Errorf("%d rows for %d objects", rows, n)
+	}
+	return rows, verified, nil
+}
+
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(data))[:3], " ")
+}
+
+func printTable(outs []outcome, latency time.Duration) {
+	fmt.Println("| scenario | objects | signer | workers | wall | bound | wall / bound | URLs/s | peak RSS (VmHWM) | CPU | throttled (429) | rows checked | load avg at start |")
+	fmt.Println("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+	for _, o := range outs {
+		signer, bound, ratio := "key (RSA-2048)", "-", "-"
+		if o.keyless {
+			signer = fmt.Sprintf("keyless, quota %g/s", o.quota)
+			if o.inFlight > 0 {
+				signer += fmt.Sprintf(", %d in flight per worker", o.inFlight)
+			}
+			// The bound is the quota, or the workers' in-flight limit
+			// over the emulator's latency when that is lower.
+			rate := o.quota
+			if o.inFlight > 0 {
+				rate = min(rate, float64(max(1, o.workers)*o.inFlight)/latency.Seconds())
+			}
+			b := time.Duration(float64(o.n) / rate * float64(time.Second))
+			bound, ratio = b.Round(time.Millisecond).String(), fmt.Sprintf("%.3f", o.wall.Seconds()/b.Seconds())
+		}
+		workers := "1 (whole job)"
+		if o.workers > 0 {
+			workers = strconv.Itoa(o.workers)
+		}
+		var rss, cpu []string
+		var throttled int64
+		for _, r := range o.results {
+			if r.HWMKB > 0 {
+				rss = append(rss, fmt.Sprintf("%.1f MB", float64(r.HWMKB)/1024))
+				cpu = append(cpu, (time.Duration(r.CPUMS) * time.Millisecond).Round(100*time.Millisecond).String())
+			}
+			throttled += r.Throttle
+		}
+		fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %.0f | %s | %s | %d | %d, %d verified | %s |\n",
+			o.name, o.n, signer, workers, o.wall.Round(time.Millisecond), bound, ratio, float64(o.n)/o.wall.Seconds(),
+			strings.Join(rss, ", "), strings.Join(cpu, ", "), throttled, o.rows, o.verified, o.load)
+	}
+}
