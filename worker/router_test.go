@@ -65,7 +65,9 @@ func TestRouterDecisions(t *testing.T) {
 		{"unknown error is nacked", func(context.Context, *Message) ([]Output, error) { return nil, errors.New("boom") }, nil, false, OutcomeRetry, "transient", nil},
 		{"panic is nacked, not a crash", func(context.Context, *Message) ([]Output, error) { panic("bad input crashed a parser") }, nil, false, OutcomeRetry, "transient", nil},
 		{"result publish failure is nacked", func(context.Context, *Message) ([]Output, error) { return []Output{result}, nil }, failTopic(TopicResults), false, OutcomeRetry, "publish_failed", nil},
-		{"dead-letter publish failure is nacked", func(context.Context, *Message) ([]Output, error) { return nil, Permanent("invalid_json", errors.New("x")) }, failTopic(TopicErrors), false, OutcomeRetry, "dead_letter_publish_failed", nil},
+		{"dead-letter publish failure is nacked", func(context.Context, *Message) ([]Output, error) {
+			return nil, Permanent("invalid_json", errors.New("x"))
+		}, failTopic(TopicErrors), false, OutcomeRetry, "dead_letter_publish_failed", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

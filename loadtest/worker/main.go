@@ -36,8 +36,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
