@@ -22,6 +22,11 @@ var commands = map[string]cli.Command{
 	"worker":  cli.Worker,
 	"serve":   cli.Serve,
 	"emulate": cli.Emulate,
+	"export":  cli.Export,
+	"submit":  cli.Submit,
+	"verify":  cli.Verify,
+	"demo":    cli.Demo,
+	"dev":     cli.Dev,
 }
 
 func main() {
@@ -54,6 +59,11 @@ Commands:
   worker     pull GCS notifications and job messages from Pub/Sub, publish links
   serve      push mode (Cloud Run): Pub/Sub push, Eventarc CloudEvents, POST /v1/links
   emulate    run a local stand-in: "emulate iam" serves IAM Credentials signBlob for keyless signing
+  export     bulk export here: sign every object under gs://BUCKET/PREFIX into a JSONL or CSV manifest
+  submit     publish a bulk export job (linkissuer.job.v1) for the workers to run, sharded
+  verify     decode a signed URL and check it: valid, expired, not yet valid, tampered or unknown key
+  demo       the whole pipeline on this machine, no cloud account: events -> worker -> signed links
+  dev        run the local stack (Pub/Sub, Cloud Storage, IAM stand-ins) and print what to export
 
 Run "linkissuer COMMAND -h" for a command's flags.
 `)

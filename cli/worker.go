@@ -11,11 +11,14 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/storage"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/logging"
+	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/worker"
 )
@@ -27,7 +30,13 @@ signed link for each finalized object that policy allows, publishes it as
 linkissuer.link.v1 to the results topic, and acks only after the publish is
 confirmed. Bad or disallowed messages go to the errors topic with a reason.
 Serves /healthz, /readyz and /metrics on --addr. SIGTERM stops pulling and lets
-in-flight messages finish within --grace.`
+in-flight messages finish within --grace.
+
+Bulk export jobs (linkissuer.job.v1, see "linkissuer submit") run here too:
+manifests are written with STORAGE_EMULATOR_HOST or the ambient credentials;
+with --jobs-topic, jobs above $LINKISSUER_JOBS_SPLIT_ABOVE objects (20000) are
+split into shards of $LINKISSUER_JOBS_SHARD_SIZE (10000) that any replica runs.
+A shard must finish within --handler-timeout; raise it for large shards.`
 
 // Worker implements `linkissuer worker` (pull mode).
 func Worker(ctx context.Context, env Env, args []string) int {
@@ -81,10 +90,14 @@ type service struct {
 	ready     *worker.Readiness
 	client    *pubsub.Client
 	publisher *worker.TopicPublisher
-	router    *worker.Router
-	links     *worker.LinkHandler
-	cred      *credentials
-	grace     time.Duration
+	// named publishes jobs' outputs to full topic names, then publisher's.
+	named *jobs.NamedTopics
+	// storage is the jobs handler's client; nil without one.
+	storage *storage.Client
+	router  *worker.Router
+	links   *worker.LinkHandler
+	cred    *credentials
+	grace   time.Duration
 }
 
 func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
@@ -132,21 +145,76 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 		worker.TopicErrors:  f.errorsTopic,
 		worker.TopicJobs:    f.jobsTopic,
 	}, pubsub.PublishSettings{DelayThreshold: 5 * time.Millisecond, CountThreshold: 100}, metrics)
+	// Jobs name their notify and output topics in full; NamedTopics
+	// publishes those and passes logical names on to pub.
+	named := jobs.NewNamedTopics(client, pub, pubsub.PublishSettings{DelayThreshold: 5 * time.Millisecond, CountThreshold: 100})
 	links := &worker.LinkHandler{Signer: urls, Policy: pol}
-	router, err := worker.NewRouter(links.Handle, pub, worker.RouterOptions{
+	gcs, err := storageClient(ctx, env)
+	if err != nil {
+		log.Warn("no Cloud Storage client: job messages will be dead-lettered", zap.Error(err))
+	} else {
+		runner, err := f.jobsRunner(env, gcs, urls, pol, named, cred, log)
+		if err != nil {
+			gcs.Close()
+			client.Close()
+			return nil, err
+		}
+		links.Jobs = runner.Handle
+	}
+	router, err := worker.NewRouter(links.Handle, named, worker.RouterOptions{
 		DeadLetter: worker.DeadLetters(workerID(), nil),
 		Logger:     log,
 		Metrics:    metrics,
 	})
 	if err != nil {
+		if gcs != nil {
+			gcs.Close()
+		}
 		client.Close()
 		return nil, err
 	}
 	return &service{log: log, registry: reg, metrics: metrics, ready: worker.NewReadiness(), client: client,
-		publisher: pub, router: router, links: links, cred: cred, grace: f.grace}, nil
+		publisher: pub, named: named, storage: gcs, router: router, links: links, cred: cred, grace: f.grace}, nil
+}
+
+// jobsRunner builds the bulk export job handler. Knobs come from the
+// environment: LINKISSUER_JOBS_SPLIT_ABOVE and LINKISSUER_JOBS_SHARD_SIZE
+// (jobs are split only when --jobs-topic is set), LINKISSUER_JOBS_STATE
+// (gs://BUCKET/PREFIX for topic-output jobs' state and error rows),
+// LINKISSUER_JOBS_MANIFEST_ALLOW (rules for manifest locations; default
+// --allow) and LINKISSUER_JOBS_CONCURRENCY (objects in flight per job).
+func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSigner, pol *policy.Policy, pub worker.Publisher, cred *credentials, log *zap.Logger) (*jobs.Runner, error) {
+	store := jobs.NewGCS(gcs)
+	o := jobs.Options{
+		Source: store, Signer: urls, Store: store, Policy: pol, Publisher: pub,
+		StateURI:    env.Getenv("LINKISSUER_JOBS_STATE"),
+		Concurrency: envInt(env, "LINKISSUER_JOBS_CONCURRENCY", 0),
+		Logger:      log,
+	}
+	if o.Concurrency == 0 && cred.engine != nil {
+		o.Concurrency = 2 * cred.engine.Options().MaxInFlight
+	}
+	if f.jobsTopic != "" {
+		o.Split = &jobs.SplitOptions{
+			Above:     envInt(env, "LINKISSUER_JOBS_SPLIT_ABOVE", 0),
+			ShardSize: envInt(env, "LINKISSUER_JOBS_SHARD_SIZE", 0),
+		}
+	}
+	if rules := env.Getenv("LINKISSUER_JOBS_MANIFEST_ALLOW"); rules != "" {
+		mp, err := policy.New(policy.Config{Allow: splitList(rules), MaxExpiry: pol.MaxExpiry(), DefaultExpiry: min(15*time.Minute, pol.MaxExpiry())})
+		if err != nil {
+			return nil, fmt.Errorf("LINKISSUER_JOBS_MANIFEST_ALLOW: %w", err)
+		}
+		o.ManifestPolicy = mp
+	}
+	return jobs.New(o)
 }
 
 func (s *service) close() {
+	s.named.Stop()
+	if s.storage != nil {
+		s.storage.Close()
+	}
 	s.client.Close()
 	s.cred.close()
 	_ = s.log.Sync()

@@ -1,0 +1,353 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/storage"
+	"google.golang.org/api/option"
+
+	"github.com/linkissuer/linkissuer/jobs"
+	"github.com/linkissuer/linkissuer/policy"
+	"github.com/linkissuer/linkissuer/schema"
+	"github.com/linkissuer/linkissuer/sign"
+)
+
+const exportUsage = `Usage: linkissuer export gs://BUCKET[/PREFIX] --manifest gs://OUT/PATH [flags]
+       linkissuer export gs://BUCKET --objects FILE --manifest gs://OUT/PATH [flags]
+
+Runs a bulk export job here, without Pub/Sub: lists the prefix (or takes the
+object names in FILE, one per line, - for stdin), signs a URL for every object
+(filtered by --match), and streams the links into the manifest as JSONL or CSV
+rows (object, generation, size, content_type, url, expires_at). Objects that
+get no link (missing, or failing to sign) go to an errors file beside the
+manifest. Prints a summary and a signed URL to the manifest itself; the exit
+code is 1 if any object got no link. On a terminal, a progress line shows
+objects done, the rate and, once a names-only count has finished, the ETA.
+STORAGE_EMULATOR_HOST points listing, writing and the URLs at an emulator.`
+
+// jobFlags build a linkissuer.job.v1 message from the command line; export
+// and submit share them.
+type jobFlags struct {
+	manifest           string
+	format             string
+	match              string
+	objects            string
+	includeGenerations bool
+	method             string
+	duration           string
+	jobID              string
+	// outputTopic and notifyTopic are submit's: full topic names.
+	outputTopic, notifyTopic string
+}
+
+func (j *jobFlags) register(fs *flag.FlagSet, env Env) {
+	fs.StringVar(&j.manifest, "manifest", "", "manifest object to write, gs://BUCKET/PATH")
+	fs.StringVar(&j.format, "format", "", "manifest format, jsonl or csv (default: csv if PATH ends in .csv, else jsonl)")
+	fs.StringVar(&j.match, "match", "", "glob the object names must match (GCS matchGlob: *, **, ?, [abc], {a,b})")
+	fs.StringVar(&j.objects, "objects", "", "sign the object names in FILE (one per line, - for stdin) instead of listing")
+	fs.BoolVar(&j.includeGenerations, "include-generations", false, "list every generation, and sign each for its generation")
+	fs.StringVar(&j.method, "method", envString(env, "LINKISSUER_METHOD", "GET"), "GET, HEAD, PUT, POST, DELETE or RESUMABLE")
+	fs.StringVar(&j.duration, "duration", envString(env, "LINKISSUER_DURATION", "1h"), "lifetime of every link: 7d, 12h, 15m, 90s (at most 7d; 12h keyless)")
+	fs.StringVar(&j.jobID, "job-id", "", "job ID (default export-TIMESTAMP); it names the job's state objects")
+}
+
+// build returns the job for source (gs://BUCKET[/PREFIX]), validated.
+func (j *jobFlags) build(env Env, source string, now time.Time) (*schema.Job, error) {
+	rest, ok := strings.CutPrefix(source, "gs://")
+	bucket, prefix, _ := strings.Cut(rest, "/")
+	if !ok || bucket == "" {
+		return nil, fmt.Errorf("source %q: want gs://BUCKET[/PREFIX]", source)
+	}
+	if (j.manifest == "") == (j.outputTopic == "") {
+		return nil, errors.New("give --manifest gs://BUCKET/PATH (or, to submit, --output-topic), not both")
+	}
+	expiry, err := ParseDuration(j.duration)
+	if err == nil {
+		err = sign.CheckExpiry(expiry, sign.MaxExpiry)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--duration: %w", err)
+	}
+	format := schema.ManifestFormat(j.format)
+	if format == "" {
+		format = schema.FormatJSONL
+		if strings.EqualFold(path.Ext(j.manifest), ".csv") {
+			format = schema.FormatCSV
+		}
+	}
+	id := j.jobID
+	if id == "" {
+		id = "export-" + now.UTC().Format("20060102T150405Z")
+	}
+	job := &schema.Job{
+		JobID:       id,
+		Source:      schema.JobSource{Bucket: bucket, Prefix: prefix, Match: j.match, IncludeGenerations: j.includeGenerations},
+		Method:      strings.ToUpper(j.method),
+		ExpiresIn:   schema.FormatExpiresIn(expiry),
+		Output:      schema.JobOutput{Topic: j.outputTopic},
+		NotifyTopic: j.notifyTopic,
+	}
+	if j.manifest != "" {
+		job.Output.Manifest = &schema.ManifestTarget{URI: j.manifest, Format: format}
+	}
+	if j.objects != "" {
+		if prefix != "" || j.match != "" || j.includeGenerations {
+			return nil, errors.New("--objects takes gs://BUCKET alone, without a prefix, --match or --include-generations")
+		}
+		if job.Source.Objects, err = readObjectNames(env, j.objects); err != nil {
+			return nil, err
+		}
+	}
+	if err := job.Validate(); err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+// readObjectNames reads one object name per line (blank lines and lines
+// starting with # are skipped).
+func readObjectNames(env Env, file string) ([]schema.ObjectRef, error) {
+	var r io.Reader = env.Stdin
+	if file != "-" {
+		fh, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("--objects: %w", err)
+		}
+		defer fh.Close()
+		r = fh
+	}
+	var refs []schema.ObjectRef
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if len(refs) == schema.MaxJobObjects {
+			return nil, fmt.Errorf("--objects: more than %d names; split the list", schema.MaxJobObjects)
+		}
+		refs = append(refs, schema.ObjectRef{Name: line})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("--objects: %w", err)
+	}
+	if len(refs) == 0 {
+		return nil, errors.New("--objects: no object names")
+	}
+	return refs, nil
+}
+
+// exportFlags is the parsed command line of `linkissuer export`.
+type exportFlags struct {
+	job         jobFlags
+	url         serviceFlags // credentials and URL shape only
+	concurrency int
+	json        bool
+}
+
+// Export implements `linkissuer export`.
+func Export(ctx context.Context, env Env, args []string) int {
+	var f exportFlags
+	fs := newFlagSet(env, "export", exportUsage)
+	f.job.register(fs, env)
+	f.url.cred.register(fs, env)
+	fs.StringVar(&f.url.style, "style", "path", "URL style: path, virtual or bound")
+	fs.StringVar(&f.url.hostname, "hostname", "", "explicit URL host, or the bucket-bound domain with --style bound")
+	fs.StringVar(&f.url.endpoint, "endpoint", envString(env, "LINKISSUER_ENDPOINT", ""), "storage endpoint for the URLs, [scheme://]host[:port] [$LINKISSUER_ENDPOINT]")
+	fs.StringVar(&f.url.scheme, "scheme", "https", "http or https")
+	fs.StringVar(&f.url.region, "region", "auto", "credential-scope region")
+	fs.BoolVar(&f.url.allowLong, "allow-long-keyless", false, "allow keyless URLs beyond 12h")
+	fs.IntVar(&f.concurrency, "concurrency", envInt(env, "LINKISSUER_CONCURRENCY", 0), "objects in flight (default 4 x CPUs with a key, 2 x --sign-in-flight keyless) [$LINKISSUER_CONCURRENCY]")
+	fs.BoolVar(&f.json, "json", false, "print the completion message (linkissuer.job_done.v1) as JSON instead of a summary")
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
+		return ExitUsage
+	}
+	if len(positional) != 1 {
+		fs.Usage()
+		return ExitUsage
+	}
+	job, err := f.job.build(env, positional[0], time.Now())
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "linkissuer export: %v\n", err)
+		return ExitUsage
+	}
+	run, err := newExportRun(ctx, env, &f, job)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "linkissuer export: %v\n", err)
+		return ExitUsage
+	}
+	defer run.close()
+	return run.run(ctx, job)
+}
+
+// exportRun is one export's clients and runner.
+type exportRun struct {
+	env     Env
+	f       *exportFlags
+	gcs     *jobs.GCS
+	runner  *jobs.Runner
+	prog    *progress
+	closers []func()
+}
+
+func newExportRun(ctx context.Context, env Env, f *exportFlags, job *schema.Job) (*exportRun, error) {
+	r := &exportRun{env: env, f: f}
+	ok := false
+	defer func() {
+		if !ok {
+			r.close()
+		}
+	}()
+	opts, err := f.url.signOptions(env)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := loadCredentials(ctx, env, &f.url.cred)
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, cred.close)
+	urls, err := sign.New(cred.signer, opts)
+	if err != nil {
+		return nil, err
+	}
+	expiry, err := job.Expiry()
+	if err != nil {
+		return nil, err
+	}
+	if err := sign.CheckExpiry(expiry, urls.MaxExpiry()); err != nil {
+		return nil, fmt.Errorf("--duration %s: %w", f.job.duration, err)
+	}
+	client, err := storageClient(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, func() { client.Close() })
+	r.gcs = jobs.NewGCS(client)
+	// The user asked for these links: the policy only bounds them to the
+	// job's own buckets, method and lifetime.
+	manifestBucket, _, err := schema.ParseGCSURI("--manifest", job.Output.Manifest.URI)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := policy.New(policy.Config{
+		Allow:             []string{job.Source.Bucket, manifestBucket},
+		Methods:           []string{job.Method, "GET"},
+		DefaultExpiry:     expiry,
+		MaxExpiry:         expiry,
+		AllowControlChars: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	concurrency := f.concurrency
+	if concurrency <= 0 {
+		concurrency = 4 * runtime.NumCPU()
+		if cred.engine != nil {
+			concurrency = 2 * cred.engine.Options().MaxInFlight
+		}
+	}
+	r.prog = startProgress(env.Stderr, "export "+strings.TrimSuffix("gs://"+job.Source.Bucket+"/"+job.Source.Prefix, "/"))
+	r.closers = append(r.closers, r.prog.Stop)
+	r.runner, err = jobs.New(jobs.Options{
+		Source: r.gcs, Signer: urls, Store: r.gcs, Policy: pol, Concurrency: concurrency,
+		OnObject: r.prog.Add,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return r, nil
+}
+
+// storageClient honours STORAGE_EMULATOR_HOST from env (the storage
+// library itself reads only the process environment).
+func storageClient(ctx context.Context, env Env) (*storage.Client, error) {
+	host := env.Getenv("STORAGE_EMULATOR_HOST")
+	if host == "" {
+		return storage.NewClient(ctx)
+	}
+	if !strings.Contains(host, "://") {
+		host = "http://" + host
+	}
+	return storage.NewClient(ctx, option.WithEndpoint(strings.TrimSuffix(host, "/")+"/storage/v1/"), option.WithoutAuthentication())
+}
+
+// close releases what newExportRun made, last first.
+func (r *exportRun) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+	r.closers = nil
+}
+
+func (r *exportRun) run(ctx context.Context, job *schema.Job) int {
+	var counting sync.WaitGroup
+	cctx, stopCount := context.WithCancel(ctx)
+	if isTerminal(r.env.Stderr) {
+		counting.Add(1)
+		go func() {
+			defer counting.Done()
+			if n, err := jobs.Count(cctx, r.gcs, &job.Source); err == nil {
+				r.prog.SetTotal(n)
+			}
+		}()
+	}
+	done, err := r.runner.Run(ctx, job)
+	stopCount()
+	counting.Wait()
+	r.prog.Stop()
+	if err != nil {
+		fmt.Fprintf(r.env.Stderr, "linkissuer export: %v\n", err)
+		return ExitFailure
+	}
+	if r.f.json {
+		enc := json.NewEncoder(r.env.Stdout)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(done); err != nil {
+			fmt.Fprintf(r.env.Stderr, "linkissuer export: %v\n", err)
+			return ExitFailure
+		}
+	} else {
+		printSummary(r.env.Stdout, done)
+	}
+	if done.Counts.Skipped+done.Counts.Failed > 0 {
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// printSummary writes the completion for a person.
+func printSummary(w io.Writer, d *schema.JobDone) {
+	c := d.Counts
+	elapsed := time.Duration(d.DurationMS) * time.Millisecond
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(c.Signed) / elapsed.Seconds()
+	}
+	fmt.Fprintf(w, "job       %s\n", d.JobID)
+	fmt.Fprintf(w, "objects   %d listed, %d signed, %d refused, %d failed in %s (%.0f/s)\n",
+		c.Listed, c.Signed, c.Skipped, c.Failed, elapsed.Round(time.Millisecond), rate)
+	if m := d.Manifest; m != nil {
+		fmt.Fprintf(w, "manifest  %s (%s)\n", m.URI, m.Format)
+		if d.ErrorsURI != "" {
+			fmt.Fprintf(w, "errors    %s\n", d.ErrorsURI)
+		}
+		fmt.Fprintf(w, "url       %s\n", m.URL)
+		fmt.Fprintf(w, "expires   %s\n", m.URLExpiresAt.Format(time.RFC3339))
+	}
+}

@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+
+	"github.com/linkissuer/linkissuer/schema"
+)
+
+const submitUsage = `Usage: linkissuer submit --topic TOPIC --project P gs://BUCKET[/PREFIX] --manifest gs://OUT/PATH [flags]
+       linkissuer submit --topic TOPIC --project P --file JOB.json   (- for stdin)
+
+Publishes a bulk export job (linkissuer.job.v1) to the jobs topic that
+"linkissuer worker" pulls from, built from the flags or read as JSON, and
+validated with the same strict decoder the worker uses before it is sent.
+Prints the job ID and the Pub/Sub message ID. --dry-run prints the message
+instead. PUBSUB_EMULATOR_HOST points the client at an emulator.`
+
+// submitFlags is the parsed command line of `linkissuer submit`.
+type submitFlags struct {
+	job     jobFlags
+	topic   string
+	project string
+	file    string
+	dryRun  bool
+}
+
+// Submit implements `linkissuer submit`.
+func Submit(ctx context.Context, env Env, args []string) int {
+	var f submitFlags
+	fs := newFlagSet(env, "submit", submitUsage)
+	f.job.register(fs, env)
+	fs.StringVar(&f.job.notifyTopic, "notify-topic", "", "topic (ID or full name) for the completion message (linkissuer.job_done.v1)")
+	fs.StringVar(&f.job.outputTopic, "output-topic", "", "publish one linkissuer.link.v1 per object to this topic (ID or full name) instead of writing a manifest")
+	fs.StringVar(&f.topic, "topic", envString(env, "LINKISSUER_JOBS_TOPIC", ""), "jobs topic, ID or full name [$LINKISSUER_JOBS_TOPIC]")
+	fs.StringVar(&f.project, "project", envString(env, "LINKISSUER_PROJECT", envString(env, "GOOGLE_CLOUD_PROJECT", "")), "Google Cloud project [$LINKISSUER_PROJECT, $GOOGLE_CLOUD_PROJECT]")
+	fs.StringVar(&f.file, "file", "", "read the job message (JSON) from FILE, - for stdin, instead of building it from flags")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the validated message and its attributes; publish nothing")
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
+		return ExitUsage
+	}
+	data, job, err := f.message(env, positional)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "linkissuer submit: %v\n", err)
+		return ExitUsage
+	}
+	if f.dryRun {
+		out, _ := json.Marshal(map[string]any{"attributes": job.Attributes(), "data": json.RawMessage(data)})
+		fmt.Fprintln(env.Stdout, string(out))
+		return ExitOK
+	}
+	if f.topic == "" || f.project == "" {
+		fmt.Fprintln(env.Stderr, "linkissuer submit: --topic and --project are required")
+		return ExitUsage
+	}
+	id, err := publishJob(ctx, f.project, f.topic, data, job)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "linkissuer submit: %v\n", err)
+		return ExitFailure
+	}
+	fmt.Fprintf(env.Stdout, "submitted job %s as message %s\n", job.JobID, id)
+	return ExitOK
+}
+
+// message returns the job's wire form, checked by schema.ParseJob exactly
+// as the worker will decode it.
+func (f *submitFlags) message(env Env, positional []string) ([]byte, *schema.Job, error) {
+	var data []byte
+	if f.file != "" {
+		if len(positional) > 0 {
+			return nil, nil, fmt.Errorf("give --file or a gs:// source, not both")
+		}
+		var r io.Reader = env.Stdin
+		if f.file != "-" {
+			fh, err := os.Open(f.file)
+			if err != nil {
+				return nil, nil, err
+			}
+			defer fh.Close()
+			r = fh
+		}
+		var err error
+		if data, err = io.ReadAll(io.LimitReader(r, schema.MaxMessageBytes+1)); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		if len(positional) != 1 {
+			return nil, nil, fmt.Errorf("give one gs://BUCKET[/PREFIX] source, or --file")
+		}
+		f.job.notifyTopic = f.fullTopic(f.job.notifyTopic)
+		f.job.outputTopic = f.fullTopic(f.job.outputTopic)
+		job, err := f.job.build(env, positional[0], time.Now())
+		if err != nil {
+			return nil, nil, err
+		}
+		if data, err = json.Marshal(job); err != nil {
+			return nil, nil, err
+		}
+	}
+	job, err := schema.ParseJob(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, job, nil
+}
+
+// fullTopic expands a topic ID to projects/PROJECT/topics/ID.
+func (f *submitFlags) fullTopic(t string) string {
+	if t == "" || strings.HasPrefix(t, "projects/") {
+		return t
+	}
+	return "projects/" + f.project + "/topics/" + t
+}
+
+// publishJob publishes one job message and waits for the server's
+// confirmation.
+func publishJob(ctx context.Context, project, topic string, data []byte, job *schema.Job) (string, error) {
+	client, err := pubsub.NewClient(ctx, project)
+	if err != nil {
+		return "", fmt.Errorf("pubsub client: %w", err)
+	}
+	defer client.Close()
+	pub := client.Publisher(topic)
+	defer pub.Stop()
+	id, err := pub.Publish(ctx, &pubsub.Message{Data: data, Attributes: job.Attributes()}).Get(ctx)
+	if err != nil {
+		return "", fmt.Errorf("publish to %s: %w", topic, err)
+	}
+	return id, nil
+}

@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+
+	"github.com/linkissuer/linkissuer/internal/pubsubemu"
+	"github.com/linkissuer/linkissuer/schema"
+)
+
+// dryRun is what --dry-run prints.
+type dryRun struct {
+	Attributes map[string]string `json:"attributes"`
+	Data       json.RawMessage   `json:"data"`
+}
+
+func TestSubmitBuildsJobs(t *testing.T) {
+	env := map[string]string{"GOOGLE_CLOUD_PROJECT": "proj"}
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		stdin string
+		check func(t *testing.T, j *schema.Job)
+	}{
+		{
+			name: "prefix job from flags",
+			args: []string{"gs://media/photos/", "--manifest", "gs://exports/p.csv", "--match", "**/*.jpg", "--duration", "7d",
+				"--job-id", "j-1", "--notify-topic", "done", "--method", "head"},
+			check: func(t *testing.T, j *schema.Job) {
+				want := schema.Job{JobID: "j-1", Method: "HEAD", ExpiresIn: "7d", NotifyTopic: "projects/proj/topics/done",
+					Source: schema.JobSource{Bucket: "media", Prefix: "photos/", Match: "**/*.jpg"}}
+				if j.JobID != want.JobID || j.Method != want.Method || j.ExpiresIn != want.ExpiresIn || j.NotifyTopic != want.NotifyTopic ||
+					j.Source.Bucket != "media" || j.Source.Prefix != "photos/" || j.Source.Match != "**/*.jpg" ||
+					j.Output.Manifest == nil || j.Output.Manifest.Format != schema.FormatCSV {
+					t.Errorf("job %+v", j)
+				}
+			},
+		},
+		{
+			name:  "list job with topic output",
+			args:  []string{"gs://media", "--objects", "-", "--output-topic", "projects/other/topics/links", "--job-id", "j-2"},
+			stdin: "a.jpg\nb c.jpg\n",
+			check: func(t *testing.T, j *schema.Job) {
+				if len(j.Source.Objects) != 2 || j.Source.Objects[1].Name != "b c.jpg" || j.Output.Topic != "projects/other/topics/links" || j.Output.Manifest != nil {
+					t.Errorf("job %+v", j)
+				}
+			},
+		},
+		{
+			name:  "JSON from stdin",
+			args:  []string{"--file", "-"},
+			stdin: `{"job_id":"j-3","source":{"bucket":"media"},"method":"GET","expires_in":"1h","output":{"manifest":{"uri":"gs://exp/m.jsonl","format":"jsonl"}}}`,
+			check: func(t *testing.T, j *schema.Job) {
+				if j.JobID != "j-3" || j.Output.Manifest.URI != "gs://exp/m.jsonl" {
+					t.Errorf("job %+v", j)
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCmd(t, Submit, tc.stdin, env, append(tc.args, "--dry-run")...)
+			if code != ExitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var out dryRun
+			if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+				t.Fatalf("%q: %v", stdout, err)
+			}
+			job, err := schema.ParseJob(out.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Attributes[schema.AttrSchema] != schema.JobV1 || out.Attributes[schema.AttrJobID] != job.JobID {
+				t.Errorf("attributes %v", out.Attributes)
+			}
+			tc.check(t, job)
+		})
+	}
+}
+
+func TestSubmitRefusesInvalidJobs(t *testing.T) {
+	for _, tc := range []struct {
+		name, stdin, want string
+		args              []string
+	}{
+		{name: "unknown field", args: []string{"--file", "-"}, want: "unknown",
+			stdin: `{"job_id":"j","source":{"bucket":"media"},"method":"GET","expires_in":"1h","outptu":{}}`},
+		{name: "bad method", args: []string{"gs://media", "--manifest", "gs://exp/m", "--method", "FETCH"}, want: "method"},
+		{name: "manifest and output topic", args: []string{"gs://media", "--manifest", "gs://exp/m", "--output-topic", "t"}, want: "not both"},
+		{name: "bad job id", args: []string{"gs://media", "--manifest", "gs://exp/m", "--job-id", "../x"}, want: "job_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCmd(t, Submit, tc.stdin, map[string]string{}, append(tc.args, "--topic", "jobs", "--project", "p")...)
+			if code != ExitUsage || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want %d mentioning %q", code, stderr, ExitUsage, tc.want)
+			}
+		})
+	}
+}
+
+// TestSubmitPublishes sends a job to the real Pub/Sub emulator and reads it
+// back as the worker would.
+func TestSubmitPublishes(t *testing.T) {
+	ctx := context.Background()
+	emu, err := pubsubemu.Start(ctx, nil)
+	if err != nil {
+		t.Skipf("Pub/Sub emulator unavailable: %v", err)
+	}
+	t.Cleanup(emu.Stop)
+	t.Setenv("PUBSUB_EMULATOR_HOST", emu.Host)
+	client, err := pubsub.NewClient(ctx, "proj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := pubsubemu.EnsureTopic(ctx, client, "jobs"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pubsubemu.EnsureSubscription(ctx, client, pubsubemu.Subscription{ID: "jobs-sub", Topic: "jobs"}); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCmd(t, Submit, "", map[string]string{"LINKISSUER_JOBS_TOPIC": "jobs", "LINKISSUER_PROJECT": "proj"},
+		"gs://media/photos", "--manifest", "gs://exports/p.jsonl", "--job-id", "pub-1")
+	if code != ExitOK || !strings.HasPrefix(stdout, "submitted job pub-1 as message ") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var got *pubsub.Message
+	err = client.Subscriber("jobs-sub").Receive(rctx, func(_ context.Context, m *pubsub.Message) {
+		m.Ack()
+		got = m
+		cancel()
+	})
+	if err != nil || got == nil {
+		t.Fatalf("no message received (%v)", err)
+	}
+	job, err := schema.ParseJob(got.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.JobID != "pub-1" || got.Attributes[schema.AttrSchema] != schema.JobV1 || !strings.Contains(stdout, got.ID) {
+		t.Errorf("received %s with %v; stdout %q", job.JobID, got.Attributes, stdout)
+	}
+}

@@ -1,0 +1,287 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/linkissuer/linkissuer/policy"
+	"github.com/linkissuer/linkissuer/schema"
+	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/worker"
+)
+
+// Defaults for Options.
+const (
+	DefaultConcurrency = 128
+	DefaultShardSize   = 10000
+	DefaultSplitAbove  = 20000
+	// DefaultLinkBatch is how many link messages a topic-output job
+	// publishes, and waits for, at a time.
+	DefaultLinkBatch = 500
+)
+
+// URLSigner signs one request: *sign.URLSigner, on a key or on the keyless
+// engine.
+type URLSigner interface {
+	Sign(ctx context.Context, r sign.Request) (*sign.SignedURL, error)
+}
+
+// Backend is what a job source needs: a store to list and a signer whose
+// URLs point at it.
+type Backend struct {
+	Source Source
+	Signer URLSigner
+}
+
+// BackendFunc picks the backend for a job's source (its store, endpoint
+// and region). Errors that wrap schema.ErrInvalid or are a
+// *worker.PermanentError dead-letter the job.
+type BackendFunc func(ctx context.Context, src *schema.JobSource) (Backend, error)
+
+// SplitOptions enable splitting large jobs into shards.
+type SplitOptions struct {
+	// Above is the object count above which a job is split (default
+	// DefaultSplitAbove).
+	Above int
+	// ShardSize is the target number of objects per shard (default
+	// DefaultShardSize); it grows if a job would need more than
+	// schema.MaxShards shards.
+	ShardSize int
+}
+
+// Options configure a Runner. Zero fields take the defaults.
+type Options struct {
+	// Source and Signer serve gcs sources, unless Backends is set.
+	Source Source
+	Signer URLSigner
+	// Backends, if set, picks the source and signer for every job instead.
+	Backends BackendFunc
+	// Store receives manifests, parts and markers (gs:// locations).
+	Store Store
+	// ManifestSigner signs the manifest's own URL (default Signer).
+	ManifestSigner URLSigner
+	// Policy decides every object; required.
+	Policy *policy.Policy
+	// ManifestPolicy decides where manifests may be written and signed
+	// (GET); nil means Policy.
+	ManifestPolicy *policy.Policy
+	// Publisher sends links of topic-output jobs (full topic names) and is
+	// required for them; see NamedTopics.
+	Publisher worker.Publisher
+	// StateURI (gs://BUCKET/PREFIX) holds markers and error rows of
+	// topic-output jobs, which have no manifest to keep them beside; such
+	// jobs are refused without it.
+	StateURI string
+	// Split, if set, splits large jobs into shards published as Outputs to
+	// worker.TopicJobs; nil runs every job whole.
+	Split *SplitOptions
+	// Concurrency bounds objects in flight (stat and sign) per job
+	// (default DefaultConcurrency; use 2 x the engine's MaxInFlight when
+	// keyless).
+	Concurrency int
+	// ChunkSize is the manifest upload chunk (default DefaultChunkSize).
+	ChunkSize int
+	// LinkBatch is how many links a topic-output job publishes at a time.
+	LinkBatch int
+	// OnObject, if set, is called once per accounted object: ok for a
+	// signed one, !ok for an error row. Calls never overlap.
+	OnObject func(ok bool)
+	// Now is the clock (signing time, timings); nil means time.Now.
+	Now func() time.Time
+	// Logger receives one line per job and shard; nil means none.
+	Logger *zap.Logger
+}
+
+// Validate reports missing or impossible options. It does not modify o.
+func (o *Options) Validate() error {
+	switch {
+	case o == nil:
+		return errors.New("jobs: no options")
+	case o.Policy == nil:
+		return errors.New("jobs: Options.Policy is required")
+	case o.Backends == nil && (o.Source == nil || o.Signer == nil):
+		return errors.New("jobs: give Options.Source and Options.Signer, or Options.Backends")
+	case o.Store == nil:
+		return errors.New("jobs: Options.Store is required")
+	case o.ManifestSigner == nil && o.Signer == nil:
+		return errors.New("jobs: Options.ManifestSigner is required with Backends")
+	case o.Concurrency < 0, o.ChunkSize < 0, o.LinkBatch < 0:
+		return errors.New("jobs: Concurrency, ChunkSize and LinkBatch must not be negative")
+	case o.Split != nil && (o.Split.Above < 0 || o.Split.ShardSize < 0):
+		return errors.New("jobs: Split.Above and Split.ShardSize must not be negative")
+	}
+	if o.StateURI != "" {
+		if _, _, err := splitStateURI(o.StateURI); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Runner runs jobs. It is safe for concurrent use: each message is handled
+// on its caller's goroutine, and every goroutine a job starts ends before
+// Handle or Run returns.
+type Runner struct {
+	o Options
+}
+
+// New returns a Runner.
+func New(o Options) (*Runner, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.ManifestSigner == nil {
+		o.ManifestSigner = o.Signer
+	}
+	if o.ManifestPolicy == nil {
+		o.ManifestPolicy = o.Policy
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.ChunkSize == 0 {
+		o.ChunkSize = DefaultChunkSize
+	}
+	if o.LinkBatch == 0 {
+		o.LinkBatch = DefaultLinkBatch
+	}
+	if o.Split != nil {
+		s := *o.Split
+		if s.Above == 0 {
+			s.Above = DefaultSplitAbove
+		}
+		if s.ShardSize == 0 {
+			s.ShardSize = DefaultShardSize
+		}
+		o.Split = &s
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return &Runner{o: o}, nil
+}
+
+// Handle implements worker.Handler for linkissuer.job.v1 messages: a root
+// job is run whole or split into shard Outputs (to worker.TopicJobs); a
+// shard is run, and the shard that completes its job composes the manifest
+// and returns the completion Output (to the job's notify_topic, or
+// worker.TopicResults).
+func (r *Runner) Handle(ctx context.Context, m *worker.Message) ([]worker.Output, error) {
+	job, err := schema.ParseJob(m.Data)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.prepare(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	log := r.o.Logger.With(zap.String("job_id", job.JobID), zap.String("message_id", m.ID))
+	if job.Shard != nil {
+		return r.runShard(ctx, t, log)
+	}
+	return r.runRoot(ctx, t, log)
+}
+
+// task is a job with everything resolved that its pieces need.
+type task struct {
+	job     *schema.Job
+	rootID  string
+	backend Backend
+	glob    Glob
+	expires time.Duration
+	lay     layout
+	// query holds the job's response parameters (the policy's are added
+	// per object).
+	query []sign.Param
+	// manifestExpiry is the lifetime of the manifest's own URL.
+	manifestExpiry time.Duration
+}
+
+// prepare checks what can be checked once per job: the policy for the
+// whole job (bucket, method, expiry), the manifest location, the glob, the
+// backend. Every error is permanent.
+func (r *Runner) prepare(ctx context.Context, job *schema.Job) (*task, error) {
+	t := &task{job: job, rootID: job.JobID}
+	if job.Shard != nil {
+		t.rootID = job.Shard.ParentJobID
+	}
+	var err error
+	if t.expires, err = job.Expiry(); err != nil {
+		return nil, err
+	}
+	if t.glob, err = CompileGlob(job.Source.Match); err != nil {
+		return nil, worker.Permanent(string(schema.CodeInvalidField), err)
+	}
+	// A probe with no object name: a refusal of the bucket, method or
+	// expiry refuses the whole job. (Object rules are checked per object,
+	// and so, when an object rule refuses the probe, are method and
+	// expiry: see jobRefusal.)
+	if _, err := r.o.Policy.Check(policy.Request{Bucket: job.Source.Bucket, Method: job.Method, Expires: t.expires}); jobRefusal(err) {
+		return nil, fmt.Errorf("job %s: %w", job.JobID, err)
+	}
+	t.query = job.ResponseQuery()
+	if t.lay, err = newLayout(job, t.rootID, r.o.StateURI); err != nil {
+		return nil, err
+	}
+	if m := job.Output.Manifest; m != nil {
+		t.manifestExpiry = t.expires
+		if _, err := r.o.ManifestPolicy.Check(policy.Request{Bucket: t.lay.bucket, Object: t.lay.manifest, Method: "GET", Expires: t.manifestExpiry}); err != nil {
+			return nil, fmt.Errorf("job %s: manifest %s: %w", job.JobID, m.URI, err)
+		}
+	} else {
+		if !t.lay.ok() {
+			return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: topic output needs a state location for its markers and error rows, and this worker has none", job.JobID))
+		}
+		if r.o.Publisher == nil {
+			return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: this worker cannot publish links to a topic", job.JobID))
+		}
+	}
+	if r.o.Backends != nil {
+		if t.backend, err = r.o.Backends(ctx, &job.Source); err != nil {
+			return nil, err
+		}
+	} else {
+		if job.Source.Dialect() != sign.GOOG4 {
+			return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: store %s is not served by this worker", job.JobID, job.Source.Store))
+		}
+		t.backend = Backend{Source: r.o.Source, Signer: r.o.Signer}
+	}
+	return t, nil
+}
+
+// jobRefusal reports a policy refusal that applies to every object of a
+// job alike: the job is refused, not each object.
+func jobRefusal(err error) bool {
+	var ref *policy.Refusal
+	if !errors.As(err, &ref) {
+		return false
+	}
+	switch ref.Code {
+	case policy.CodeBucketNotAllowed, policy.CodeMethodNotAllowed, policy.CodeExpiryOutOfRange:
+		return true
+	}
+	return false
+}
+
+// mergeQuery returns the policy's parameters followed by the job's, except
+// those the policy already sets: policy wins.
+func mergeQuery(pol, job []sign.Param) []sign.Param {
+	out := append([]sign.Param(nil), pol...)
+	for _, p := range job {
+		dup := false
+		for _, q := range pol {
+			dup = dup || q.Name == p.Name
+		}
+		if !dup {
+			out = append(out, p)
+		}
+	}
+	return out
+}

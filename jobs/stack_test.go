@@ -1,0 +1,357 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+
+	"github.com/linkissuer/linkissuer/internal/pubsubemu"
+	"github.com/linkissuer/linkissuer/schema"
+	"github.com/linkissuer/linkissuer/worker"
+)
+
+// The Pub/Sub tests run against Google's real Pub/Sub emulator, started
+// once for the package, with fake-gcs-server in process as the store.
+
+const testProject = "linkissuer-test"
+
+var emulatorErr error
+
+func TestMain(m *testing.M) {
+	emu, err := pubsubemu.Start(context.Background(), nil)
+	if err != nil {
+		emulatorErr = err
+	} else {
+		os.Setenv("PUBSUB_EMULATOR_HOST", emu.Host)
+	}
+	code := m.Run()
+	if emu != nil {
+		emu.Stop()
+	}
+	os.Exit(code)
+}
+
+// stack is one test's topics and subscriptions: jobs (pulled by the
+// workers), notify (completions), results and errors.
+type stack struct {
+	t      *testing.T
+	client *pubsub.Client
+	ids    map[string]string
+}
+
+var idUnsafe = regexp.MustCompile(`[^a-zA-Z0-9-]+`)
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	if emulatorErr != nil {
+		t.Skipf("Pub/Sub emulator unavailable: %v", emulatorErr)
+	}
+	ctx := context.Background()
+	client, err := pubsub.NewClient(ctx, testProject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	base := strings.ToLower(idUnsafe.ReplaceAllString(t.Name(), "-"))
+	if len(base) > 40 {
+		base = base[:40]
+	}
+	s := &stack{t: t, client: client, ids: map[string]string{}}
+	for _, name := range []string{"jobs", "notify", "results", "errors"} {
+		s.ids[name] = fmt.Sprintf("%s-%s-%d", base, name, time.Now().UnixNano())
+		if err := pubsubemu.EnsureTopic(ctx, client, s.ids[name]); err != nil {
+			t.Fatal(err)
+		}
+		sub := pubsubemu.Subscription{ID: s.ids[name] + "-sub", Topic: s.ids[name], AckDeadline: 10 * time.Second}
+		if name == "jobs" {
+			sub.ExactlyOnce = true
+		}
+		if err := pubsubemu.EnsureSubscription(ctx, client, sub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// notifyTopic is the full name of the stack's completion topic.
+func (s *stack) notifyTopic() string { return pubsubemu.TopicName(testProject, s.ids["notify"]) }
+
+// startWorker runs a pull worker on the jobs subscription with a Runner
+// over f (options changed by edit) as its jobs handler, with its own
+// Pub/Sub client as a separate replica has. The returned kill cancels it
+// with zero grace, as a crash would, and waits for it to return.
+func (s *stack) startWorker(f *fixture, edit func(*Options)) (kill func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	client, err := pubsub.NewClient(ctx, testProject)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	settings := pubsub.PublishSettings{DelayThreshold: 2 * time.Millisecond, CountThreshold: 100}
+	topics := worker.NewTopicPublisher(client, map[string]string{
+		worker.TopicResults: s.ids["results"],
+		worker.TopicErrors:  s.ids["errors"],
+		worker.TopicJobs:    s.ids["jobs"],
+	}, settings, nil)
+	pub := NewNamedTopics(client, topics, settings)
+	r := f.runner(func(o *Options) {
+		o.Publisher = pub
+		if edit != nil {
+			edit(o)
+		}
+	})
+	links := &worker.LinkHandler{Jobs: r.Handle}
+	router, err := worker.NewRouter(links.Handle, pub, worker.RouterOptions{DeadLetter: worker.DeadLetters("test-worker", nil)})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- worker.Pull(ctx, client.Subscriber(s.ids["jobs"]+"-sub"), router, worker.PullOptions{
+			// The shortest lease step: a killed replica's message is
+			// redelivered within about 10s.
+			MaxOutstanding: 1, Streams: 1, HandlerTimeout: time.Minute, LeaseStep: 10 * time.Second,
+		}, nil)
+	}()
+	var once sync.Once
+	kill = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				s.t.Errorf("worker: %v", err)
+			}
+			pub.Stop()
+			topics.Stop()
+			client.Close()
+		})
+	}
+	s.t.Cleanup(kill)
+	return kill
+}
+
+// submit publishes a job to the jobs topic.
+func (s *stack) submit(job *schema.Job) {
+	s.t.Helper()
+	data, err := json.Marshal(job)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	pub := s.client.Publisher(s.ids["jobs"])
+	defer pub.Stop()
+	if _, err := pub.Publish(context.Background(), &pubsub.Message{Data: data, Attributes: job.Attributes()}).Get(context.Background()); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// completions receives from the notify topic until the first message
+// arrives (or timeout), then for quiet longer, to catch duplicates.
+func (s *stack) completions(timeout, quiet time.Duration) []*pubsub.Message {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		got []*pubsub.Message
+	)
+	err := s.client.Subscriber(s.ids["notify"]+"-sub").Receive(ctx, func(_ context.Context, m *pubsub.Message) {
+		m.Ack()
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, m)
+		if len(got) == 1 {
+			time.AfterFunc(quiet, cancel)
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		s.t.Fatalf("receive completions: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return got
+}
+
+func doneMessage(t *testing.T, m *pubsub.Message) *schema.JobDone {
+	t.Helper()
+	return decodeDone(t, worker.Output{Data: m.Data, Attributes: m.Attributes})
+}
+
+// TestWorkerRunsJob: a job published to the jobs topic is run by a pull
+// worker, and its completion reaches the job's notify topic.
+func TestWorkerRunsJob(t *testing.T) {
+	s := newStack(t)
+	f := newFixture(t)
+	public, private := seedMedia(f)
+	s.startWorker(f, nil)
+	job := manifestJob("pubsub-1", "gs://exports/pubsub/links.csv", schema.FormatCSV, schema.JobSource{Bucket: mediaBucket})
+	job.NotifyTopic = s.notifyTopic()
+	s.submit(job)
+	got := s.completions(60*time.Second, time.Second)
+	if len(got) != 1 {
+		t.Fatalf("%d completions, want 1", len(got))
+	}
+	done := doneMessage(t, got[0])
+	f.checkManifest(exportsBucket, "pubsub/links.csv", schema.FormatCSV, public, 2*time.Hour)
+	checkDone(t, f, done, job, schema.JobCounts{Listed: 45, Signed: 40, Skipped: 5}, 1)
+	if rows := f.errorRows(exportsBucket, "pubsub/links.errors.csv", schema.FormatCSV); len(rows) != len(private) {
+		t.Errorf("%d error rows, want %d", len(rows), len(private))
+	}
+	if got[0].Attributes[schema.AttrJobID] != "pubsub-1" {
+		t.Errorf("completion attributes %v", got[0].Attributes)
+	}
+}
+
+// TestTopicOutputJob: a job with a results topic instead of a manifest
+// publishes one linkissuer.link.v1 per object there, keeps its state and
+// error rows under the worker's state location, and announces the topic.
+func TestTopicOutputJob(t *testing.T) {
+	s := newStack(t)
+	f := newFixture(t)
+	public, private := seedMedia(f)
+	s.startWorker(f, func(o *Options) {
+		o.StateURI = "gs://exports/state"
+		o.LinkBatch = 7
+		o.Split = &SplitOptions{Above: 20, ShardSize: 15}
+	})
+	results := pubsubemu.TopicName(testProject, s.ids["results"])
+	job := &schema.Job{
+		JobID: "to-topic", Source: schema.JobSource{Bucket: mediaBucket}, Method: "GET", ExpiresIn: "10m",
+		Output: schema.JobOutput{Topic: results}, NotifyTopic: s.notifyTopic(),
+	}
+	s.submit(job)
+	got := s.completions(60*time.Second, time.Second)
+	if len(got) != 1 {
+		t.Fatalf("%d completions, want 1", len(got))
+	}
+	done := doneMessage(t, got[0])
+	if done.ResultsTopic != results || done.Manifest != nil || done.Shards != 3 ||
+		done.Counts != (schema.JobCounts{Listed: 45, Signed: 40, Skipped: 5}) {
+		t.Errorf("completion %+v", done)
+	}
+	if done.ErrorsURI != "gs://exports/state/to-topic/errors.jsonl" {
+		t.Errorf("errors_uri %q", done.ErrorsURI)
+	}
+	if rows := f.errorRows(exportsBucket, "state/to-topic/errors.jsonl", schema.FormatJSONL); len(rows) != len(private) {
+		t.Errorf("%d error rows, want %d", len(rows), len(private))
+	}
+	// At least once: every object arrives, perhaps more than once.
+	seen := map[string]bool{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	err := s.client.Subscriber(s.ids["results"]+"-sub").Receive(ctx, func(_ context.Context, m *pubsub.Message) {
+		m.Ack()
+		var l schema.Link
+		if err := json.Unmarshal(m.Data, &l); err != nil {
+			t.Errorf("link: %v", err)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if l.Source.JobID != "to-topic" || m.Attributes[schema.AttrDedupeKey] != l.DedupeKey() || public[l.Object].generation != l.Generation {
+			t.Errorf("link %+v with attributes %v", l, m.Attributes)
+		}
+		seen[l.Object] = true
+		if len(seen) == len(public) {
+			cancel()
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		t.Fatal(err)
+	}
+	if len(seen) != len(public) {
+		t.Errorf("links for %d objects, want %d", len(seen), len(public))
+	}
+}
+
+// shardedSetup seeds n objects and returns a job that splits into shards
+// of size objects.
+func shardedSetup(t *testing.T, s *stack, f *fixture, id string, n int) (*schema.Job, map[string]object) {
+	t.Helper()
+	all := f.seed("public/bulk/%05d.bin", n)
+	job := manifestJob(id, "gs://exports/bulk/"+id+".jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/bulk/"})
+	job.NotifyTopic = s.notifyTopic()
+	return job, all
+}
+
+// TestThreeWorkersShareAJob: three replicas pull from one subscription; the
+// job is split, every replica may take shards, one composes, and one
+// completion is published.
+func TestThreeWorkersShareAJob(t *testing.T) {
+	s := newStack(t)
+	f := newFixture(t)
+	job, all := shardedSetup(t, s, f, "three", 1200)
+	split := &SplitOptions{Above: 200, ShardSize: 150}
+	var signers []*countingSigner
+	for range 3 {
+		c := &countingSigner{inner: f.signer}
+		signers = append(signers, c)
+		s.startWorker(f, func(o *Options) { o.Signer, o.ManifestSigner, o.Split = c, f.signer, split })
+	}
+	s.submit(job)
+	got := s.completions(90*time.Second, 3*time.Second)
+	if len(got) != 1 {
+		t.Fatalf("%d completions, want exactly 1", len(got))
+	}
+	f.checkManifest(exportsBucket, "bulk/three.jsonl", schema.FormatJSONL, all, 2*time.Hour)
+	checkDone(t, f, doneMessage(t, got[0]), job, schema.JobCounts{Listed: 1200, Signed: 1200}, 8)
+	var total int64
+	for i, c := range signers {
+		t.Logf("worker %d signed %d URLs", i, c.calls.Load())
+		total += c.calls.Load()
+	}
+	if total != 1200 {
+		t.Errorf("the workers signed %d URLs for 1200 objects: some shard ran twice", total)
+	}
+}
+
+// TestKilledWorkerMidShard: one replica dies with zero grace in the middle
+// of a shard; its shard is redelivered to another, redone from its start,
+// and the job completes with every object exactly once. The victim starts
+// alone, so that it is sure to hold shards (the emulator may stream every
+// message to one replica), and the others join before it dies.
+func TestKilledWorkerMidShard(t *testing.T) {
+	s := newStack(t)
+	f := newFixture(t)
+	job, all := shardedSetup(t, s, f, "killed", 1200)
+	split := &SplitOptions{Above: 200, ShardSize: 150}
+	holding := make(chan struct{})
+	var once sync.Once
+	victim := &countingSigner{inner: f.signer, hook: func(ctx context.Context, n int64) error {
+		if n >= 40 {
+			once.Do(func() { close(holding) })
+			<-ctx.Done() // stuck mid-shard until killed
+			return ctx.Err()
+		}
+		return nil
+	}}
+	kill := s.startWorker(f, func(o *Options) { o.Signer, o.Split, o.Concurrency = victim, split, 4 })
+	start := time.Now()
+	s.submit(job)
+	select {
+	case <-holding:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the victim never took a shard")
+	}
+	for range 2 {
+		s.startWorker(f, func(o *Options) { o.Split = split })
+	}
+	kill()
+	t.Logf("victim killed %s after the job was submitted", time.Since(start).Round(time.Millisecond))
+	got := s.completions(90*time.Second, 3*time.Second)
+	t.Logf("completed %s after the job was submitted", time.Since(start).Round(time.Millisecond))
+	if len(got) != 1 {
+		t.Fatalf("%d completions, want exactly 1", len(got))
+	}
+	f.checkManifest(exportsBucket, "bulk/killed.jsonl", schema.FormatJSONL, all, 2*time.Hour)
+	checkDone(t, f, doneMessage(t, got[0]), job, schema.JobCounts{Listed: 1200, Signed: 1200}, 8)
+	if n := f.names(exportsBucket, "bulk/killed.jsonl.parts/killed/s"); len(n) != 0 {
+		t.Errorf("parts left behind: %v", n)
+	}
+}

@@ -1,0 +1,377 @@
+package s3store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"testing"
+
+	"github.com/linkissuer/linkissuer/jobs"
+	"github.com/linkissuer/linkissuer/s3store"
+	"github.com/linkissuer/linkissuer/sign"
+)
+
+// The jobs storage contract (jobs/source.go), checked on MinIO.
+
+// listNames lists q and returns the names, failing on an error.
+func listNames(t *testing.T, c *s3store.Client, q jobs.ListQuery) []string {
+	t.Helper()
+	var names []string
+	for o, err := range c.List(t.Context(), q) {
+		if err != nil {
+			t.Fatalf("List(%+v): %v", q, err)
+		}
+		names = append(names, o.Name)
+	}
+	return names
+}
+
+func TestMinIOListRangesAndOrder(t *testing.T) {
+	f := newFixture(t)
+	// Names that need escaping or sort by byte: space, '+', '%', '~',
+	// non-ASCII (é is 0xC3 0xA9, after every ASCII byte), and a control
+	// character that XML 1.0 cannot carry unencoded.
+	all := []string{"a/1", "a/2 two", "a/2+plus", "a/2%25pct", "a/3~", "a/é", "a/\x01ctl", "b/1", "b/2", "c"}
+	for _, name := range all {
+		f.put(t, name, []byte(name))
+	}
+	sorted := slices.Clone(all)
+	slices.Sort(sorted) // Go compares strings by bytes, as S3 lists
+	for _, tc := range []struct {
+		name string
+		q    jobs.ListQuery
+		want []string
+	}{
+		{name: "whole bucket", q: jobs.ListQuery{}, want: sorted},
+		{name: "prefix", q: jobs.ListQuery{Prefix: "b/"}, want: []string{"b/1", "b/2"}},
+		{name: "start inclusive", q: jobs.ListQuery{StartOffset: "a/3~"}, want: []string{"a/3~", "a/é", "b/1", "b/2", "c"}},
+		{name: "start between names", q: jobs.ListQuery{StartOffset: "a/25"}, want: []string{"a/3~", "a/é", "b/1", "b/2", "c"}},
+		{name: "end exclusive", q: jobs.ListQuery{EndOffset: "a/2+plus"}, want: []string{"a/\x01ctl", "a/1", "a/2 two", "a/2%25pct"}},
+		{name: "range with prefix", q: jobs.ListQuery{Prefix: "a/", StartOffset: "a/2 two", EndOffset: "a/é"}, want: []string{"a/2 two", "a/2%25pct", "a/2+plus", "a/3~"}},
+		{name: "non-ASCII start", q: jobs.ListQuery{StartOffset: "a/é"}, want: []string{"a/é", "b/1", "b/2", "c"}},
+		{name: "empty range", q: jobs.ListQuery{StartOffset: "b/2", EndOffset: "b/2"}, want: nil},
+		{name: "hints ignored", q: jobs.ListQuery{Prefix: "b/", MatchGlob: "b/1", NamesOnly: true}, want: []string{"b/1", "b/2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := tc.q
+			q.Bucket = f.bucket
+			if got := listNames(t, f.client, q); !slices.Equal(got, tc.want) {
+				t.Errorf("listed %q\nwant   %q", got, tc.want)
+			}
+		})
+	}
+
+	t.Run("shards cover the bucket exactly once", func(t *testing.T) {
+		bounds := []string{"", "a/2", "a/2+", "a/é", "b/2", ""}
+		var got []string
+		for i := 0; i+1 < len(bounds); i++ {
+			got = append(got, listNames(t, f.client, jobs.ListQuery{Bucket: f.bucket, StartOffset: bounds[i], EndOffset: bounds[i+1]})...)
+		}
+		if !slices.Equal(got, sorted) {
+			t.Errorf("shards listed %q\nwant        %q", got, sorted)
+		}
+	})
+
+	t.Run("sizes and times", func(t *testing.T) {
+		for o, err := range f.client.List(t.Context(), jobs.ListQuery{Bucket: f.bucket, Prefix: "b/1"}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Size != int64(len("b/1")) || o.Updated.IsZero() || o.Generation != 0 {
+				t.Errorf("listed %+v", o)
+			}
+		}
+	})
+
+	t.Run("pages of 3", func(t *testing.T) {
+		small, err := s3store.NewClient(f.cfg, &s3store.ClientOptions{ListPageSize: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []jobs.ListQuery{
+			{Bucket: f.bucket},
+			{Bucket: f.bucket, StartOffset: "a/2 two", EndOffset: "b/2"},
+		} {
+			want := listNames(t, f.client, q)
+			if got := listNames(t, small, q); !slices.Equal(got, want) {
+				t.Errorf("paged listing %q\nwant             %q", got, want)
+			}
+		}
+	})
+
+	t.Run("caller stops early", func(t *testing.T) {
+		n := 0
+		for _, err := range f.client.List(t.Context(), jobs.ListQuery{Bucket: f.bucket}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n++; n == 3 {
+				break
+			}
+		}
+	})
+}
+
+func TestMinIOListErrors(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name string
+		q    jobs.ListQuery
+		want func(error) bool
+	}{
+		{"missing bucket", jobs.ListQuery{Bucket: "no-such-bucket-here"}, func(err error) bool { return errors.Is(err, jobs.ErrNotFound) }},
+		{"versions refused", jobs.ListQuery{Bucket: f.bucket, Versions: true}, sign.IsInputError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var last error
+			n := 0
+			for _, err := range f.client.List(t.Context(), tc.q) {
+				n++
+				last = err
+			}
+			if n != 1 || !tc.want(last) {
+				t.Errorf("yielded %d items, last error %v", n, last)
+			}
+		})
+	}
+}
+
+func TestMinIOStatReadDelete(t *testing.T) {
+	f := newFixture(t)
+	if err := f.client.PutObject(t.Context(), f.bucket, "doc.json", bytes.NewReader([]byte(`{}`)), 2, writeOpts("application/json")); err != nil {
+		t.Fatal(err)
+	}
+	info, err := f.client.Stat(t.Context(), f.bucket, "doc.json", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != "doc.json" || info.Size != 2 || info.ContentType != "application/json" || info.Updated.IsZero() {
+		t.Errorf("Stat = %+v", info)
+	}
+	if _, err := f.client.Stat(t.Context(), f.bucket, "doc.json", 7); !sign.IsInputError(err) {
+		t.Errorf("Stat of a generation = %v, want an InputError", err)
+	}
+	if _, err := f.client.Stat(t.Context(), f.bucket, "missing", 0); !errors.Is(err, jobs.ErrNotFound) {
+		t.Errorf("Stat of a missing object = %v, want ErrNotFound", err)
+	}
+	if _, err := f.client.NewReader(t.Context(), f.bucket, "missing"); !errors.Is(err, jobs.ErrNotFound) {
+		t.Errorf("NewReader of a missing object = %v, want ErrNotFound", err)
+	}
+	if err := f.client.Delete(t.Context(), f.bucket, "doc.json"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.client.Stat(t.Context(), f.bucket, "doc.json", 0); !errors.Is(err, jobs.ErrNotFound) {
+		t.Errorf("Stat after Delete = %v, want ErrNotFound", err)
+	}
+	if err := f.client.Delete(t.Context(), f.bucket, "doc.json"); err != nil {
+		t.Errorf("Delete of a missing object = %v, want success", err)
+	}
+}
+
+// pattern returns n bytes that differ per position and per seed, so that a
+// misplaced part shows.
+func pattern(seed byte, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i/251) ^ byte(i%251) ^ seed
+	}
+	return b
+}
+
+func read(t *testing.T, c *s3store.Client, bucket, name string) []byte {
+	t.Helper()
+	r, err := c.NewReader(t.Context(), bucket, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestMinIOWriter(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name  string
+		size  int
+		parts int // 0: one PutObject
+	}{
+		{"empty", 0, 0},
+		{"one PutObject", 1000, 0},
+		{"exactly one chunk", s3store.MinPartSize, 0},
+		{"multipart, short last part", 2*s3store.MinPartSize + 17, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := pattern(byte(tc.size), tc.size)
+			f.calls.take()
+			w := f.client.NewWriter(t.Context(), f.bucket, tc.name, jobs.WriteOptions{
+				ContentType: "text/csv", Metadata: map[string]string{"row-version": "v1"}, ChunkSize: s3store.MinPartSize,
+			})
+			// Odd write sizes cross chunk boundaries mid-write.
+			for rest := data; len(rest) > 0; {
+				k := min(len(rest), 777_777)
+				if _, err := w.Write(rest[:k]); err != nil {
+					t.Fatal(err)
+				}
+				rest = rest[k:]
+			}
+			if _, err := f.client.Stat(t.Context(), f.bucket, tc.name, 0); !errors.Is(err, jobs.ErrNotFound) {
+				t.Errorf("object visible before Close: %v", err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			calls := f.calls.take()
+			wantPut := 0
+			if tc.parts == 0 {
+				wantPut = 1
+			}
+			if calls["UploadPart"] != tc.parts || calls["PutObject"] != wantPut {
+				t.Errorf("calls %v, want %d parts (or one PutObject)", calls, tc.parts)
+			}
+			if got := read(t, f.client, f.bucket, tc.name); !bytes.Equal(got, data) {
+				t.Errorf("read back %d bytes, wrote %d (or contents differ)", len(got), len(data))
+			}
+			info, err := f.client.Stat(t.Context(), f.bucket, tc.name, 0)
+			if err != nil || info.ContentType != "text/csv" {
+				t.Errorf("Stat = %+v, %v; want text/csv", info, err)
+			}
+			head, err := f.client.SDK().HeadObject(t.Context(), headInput(f.bucket, tc.name))
+			if err != nil || head.Metadata["row-version"] != "v1" {
+				t.Errorf("metadata = %v, %v; want row-version v1", head.Metadata, err)
+			}
+		})
+	}
+}
+
+func TestMinIOWriterIfAbsent(t *testing.T) {
+	f := newFixture(t)
+	// One PutObject; one chunk sent as a one-part upload (the condition on
+	// a small Complete call); two parts.
+	for _, size := range []int{10, 1 << 20, s3store.MinPartSize + 1} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			name := fmt.Sprintf("once-%d", size)
+			write := func(seed byte) error {
+				w := f.client.NewWriter(t.Context(), f.bucket, name, jobs.WriteOptions{IfAbsent: true, ChunkSize: s3store.MinPartSize})
+				if _, err := w.Write(pattern(seed, size)); err != nil {
+					return err
+				}
+				return w.Close()
+			}
+			if err := write(1); err != nil {
+				t.Fatal(err)
+			}
+			if err := write(2); !errors.Is(err, jobs.ErrExists) {
+				t.Fatalf("second IfAbsent write = %v, want ErrExists", err)
+			}
+			if got := read(t, f.client, f.bucket, name); !bytes.Equal(got, pattern(1, size)) {
+				t.Errorf("the refused write changed the object")
+			}
+			uploads, err := f.client.SDK().ListMultipartUploads(t.Context(), listUploadsInput(f.bucket))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(uploads.Uploads) != 0 {
+				t.Errorf("%d multipart uploads left behind", len(uploads.Uploads))
+			}
+		})
+	}
+}
+
+func TestMinIOWriterAbandoned(t *testing.T) {
+	f := newFixture(t)
+	for _, size := range []int{10, s3store.MinPartSize + 1} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			name := fmt.Sprintf("abandoned-%d", size)
+			ctx, cancel := context.WithCancel(t.Context())
+			w := f.client.NewWriter(ctx, f.bucket, name, jobs.WriteOptions{ChunkSize: s3store.MinPartSize})
+			if _, err := w.Write(pattern(3, size)); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			if err := w.Close(); !errors.Is(err, context.Canceled) {
+				t.Errorf("Close after cancel = %v, want context.Canceled", err)
+			}
+			if _, err := f.client.Stat(t.Context(), f.bucket, name, 0); !errors.Is(err, jobs.ErrNotFound) {
+				t.Errorf("abandoned object exists: %v", err)
+			}
+			uploads, err := f.client.SDK().ListMultipartUploads(t.Context(), listUploadsInput(f.bucket))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(uploads.Uploads) != 0 {
+				t.Errorf("%d multipart uploads left behind", len(uploads.Uploads))
+			}
+		})
+	}
+}
+
+func TestMinIOCompose(t *testing.T) {
+	f := newFixture(t)
+	big := s3store.MinPartSize + 100 // copied by the server when it starts a part
+	for _, tc := range []struct {
+		name   string
+		sizes  []int
+		copies int // parts the server copies itself
+	}{
+		{"one small", []int{5}, 0},
+		{"small parts", []int{100, 0, 2000, 3}, 0},
+		{"large first, copied", []int{big, 10, 20}, 1},
+		{"large after small, streamed", []int{10, big}, 0},
+		{"large, large, small", []int{big, big, 7}, 2},
+		{"32 parts", slices.Repeat([]int{64}, jobs.MaxComposeSources), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var srcs []string
+			var want []byte
+			for i, n := range tc.sizes {
+				name := fmt.Sprintf("%s/part-%02d", tc.name, i)
+				data := pattern(byte(i+1), n)
+				f.put(t, name, data)
+				srcs = append(srcs, name)
+				want = append(want, data...)
+			}
+			dst := tc.name + "/manifest"
+			f.calls.take()
+			if err := f.client.Compose(t.Context(), f.bucket, dst, srcs, jobs.WriteOptions{ContentType: "application/jsonl"}); err != nil {
+				t.Fatal(err)
+			}
+			if calls := f.calls.take(); calls["UploadPartCopy"] != tc.copies {
+				t.Errorf("calls %v, want %d UploadPartCopy", calls, tc.copies)
+			}
+			if got := read(t, f.client, f.bucket, dst); !bytes.Equal(got, want) {
+				t.Errorf("composed %d bytes, want %d (or contents differ)", len(got), len(want))
+			}
+			// Composing again replaces dst with the same bytes.
+			if err := f.client.Compose(t.Context(), f.bucket, dst, srcs, jobs.WriteOptions{}); err != nil {
+				t.Fatalf("second compose: %v", err)
+			}
+			if err := f.client.Compose(t.Context(), f.bucket, dst, srcs, jobs.WriteOptions{IfAbsent: true}); !errors.Is(err, jobs.ErrExists) {
+				t.Errorf("IfAbsent compose onto an existing object = %v, want ErrExists", err)
+			}
+		})
+	}
+	t.Run("missing source", func(t *testing.T) {
+		f.put(t, "present", []byte("x"))
+		err := f.client.Compose(t.Context(), f.bucket, "out", []string{"present", "absent"}, jobs.WriteOptions{})
+		if !errors.Is(err, jobs.ErrNotFound) {
+			t.Errorf("Compose with a missing source = %v, want ErrNotFound", err)
+		}
+		if _, err := f.client.Stat(t.Context(), f.bucket, "out", 0); !errors.Is(err, jobs.ErrNotFound) {
+			t.Errorf("failed compose left an object: %v", err)
+		}
+	})
+	t.Run("source count", func(t *testing.T) {
+		for _, srcs := range [][]string{nil, slices.Repeat([]string{"present"}, jobs.MaxComposeSources+1)} {
+			if err := f.client.Compose(t.Context(), f.bucket, "out", srcs, jobs.WriteOptions{}); !sign.IsInputError(err) {
+				t.Errorf("Compose of %d sources = %v, want an InputError", len(srcs), err)
+			}
+		}
+	})
+}
