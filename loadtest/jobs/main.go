@@ -7,7 +7,10 @@
 //	                           engine ceiling = the quota
 //	sharded-1, sharded-3       100k keyless, split into shards of 10k on
 //	                           the real Pub/Sub emulator, 1 or 3 worker
-//	                           processes sharing the one quota
+//	                           processes sharing the one quota, each
+//	                           with the quota as its ceiling
+//	sharded-3-adaptive         the same without a ceiling (not in the
+//	                           default list)
 //	capped-1, capped-3         30k keyless, quota 3000/s, each worker held
 //	                           to 16 signBlob calls in flight: the case
 //	                           where replicas, not the quota, bound speed
@@ -147,8 +150,11 @@ var scenarios = map[string]scenario{
 	"keyless-100k": {n: 100_000, keyless: true, quota: 1000, ceiling: 1000},
 	"sharded-1":    {n: 100_000, keyless: true, quota: 1000, ceiling: 1000, workers: 1},
 	"sharded-3":    {n: 100_000, keyless: true, quota: 1000, ceiling: 1000, workers: 3},
-	"capped-1":     {n: 30_000, keyless: true, quota: 3000, inFlight: 16, workers: 1},
-	"capped-3":     {n: 30_000, keyless: true, quota: 3000, inFlight: 16, workers: 3},
+	// Three replicas with no ceiling: each engine finds its share of the
+	// quota from the 429s.
+	"sharded-3-adaptive": {n: 100_000, keyless: true, quota: 1000, workers: 3},
+	"capped-1":           {n: 30_000, keyless: true, quota: 3000, inFlight: 16, workers: 1},
+	"capped-3":           {n: 30_000, keyless: true, quota: 3000, inFlight: 16, workers: 3},
 }
 
 // outcome is a scenario's measurements.
