@@ -19,6 +19,7 @@ import (
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/logging"
 	"github.com/linkissuer/linkissuer/policy"
+	"github.com/linkissuer/linkissuer/s3store"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/worker"
 )
@@ -199,6 +200,22 @@ func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSi
 			Above:     envInt(env, "LINKISSUER_JOBS_SPLIT_ABOVE", 0),
 			ShardSize: envInt(env, "LINKISSUER_JOBS_SHARD_SIZE", 0),
 		}
+	}
+	// An S3-compatible source, if configured ($LINKISSUER_S3_REGION and the
+	// rest; see s3store.ConfigFromEnv), serves jobs whose source names it;
+	// every other source is GCS. Jobs naming an unconfigured store are
+	// dead-lettered, so a message cannot aim the worker's key elsewhere.
+	s3cfg, err := s3store.ConfigFromEnv(env.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("S3 store: %w", err)
+	}
+	if s3cfg != nil {
+		backends, err := s3store.NewBackends([]s3store.Config{*s3cfg}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("S3 store: %w", err)
+		}
+		o.Backends = backends.Func(jobs.Backend{Source: store, Signer: urls})
+		o.ManifestSigner = urls
 	}
 	if rules := env.Getenv("LINKISSUER_JOBS_MANIFEST_ALLOW"); rules != "" {
 		mp, err := policy.New(policy.Config{Allow: splitList(rules), MaxExpiry: pol.MaxExpiry(), DefaultExpiry: min(15*time.Minute, pol.MaxExpiry())})
