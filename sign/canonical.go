@@ -132,7 +132,13 @@ func appendCanonicalQuery(dst []byte, params []Param) []byte {
 // and tabs into one space, merges repeated names with ',' (in the order
 // given), and sorts by name.
 func CanonicalHeaders(in []Header) []Header {
-	out := make([]Header, 0, len(in))
+	return canonicalHeaders(make([]Header, 0, len(in)), in)
+}
+
+// canonicalHeaders appends the canonical form of in to out. out may be
+// in[:0]: each input header yields at most one output, written at an index
+// already read.
+func canonicalHeaders(out, in []Header) []Header {
 next:
 	for _, h := range in {
 		name := strings.ToLower(strings.TrimSpace(h.Name))

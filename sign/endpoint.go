@@ -129,17 +129,23 @@ func (e *Endpoint) resolve(d Dialect, region string) target {
 
 // place returns the URL host, the host to sign, and the path prefix for bucket.
 func (t *target) place(bucket string) (urlHost, signHost, pathPrefix string) {
-	switch t.style {
-	case VirtualHostedStyle:
-		urlHost = bucket + "." + t.host
-		if strings.HasPrefix(t.host, t.signHost) { // the port is a suffix: share the string
-			return urlHost, urlHost[:len(bucket)+1+len(t.signHost)], ""
-		}
-		return urlHost, bucket + "." + t.signHost, ""
-	case PathStyle:
+	urlHost, signHost = t.hosts(bucket)
+	if t.style == PathStyle {
 		pathPrefix = "/" + EscapePath(bucket)
 	}
-	return t.host, t.signHost, pathPrefix
+	return urlHost, signHost, pathPrefix
+}
+
+// hosts returns the URL host and the host to sign for bucket.
+func (t *target) hosts(bucket string) (urlHost, signHost string) {
+	if t.style != VirtualHostedStyle {
+		return t.host, t.signHost
+	}
+	urlHost = bucket + "." + t.host
+	if strings.HasPrefix(t.host, t.signHost) { // the port is a suffix: share the string
+		return urlHost, urlHost[:len(bucket)+1+len(t.signHost)]
+	}
+	return urlHost, bucket + "." + t.signHost
 }
 
 func signedHost(host, scheme string, stripPort bool) string {

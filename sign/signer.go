@@ -48,8 +48,9 @@ type Credential struct {
 type Signer interface {
 	// Credential describes the signer; it must not change over its lifetime.
 	Credential() Credential
-	// Sign signs stringToSign. scope is the credential scope the string was
-	// built for: HMAC signers derive their key from it, RSA signers ignore it.
+	// Sign signs stringToSign, which it must not modify or keep. scope is
+	// the credential scope the string was built for: HMAC signers derive
+	// their key from it, RSA signers ignore it.
 	Sign(ctx context.Context, scope Scope, stringToSign []byte) ([]byte, error)
 }
 

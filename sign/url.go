@@ -151,6 +151,9 @@ type Prepared struct {
 	Canonical    CanonicalRequest
 	Scope        Scope
 	StringToSign string
+	// sts is StringToSign's bytes, shared with it: Signers must not modify
+	// what they sign.
+	sts []byte
 	// base is the URL up to and including the canonical query string.
 	base    string
 	method  string
@@ -171,17 +174,20 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 	}
 	// arena holds every string Prepare makes; strings are cut from it and
 	// never written again (a reallocation leaves them on the old array).
-	arena := make([]byte, 0, 3*len(r.Object)+2*len(u.cred.Identity)+len(u.scopeSuffix)+len(u.algorithm)+32*len(r.Headers)+192)
+	arena := make([]byte, 0, 3*len(r.Bucket)+3*len(r.Object)+2*len(u.cred.Identity)+len(u.scopeSuffix)+len(u.algorithm)+32*len(r.Headers)+192)
 	cut := func(from int) string { return unsafeString(arena[from:len(arena):len(arena)]) }
-	urlHost, signHost, prefix := u.target.place(r.Bucket)
-	path := prefix
+	urlHost, signHost := u.target.hosts(r.Bucket)
+	at := len(arena)
+	if u.target.style == PathStyle {
+		arena = append(arena, '/')
+		arena = appendEscape(arena, r.Bucket, true)
+	}
 	if r.Object != "" {
-		at := len(arena)
-		arena = append(arena, prefix...)
 		arena = append(arena, '/')
 		arena = appendEscape(arena, r.Object, true)
-		path = cut(at)
-	} else if path == "" {
+	}
+	path := cut(at)
+	if path == "" {
 		path = "/"
 	}
 	all := make([]Header, 0, len(headers)+1)
@@ -192,10 +198,10 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 		}
 		all = append(all, h)
 	}
-	canonHeaders := CanonicalHeaders(all)
+	canonHeaders := canonicalHeaders(all[:0], all)
 
 	ts := r.Time.UTC().Truncate(time.Second) // X-Goog-Date has whole seconds
-	at := len(arena)
+	at = len(arena)
 	arena = appendStamp(arena, ts)
 	stamp := cut(at)
 	scope := Scope{Dialect: u.dialect, Date: stamp[:8], Region: u.region}
@@ -263,6 +269,7 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 	arena = append(arena, '\n')
 	arena = hex.AppendEncode(arena, sum[:])
 	sts := cut(at)
+	stsBytes := arena[at:len(arena):len(arena)]
 
 	b := make([]byte, 0, len(u.target.scheme)+3+len(urlHost)+len(path)+1+qEnd-qStart)
 	b = append(b, u.target.scheme...)
@@ -283,6 +290,7 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 		},
 		Scope:        scope,
 		StringToSign: sts,
+		sts:          stsBytes,
 		base:         base,
 		method:       method,
 		expires:      ts.Add(r.Expires),
@@ -326,7 +334,7 @@ func (u *URLSigner) Sign(ctx context.Context, r Request) (*SignedURL, error) {
 	if err != nil {
 		return nil, err
 	}
-	sig, err := u.signer.Sign(ctx, prep.Scope, []byte(prep.StringToSign)) // a copy: a Signer may keep or modify it
+	sig, err := u.signer.Sign(ctx, prep.Scope, prep.sts)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", Resource(u.dialect, r.Bucket, r.Object), err)
 	}
