@@ -25,19 +25,7 @@ const testProject = "linkissuer-test"
 
 var emulatorErr error
 
-func TestMain(m *testing.M) {
-	emu, err := pubsubemu.Start(context.Background(), nil)
-	if err != nil {
-		emulatorErr = err
-	} else {
-		os.Setenv("PUBSUB_EMULATOR_HOST", emu.Host)
-	}
-	code := m.Run()
-	if emu != nil {
-		emu.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(pubsubemu.RunTests(m, &emulatorErr)) }
 
 // stack is one test's topics and subscriptions: jobs (pulled by the
 // workers), notify (completions), results and errors.
@@ -51,9 +39,7 @@ var idUnsafe = regexp.MustCompile(`[^a-zA-Z0-9-]+`)
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	if emulatorErr != nil {
-		t.Skipf("Pub/Sub emulator unavailable: %v", emulatorErr)
-	}
+	pubsubemu.Need(t, emulatorErr)
 	ctx := context.Background()
 	client, err := pubsub.NewClient(ctx, testProject)
 	if err != nil {

@@ -30,20 +30,7 @@ const testProject = "linkissuer-test"
 
 var emulatorErr error
 
-func TestMain(m *testing.M) {
-	ctx := context.Background()
-	emu, err := pubsubemu.Start(ctx, nil)
-	if err != nil {
-		emulatorErr = err
-	} else {
-		os.Setenv("PUBSUB_EMULATOR_HOST", emu.Host)
-	}
-	code := m.Run()
-	if emu != nil {
-		emu.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(pubsubemu.RunTests(m, &emulatorErr)) }
 
 // stack is one test's set of topics, subscriptions, storage and signer.
 type stack struct {
@@ -61,9 +48,7 @@ var idUnsafe = regexp.MustCompile(`[^a-zA-Z0-9-]+`)
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	if emulatorErr != nil {
-		t.Skipf("Pub/Sub emulator unavailable: %v", emulatorErr)
-	}
+	pubsubemu.Need(t, emulatorErr)
 	ctx := context.Background()
 	client, err := pubsub.NewClient(ctx, testProject)
 	if err != nil {
