@@ -278,9 +278,15 @@ func TestShutdownDuringLoadLosesNothing(t *testing.T) {
 	// A slow handler keeps many messages in flight when the first worker is
 	// told to stop (as main does on SIGTERM).
 	h := s.handler()
+	// Half the messages take 200 ms (they finish within the grace period),
+	// half take 2 s (they are cut short and must be nacked and redelivered).
 	slow := func(ctx context.Context, m *Message) ([]Output, error) {
+		d := 200 * time.Millisecond
+		if m.Attributes["objectGeneration"][len(m.Attributes["objectGeneration"])-1]%2 == 1 {
+			d = 2 * time.Second
+		}
 		select {
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(d):
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -297,7 +303,7 @@ func TestShutdownDuringLoadLosesNothing(t *testing.T) {
 		}
 	}
 	stopFirst := s.startWorker(counting(slow, &firstDone), 500*time.Millisecond)
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	stopFirst()
 	t.Logf("first worker issued %d before stopping", firstDone.Load())
 

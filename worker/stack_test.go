@@ -128,7 +128,7 @@ func (s *stack) startWorker(h Handler, grace time.Duration) (stop func()) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Pull(ctx, client.Subscriber(s.ids["notifications"]+"-worker"), r, PullOptions{
-			MaxOutstanding: 200, Streams: 1, HandlerTimeout: 30 * time.Second, Grace: grace,
+			MaxOutstanding: 1000, Streams: 1, HandlerTimeout: 30 * time.Second, Grace: grace,
 		}, testLogger(s.t))
 	}()
 	var once sync.Once
