@@ -101,25 +101,36 @@ func Pull(ctx context.Context, sub *pubsub.Subscriber, r *Router, o PullOptions,
 	}
 	sub.ReceiveSettings.MinDurationPerAckExtension = 10 * time.Second
 	sub.ReceiveSettings.MaxDurationPerAckExtension = step
+	// Graceful shutdown without the library's own timer: Receive waits for
+	// every callback and then stops its iterators synchronously, which flushes
+	// the last acks and nacks before it returns. (With a timed shutdown the
+	// library stops its iterators on a goroutine nobody waits for, so closing
+	// the client right after Receive returns can drop those final nacks, and
+	// the messages wait out their lease instead of coming straight back.) The
+	// grace period is enforced below, through the handlers' context.
 	sub.ReceiveSettings.ShutdownOptions = &pubsub.ShutdownOptions{
 		Behavior: pubsub.ShutdownBehaviorWaitForProcessing,
-		Timeout:  o.Grace,
+		Timeout:  -1,
 	}
 
 	// Handlers run under work, which outlives ctx so that a SIGTERM lets
 	// in-flight messages finish instead of failing them. It ends at three
-	// quarters of the grace period: what is still running then fails,
-	// and its nack must reach Pub/Sub while the stream is still open, or
-	// the message would wait out its (extended) lease before redelivery.
+	// quarters of the grace period: what is still running then fails and
+	// is nacked, so the next replica gets it at once. confirm bounds the
+	// wait for Pub/Sub to confirm those acks and nacks: the whole grace
+	// period after ctx ends.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	confirm, cancelConfirm := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelConfirm()
 	stopper := context.AfterFunc(ctx, func() {
 		time.AfterFunc(o.Grace*3/4, cancelWork)
+		time.AfterFunc(o.Grace, cancelConfirm)
 	})
 	defer stopper()
 
 	var acks sync.WaitGroup
-	defer acks.Wait() // bounded: work ends at most Grace after ctx
+	defer acks.Wait() // bounded: confirm ends Grace after ctx
 	err := sub.Receive(ctx, func(_ context.Context, pm *pubsub.Message) {
 		hctx, cancel := work, context.CancelFunc(func() {})
 		if o.HandlerTimeout > 0 {
@@ -149,7 +160,7 @@ func Pull(ctx context.Context, sub *pubsub.Subscriber, r *Router, o PullOptions,
 		acks.Add(1)
 		go func() {
 			defer acks.Done()
-			if status, err := res.Get(work); err != nil || status != pubsub.AcknowledgeStatusSuccess {
+			if status, err := res.Get(confirm); err != nil || status != pubsub.AcknowledgeStatusSuccess {
 				log.Warn("ack or nack not confirmed; the message may be redelivered",
 					zap.String("message_id", m.ID), zap.Bool("ack", d.Ack), zap.Int("status", int(status)), zap.Error(err))
 			}
