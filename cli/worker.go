@@ -145,10 +145,10 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 		worker.TopicResults: f.resultsTopic,
 		worker.TopicErrors:  f.errorsTopic,
 		worker.TopicJobs:    f.jobsTopic,
-	}, pubsub.PublishSettings{DelayThreshold: 5 * time.Millisecond, CountThreshold: 100}, metrics)
+	}, pubsub.PublishSettings{DelayThreshold: f.publishDelay, CountThreshold: 100}, metrics)
 	// Jobs name their notify and output topics in full; NamedTopics
 	// publishes those and passes logical names on to pub.
-	named := jobs.NewNamedTopics(client, pub, pubsub.PublishSettings{DelayThreshold: 5 * time.Millisecond, CountThreshold: 100})
+	named := jobs.NewNamedTopics(client, pub, pubsub.PublishSettings{DelayThreshold: f.publishDelay, CountThreshold: 100})
 	links := &worker.LinkHandler{Signer: urls, Policy: pol}
 	gcs, err := storageClient(ctx, env)
 	if err != nil {

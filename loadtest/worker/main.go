@@ -166,7 +166,9 @@ func run(c config) error {
 		return err
 	}
 	defer stopWorker()
-	go r.consume(ctx)
+	cctx, stopConsume := context.WithCancel(ctx)
+	defer stopConsume() // before the client closes (defers run last-in first-out)
+	go r.consume(cctx)
 
 	fmt.Printf("Pub/Sub emulator %s (real); IAM emulator quota %.0f/s, latency %s ± %s, RSA-%d; %d CPUs\n\n",
 		emu.Host, c.quota, c.latency, c.jitter, c.keyBits, runtimeCPUs())
@@ -205,7 +207,7 @@ func (r *rig) startWorker(ctx context.Context, c config) (func(), error) {
 		return nil, err
 	}
 	pub := worker.NewTopicPublisher(r.client, map[string]string{worker.TopicResults: "results", worker.TopicErrors: "errors"},
-		pubsub.PublishSettings{DelayThreshold: 5 * time.Millisecond, CountThreshold: 100}, nil)
+		pubsub.PublishSettings{DelayThreshold: 2 * time.Millisecond, CountThreshold: 100} /* linkissuer worker --publish-delay default */, nil)
 	links := &worker.LinkHandler{Signer: urls, Policy: pol}
 	router, err := worker.NewRouter(links.Handle, &recordingPublisher{inner: pub, r: r}, worker.RouterOptions{DeadLetter: worker.DeadLetters("load", nil)})
 	if err != nil {
@@ -267,6 +269,9 @@ func notification(name string, gen int64, now time.Time) *pubsub.Message {
 // publish time recorded is when the server confirmed each message.
 func (r *rig) publish(ctx context.Context, prefix string, n int, rate float64) {
 	pub := r.client.Publisher("notifications")
+	// GCS publishes each notification as the object lands; the library's
+	// default 10 ms batching delay would be the driver's, not the worker's.
+	pub.PublishSettings.DelayThreshold = time.Millisecond
 	defer pub.Stop()
 	start := time.Now()
 	var wg sync.WaitGroup
