@@ -47,6 +47,11 @@ func (s *HMACSigner) Credential() Credential {
 
 // Sign implements Signer: HMAC-SHA256(signingKey(scope), stringToSign).
 func (s *HMACSigner) Sign(ctx context.Context, scope Scope, stringToSign []byte) ([]byte, error) {
+	return s.AppendSign(ctx, make([]byte, 0, sha256.Size), scope, stringToSign)
+}
+
+// AppendSign implements AppendSigner: Sign, appended to dst.
+func (s *HMACSigner) AppendSign(ctx context.Context, dst []byte, scope Scope, stringToSign []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -58,9 +63,9 @@ func (s *HMACSigner) Sign(ctx context.Context, scope Scope, stringToSign []byte)
 	mac := sm.pool.Get().(hash.Hash)
 	mac.Reset()
 	mac.Write(stringToSign)
-	sig := mac.Sum(make([]byte, 0, sha256.Size))
+	dst = mac.Sum(dst)
 	sm.pool.Put(mac)
-	return sig, nil
+	return dst, nil
 }
 
 func (s *HMACSigner) scoped(scope Scope) *scopedMAC {

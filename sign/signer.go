@@ -54,6 +54,14 @@ type Signer interface {
 	Sign(ctx context.Context, scope Scope, stringToSign []byte) ([]byte, error)
 }
 
+// AppendSigner is a Signer that appends the raw signature to dst instead of
+// allocating it. URLSigner uses it to write a signature straight into the
+// link; HMACSigner implements it.
+type AppendSigner interface {
+	Signer
+	AppendSign(ctx context.Context, dst []byte, scope Scope, stringToSign []byte) ([]byte, error)
+}
+
 // Dialect selects the V4 flavour: parameter prefix, scope service and
 // terminator.
 type Dialect int

@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -154,11 +156,24 @@ type Prepared struct {
 	// sts is StringToSign's bytes, shared with it: Signers must not modify
 	// what they sign.
 	sts []byte
-	// base is the URL up to and including the canonical query string.
-	base    string
+	// arena holds every string Prepare made. Its tail, from urlAt, is the
+	// URL up to and including the canonical query; the first SignedURL
+	// appends the signature there in place (taken guards it), so one
+	// allocation carries the request from canonical form to finished link.
+	arena   []byte
+	urlAt   int
+	taken   atomic.Bool
 	method  string
 	headers []Header
 	expires time.Time
+
+	// Backing arrays for the usual request (a few headers and query
+	// parameters) and the link itself, so that they cost no allocation of
+	// their own.
+	queryArr  [7]Param
+	allArr    [3]Header
+	headerArr [2]Header
+	link      SignedURL
 }
 
 // Prepare validates r and builds its canonical request and string-to-sign.
@@ -172,11 +187,42 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 	if strings.EqualFold(r.Method, "RESUMABLE") {
 		headers = append(append(make([]Header, 0, len(headers)+1), headers...), Header{"x-goog-resumable", "start"})
 	}
-	// arena holds every string Prepare makes; strings are cut from it and
-	// never written again (a reallocation leaves them on the old array).
-	arena := make([]byte, 0, 3*len(r.Bucket)+3*len(r.Object)+2*len(u.cred.Identity)+len(u.scopeSuffix)+len(u.algorithm)+32*len(r.Headers)+192)
+	prep := &Prepared{method: method}
+
+	// The arena holds every string Prepare makes and then the URL; strings
+	// are cut from it and never written again (a reallocation leaves them
+	// on the old array). Its size is an upper bound for the usual request.
+	userLen := 0
+	for _, q := range r.Query {
+		userLen += len(q.Name) + len(q.Value) + 2
+	}
+	for _, h := range headers {
+		userLen += len(h.Name) + 1
+	}
+	hostLen := len(u.target.host) + len(u.target.signHost) + 2*len(r.Bucket) + 2
+	pathLen := 3*len(r.Bucket) + 3*len(r.Object) + 2
+	credLen := len(u.cred.Identity) + 9 + len(u.scopeSuffix)
+	arena := make([]byte, 0, hostLen+2*pathLen+4*credLen+3*userLen+2*len(u.algorithm)+len(u.target.scheme)+
+		160+3*u.signatureLen())
 	cut := func(from int) string { return unsafeString(arena[from:len(arena):len(arena)]) }
-	urlHost, signHost := u.target.hosts(r.Bucket)
+
+	urlHost, signHost := u.target.host, u.target.signHost
+	if u.target.style == VirtualHostedStyle {
+		at := len(arena)
+		arena = append(arena, r.Bucket...)
+		arena = append(arena, '.')
+		arena = append(arena, u.target.host...)
+		urlHost = cut(at)
+		if strings.HasPrefix(u.target.host, u.target.signHost) { // the port is a suffix: share the string
+			signHost = urlHost[:len(r.Bucket)+1+len(u.target.signHost)]
+		} else {
+			at = len(arena)
+			arena = append(arena, r.Bucket...)
+			arena = append(arena, '.')
+			arena = append(arena, u.target.signHost...)
+			signHost = cut(at)
+		}
+	}
 	at := len(arena)
 	if u.target.style == PathStyle {
 		arena = append(arena, '/')
@@ -190,7 +236,7 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 	if path == "" {
 		path = "/"
 	}
-	all := make([]Header, 0, len(headers)+1)
+	all := prep.allArr[:0]
 	all = append(all, Header{"host", signHost})
 	for _, h := range headers {
 		if strings.EqualFold(strings.TrimSpace(h.Name), "host") {
@@ -226,7 +272,7 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 	}
 	signed := cut(at)
 	n := &paramNames[u.dialect]
-	query := make([]Param, 0, len(r.Query)+5)
+	query := prep.queryArr[:0]
 	query = append(query,
 		Param{n[0], u.algorithm},
 		Param{n[1], credential},
@@ -255,7 +301,7 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 		cr = append(cr, '\n')
 	}
 	cr = append(cr, '\n')
-	cr = append(cr, query[4].Value...)
+	cr = append(cr, signed...)
 	cr = append(cr, '\n')
 	cr = append(cr, payload...)
 	sum := sha256.Sum256(cr)
@@ -271,32 +317,30 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 	sts := cut(at)
 	stsBytes := arena[at:len(arena):len(arena)]
 
-	b := make([]byte, 0, len(u.target.scheme)+3+len(urlHost)+len(path)+1+qEnd-qStart)
-	b = append(b, u.target.scheme...)
-	b = append(b, "://"...)
-	b = append(b, urlHost...)
-	b = append(b, path...)
-	b = append(b, '?')
-	b = append(b, cr[qStart:qEnd]...)
-	base := unsafeString(b)
+	// The URL comes last, so that the signature can follow it in place.
+	urlAt := len(arena)
+	arena = append(arena, u.target.scheme...)
+	arena = append(arena, "://"...)
+	arena = append(arena, urlHost...)
+	arena = append(arena, path...)
+	arena = append(arena, '?')
+	arena = append(arena, cr[qStart:qEnd]...)
 
-	prep := &Prepared{
-		Canonical: CanonicalRequest{
-			Method:      method,
-			Path:        path,
-			Query:       query,
-			Headers:     canonHeaders,
-			PayloadHash: payload,
-		},
-		Scope:        scope,
-		StringToSign: sts,
-		sts:          stsBytes,
-		base:         base,
-		method:       method,
-		expires:      ts.Add(r.Expires),
+	prep.Canonical = CanonicalRequest{
+		Method:      method,
+		Path:        path,
+		Query:       query,
+		Headers:     canonHeaders,
+		PayloadHash: payload,
 	}
+	prep.Scope = scope
+	prep.StringToSign = sts
+	prep.sts = stsBytes
+	prep.arena = arena
+	prep.urlAt = urlAt
+	prep.expires = ts.Add(r.Expires)
 	if len(canonHeaders) > 1 {
-		prep.headers = make([]Header, 0, len(canonHeaders)-1)
+		prep.headers = prep.headerArr[:0]
 		for _, h := range canonHeaders {
 			if h.Name != "host" {
 				prep.headers = append(prep.headers, h)
@@ -304,6 +348,14 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 		}
 	}
 	return prep, nil
+}
+
+// signatureLen is the usual raw signature length of u's signer, for sizing.
+func (u *URLSigner) signatureLen() int {
+	if u.cred.Kind == KindHMAC {
+		return sha256.Size
+	}
+	return 256 // RSA-2048
 }
 
 // paramNames are the signing parameters' names per dialect, built once.
@@ -316,16 +368,43 @@ var paramNames = [...][5]string{
 // without copying it.
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-// SignedURL assembles the final link from prepared and the signature bytes.
-func (u *URLSigner) SignedURL(prep *Prepared, signature []byte) *SignedURL {
+// linkBuffer returns the URL so far with "&X-...-Signature=" appended, for
+// the signature to follow. The first caller writes in place after the
+// arena; later ones (a Prepared signed twice) get a copy.
+func (u *URLSigner) linkBuffer(prep *Prepared, sigLen int) (b []byte, first bool) {
 	p := u.dialect.paramPrefix()
-	b := make([]byte, 0, len(prep.base)+len(p)+11+2*len(signature))
-	b = append(b, prep.base...)
+	first = prep.taken.CompareAndSwap(false, true)
+	if first {
+		b = prep.arena
+	} else {
+		b = make([]byte, 0, len(prep.arena)-prep.urlAt+len(p)+11+2*sigLen)
+		b = append(b, prep.arena[prep.urlAt:]...)
+	}
 	b = append(b, '&')
 	b = append(b, p...)
-	b = append(b, "Signature="...)
+	return append(b, "Signature="...), first
+}
+
+// finish wraps the finished URL bytes b (from linkBuffer) in a SignedURL.
+func (u *URLSigner) finish(prep *Prepared, b []byte, first bool) *SignedURL {
+	l := &prep.link
+	if !first {
+		l = new(SignedURL)
+	}
+	*l = SignedURL{Method: prep.method, Headers: prep.headers, Expires: prep.expires}
+	if first {
+		l.URL = unsafeString(b[prep.urlAt:])
+	} else {
+		l.URL = unsafeString(b)
+	}
+	return l
+}
+
+// SignedURL assembles the final link from prepared and the signature bytes.
+func (u *URLSigner) SignedURL(prep *Prepared, signature []byte) *SignedURL {
+	b, first := u.linkBuffer(prep, len(signature))
 	b = hex.AppendEncode(b, signature)
-	return &SignedURL{URL: unsafeString(b), Method: prep.method, Headers: prep.headers, Expires: prep.expires}
+	return u.finish(prep, b, first)
 }
 
 // Sign validates r, signs it and returns the link.
@@ -334,11 +413,29 @@ func (u *URLSigner) Sign(ctx context.Context, r Request) (*SignedURL, error) {
 	if err != nil {
 		return nil, err
 	}
-	sig, err := u.signer.Sign(ctx, prep.Scope, prep.sts)
+	as, ok := u.signer.(AppendSigner)
+	if !ok {
+		sig, err := u.signer.Sign(ctx, prep.Scope, prep.sts)
+		if err != nil {
+			return nil, fmt.Errorf("sign %s: %w", Resource(u.dialect, r.Bucket, r.Object), err)
+		}
+		return u.SignedURL(prep, sig), nil
+	}
+	// The raw signature is appended after the URL, moved aside and written
+	// back as hex in its place: no allocation for the signature.
+	b, first := u.linkBuffer(prep, u.signatureLen())
+	at := len(b)
+	b, err = as.AppendSign(ctx, b, prep.Scope, prep.sts)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", Resource(u.dialect, r.Bucket, r.Object), err)
 	}
-	return u.SignedURL(prep, sig), nil
+	var raw [64]byte
+	if n := copy(raw[:], b[at:]); n == len(b)-at {
+		b = hex.AppendEncode(b[:at], raw[:n])
+	} else { // a signature longer than the scratch space
+		b = hex.AppendEncode(b[:at], slices.Clone(b[at:]))
+	}
+	return u.finish(prep, b, first), nil
 }
 
 // Resource renders gs://BUCKET/OBJECT or s3://BUCKET/KEY, for messages.
