@@ -128,6 +128,73 @@ func appendCanonicalQuery(dst []byte, params []Param) []byte {
 	return dst
 }
 
+// appendSigningQuery is appendCanonicalQuery for a URL being signed:
+// signing holds the five signing parameters in canonical order (algorithm,
+// credential, date, expires, signed headers), whose escaped forms are
+// mostly known in advance, so that only the caller's parameters are escaped
+// and sorted before the two sorted lists are merged. (checkRequest keeps
+// the caller's names out of the signing parameters'.)
+func (u *URLSigner) appendSigningQuery(dst []byte, signing, user []Param) []byte {
+	var spansArr [16]span
+	spans := spansArr[:0]
+	var scratchArr [512]byte
+	scratch := scratchArr[:0]
+	for i, p := range signing {
+		var sp span
+		sp.name[0] = len(scratch)
+		scratch = append(scratch, p.Name...) // unreserved
+		sp.name[1] = len(scratch)
+		sp.value[0] = len(scratch)
+		switch i {
+		case 1: // IDENTITY/DATE/SUFFIX: the date is digits
+			scratch = append(scratch, u.escaped.credPrefix...)
+			scratch = append(scratch, p.Value[len(u.cred.Identity)+1:len(u.cred.Identity)+9]...)
+			scratch = append(scratch, u.escaped.scopeSuffix...)
+		case 4: // header names joined by ';'
+			scratch = appendEscape(scratch, p.Value, false)
+		default: // algorithm, date and expiry are unreserved
+			scratch = append(scratch, p.Value...)
+		}
+		sp.value[1] = len(scratch)
+		spans = append(spans, sp)
+	}
+	n := len(spans)
+	for _, p := range user {
+		var sp span
+		sp.name[0] = len(scratch)
+		scratch = appendEscape(scratch, p.Name, false)
+		sp.name[1] = len(scratch)
+		sp.value[0] = len(scratch)
+		scratch = appendEscape(scratch, p.Value, false)
+		sp.value[1] = len(scratch)
+		spans = append(spans, sp)
+	}
+	cmp := func(a, b span) int {
+		if c := bytes.Compare(scratch[a.name[0]:a.name[1]], scratch[b.name[0]:b.name[1]]); c != 0 {
+			return c
+		}
+		return bytes.Compare(scratch[a.value[0]:a.value[1]], scratch[b.value[0]:b.value[1]])
+	}
+	if len(spans)-n > 1 {
+		slices.SortFunc(spans[n:], cmp)
+	}
+	for i, j := 0, n; i < n || j < len(spans); {
+		if i+j > n {
+			dst = append(dst, '&')
+		}
+		var sp span
+		if j == len(spans) || (i < n && cmp(spans[i], spans[j]) <= 0) {
+			sp, i = spans[i], i+1
+		} else {
+			sp, j = spans[j], j+1
+		}
+		dst = append(dst, scratch[sp.name[0]:sp.name[1]]...)
+		dst = append(dst, '=')
+		dst = append(dst, scratch[sp.value[0]:sp.value[1]]...)
+	}
+	return dst
+}
+
 // CanonicalHeaders lower-cases names, trims values and folds runs of spaces
 // and tabs into one space, merges repeated names with ',' (in the order
 // given), and sorts by name.

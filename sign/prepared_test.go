@@ -88,3 +88,36 @@ func TestAppendSignMatchesSign(t *testing.T) {
 		}
 	}
 }
+
+// A request may not set the signing parameters itself, in either dialect
+// or letter case: the URL would carry them twice.
+func TestSigningParametersCannotBeSet(t *testing.T) {
+	hs, err := NewHMACSigner("AKIDEXAMPLE", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		opts *Options
+		name string
+		ok   bool
+	}{
+		{nil, "X-Goog-Expires", false},
+		{nil, "x-goog-signature", false},
+		{nil, "X-Goog-SignedHeaders", false},
+		{nil, "X-Goog-Meta", true},
+		{nil, "X-Amz-Expires", true}, // not a GOOG4 signing parameter
+		{&Options{Dialect: AWS4, Region: "us-east-1"}, "X-AMZ-CREDENTIAL", false},
+		{&Options{Dialect: AWS4, Region: "us-east-1"}, "x-amz-date", false},
+		{&Options{Dialect: AWS4, Region: "us-east-1"}, "response-content-type", true},
+	} {
+		u, err := New(hs, tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = u.Sign(context.Background(), Request{Method: "GET", Bucket: "bkt", Object: "o", Expires: time.Minute,
+			Time: time.Unix(1700000000, 0), Query: []Param{{Name: tc.name, Value: "1"}}})
+		if ok := err == nil; ok != tc.ok {
+			t.Errorf("%s: err = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}

@@ -66,6 +66,9 @@ type URLSigner struct {
 	maxExpiry time.Duration
 	// scopeSuffix is "/REGION/SERVICE/TERMINATOR".
 	scopeSuffix string
+	// credPrefix and scopeSuffix are "IDENTITY/" and scopeSuffix as the
+	// query escapes them.
+	escaped struct{ credPrefix, scopeSuffix string }
 }
 
 // New returns a URLSigner that signs with s.
@@ -95,7 +98,7 @@ func New(s Signer, opts *Options) (*URLSigner, error) {
 	if cred.Keyless && !o.AllowLongKeyless {
 		maxExpiry = KeylessExpiry
 	}
-	return &URLSigner{
+	u := &URLSigner{
 		signer:      s,
 		cred:        cred,
 		algorithm:   alg,
@@ -104,7 +107,10 @@ func New(s Signer, opts *Options) (*URLSigner, error) {
 		target:      o.Endpoint.resolve(o.Dialect, o.Region),
 		maxExpiry:   maxExpiry,
 		scopeSuffix: "/" + o.Region + "/" + Scope{Dialect: o.Dialect}.Service() + "/" + Scope{Dialect: o.Dialect}.Terminator(),
-	}, nil
+	}
+	u.escaped.credPrefix = Escape(cred.Identity + "/")
+	u.escaped.scopeSuffix = Escape(u.scopeSuffix)
+	return u, nil
 }
 
 // Credential describes the signer behind u.
@@ -153,57 +159,77 @@ type Prepared struct {
 	Canonical    CanonicalRequest
 	Scope        Scope
 	StringToSign string
-	// sts is StringToSign's bytes, shared with it: Signers must not modify
-	// what they sign.
-	sts []byte
-	// arena holds every string Prepare made. Its tail, from urlAt, is the
-	// URL up to and including the canonical query; the first SignedURL
-	// appends the signature there in place (taken guards it), so one
-	// allocation carries the request from canonical form to finished link.
+
+	b built
+	// taken says the first link was written into b's arena in place;
+	// later ones are copies.
+	taken atomic.Bool
+	link  SignedURL
+	// Backing arrays for the usual request's query parameters and
+	// headers, so that they cost no allocation of their own.
+	queryArr [7]Param
+	allArr   [3]Header
+}
+
+// built is a request in canonical form. Its strings live in arena, whose
+// tail from urlAt is the URL up to and including the canonical query: the
+// signature is appended there in place, so one allocation carries the
+// request from canonical form to finished link.
+type built struct {
+	method string
+	scope  Scope
+	// sts is the string-to-sign, shared with the arena: Signers must not
+	// modify what they sign.
+	sts     []byte
 	arena   []byte
 	urlAt   int
-	taken   atomic.Bool
-	method  string
-	headers []Header
 	expires time.Time
-
-	// Backing arrays for the usual request (a few headers and query
-	// parameters) and the link itself, so that they cost no allocation of
-	// their own.
-	queryArr  [7]Param
-	allArr    [3]Header
-	headerArr [2]Header
-	link      SignedURL
 }
 
 // Prepare validates r and builds its canonical request and string-to-sign.
 // It performs no I/O.
 func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
-	method, err := u.checkRequest(&r)
+	prep := &Prepared{}
+	c, b, err := u.build(&r, prep.queryArr[:0], prep.allArr[:0])
 	if err != nil {
 		return nil, err
 	}
-	headers := r.Headers
-	if strings.EqualFold(r.Method, "RESUMABLE") {
-		headers = append(append(make([]Header, 0, len(headers)+1), headers...), Header{"x-goog-resumable", "start"})
-	}
-	prep := &Prepared{method: method}
+	prep.b = b
+	prep.Canonical = c
+	prep.Scope = b.scope
+	prep.StringToSign = unsafeString(b.sts)
+	return prep, nil
+}
 
-	// The arena holds every string Prepare makes and then the URL; strings
+// build validates r and canonicalizes it, appending its query parameters
+// to query and its headers (host first) to headers: callers pass backing
+// arrays that fit the usual request. Those arrays end up only in the
+// CanonicalRequest, so that a caller can keep them on its stack.
+func (u *URLSigner) build(r *Request, query []Param, headers []Header) (CanonicalRequest, built, error) {
+	method, err := u.checkRequest(r)
+	if err != nil {
+		return CanonicalRequest{}, built{}, err
+	}
+	in := r.Headers
+	if strings.EqualFold(r.Method, "RESUMABLE") {
+		in = append(append(make([]Header, 0, len(in)+1), in...), Header{"x-goog-resumable", "start"})
+	}
+
+	// The arena holds every string build makes and then the URL; strings
 	// are cut from it and never written again (a reallocation leaves them
 	// on the old array). Its size is an upper bound for the usual request.
 	userLen := 0
 	for _, q := range r.Query {
 		userLen += len(q.Name) + len(q.Value) + 2
 	}
-	for _, h := range headers {
+	for _, h := range in {
 		userLen += len(h.Name) + 1
 	}
 	hostLen := len(u.target.host) + len(u.target.signHost) + 2*len(r.Bucket) + 2
 	pathLen := 3*len(r.Bucket) + 3*len(r.Object) + 2
 	credLen := len(u.cred.Identity) + 9 + len(u.scopeSuffix)
-	arena := make([]byte, 0, hostLen+2*pathLen+4*credLen+3*userLen+2*len(u.algorithm)+len(u.target.scheme)+
-		160+3*u.signatureLen())
+	arena := make([]byte, 0, hostLen+2*pathLen+3*credLen+3*userLen+2*len(u.algorithm)+len(u.target.scheme)+
+		144+3*u.signatureLen())
 	cut := func(from int) string { return unsafeString(arena[from:len(arena):len(arena)]) }
 
 	urlHost, signHost := u.target.host, u.target.signHost
@@ -236,21 +262,19 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 	if path == "" {
 		path = "/"
 	}
-	all := prep.allArr[:0]
-	all = append(all, Header{"host", signHost})
-	for _, h := range headers {
+	headers = append(headers, Header{"host", signHost})
+	for _, h := range in {
 		if strings.EqualFold(strings.TrimSpace(h.Name), "host") {
 			continue // the URL decides the host
 		}
-		all = append(all, h)
+		headers = append(headers, h)
 	}
-	canonHeaders := canonicalHeaders(all[:0], all)
+	canonHeaders := canonicalHeaders(headers[:0], headers)
 
 	ts := r.Time.UTC().Truncate(time.Second) // X-Goog-Date has whole seconds
 	at = len(arena)
 	arena = appendStamp(arena, ts)
 	stamp := cut(at)
-	scope := Scope{Dialect: u.dialect, Date: stamp[:8], Region: u.region}
 	// One string holds IDENTITY/DATE/REGION/SERVICE/TERMINATOR; the scope
 	// is its tail.
 	at = len(arena)
@@ -272,7 +296,6 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 	}
 	signed := cut(at)
 	n := &paramNames[u.dialect]
-	query := prep.queryArr[:0]
 	query = append(query,
 		Param{n[0], u.algorithm},
 		Param{n[1], credential},
@@ -291,7 +314,7 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 	cr = append(cr, path...)
 	cr = append(cr, '\n')
 	qStart := len(cr)
-	cr = appendCanonicalQuery(cr, query)
+	cr = u.appendSigningQuery(cr, query[:5], query[5:])
 	qEnd := len(cr)
 	cr = append(cr, '\n')
 	for _, h := range canonHeaders {
@@ -314,8 +337,7 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 	arena = append(arena, scopeString...)
 	arena = append(arena, '\n')
 	arena = hex.AppendEncode(arena, sum[:])
-	sts := cut(at)
-	stsBytes := arena[at:len(arena):len(arena)]
+	sts := arena[at:len(arena):len(arena)]
 
 	// The URL comes last, so that the signature can follow it in place.
 	urlAt := len(arena)
@@ -326,28 +348,20 @@ func (u *URLSigner) Prepare(r Request) (*Prepared, error) {
 	arena = append(arena, '?')
 	arena = append(arena, cr[qStart:qEnd]...)
 
-	prep.Canonical = CanonicalRequest{
-		Method:      method,
-		Path:        path,
-		Query:       query,
-		Headers:     canonHeaders,
-		PayloadHash: payload,
-	}
-	prep.Scope = scope
-	prep.StringToSign = sts
-	prep.sts = stsBytes
-	prep.arena = arena
-	prep.urlAt = urlAt
-	prep.expires = ts.Add(r.Expires)
-	if len(canonHeaders) > 1 {
-		prep.headers = prep.headerArr[:0]
-		for _, h := range canonHeaders {
-			if h.Name != "host" {
-				prep.headers = append(prep.headers, h)
-			}
-		}
-	}
-	return prep, nil
+	return CanonicalRequest{
+			Method:      method,
+			Path:        path,
+			Query:       query,
+			Headers:     canonHeaders,
+			PayloadHash: payload,
+		}, built{
+			method:  method,
+			scope:   Scope{Dialect: u.dialect, Date: stamp[:8], Region: u.region},
+			sts:     sts,
+			arena:   arena,
+			urlAt:   urlAt,
+			expires: ts.Add(r.Expires),
+		}, nil
 }
 
 // signatureLen is the usual raw signature length of u's signer, for sizing.
@@ -368,74 +382,80 @@ var paramNames = [...][5]string{
 // without copying it.
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-// linkBuffer returns the URL so far with "&X-...-Signature=" appended, for
-// the signature to follow. The first caller writes in place after the
-// arena; later ones (a Prepared signed twice) get a copy.
-func (u *URLSigner) linkBuffer(prep *Prepared, sigLen int) (b []byte, first bool) {
-	p := u.dialect.paramPrefix()
-	first = prep.taken.CompareAndSwap(false, true)
-	if first {
-		b = prep.arena
-	} else {
-		b = make([]byte, 0, len(prep.arena)-prep.urlAt+len(p)+11+2*sigLen)
-		b = append(b, prep.arena[prep.urlAt:]...)
-	}
+// appendSignatureParam appends "&X-Goog-Signature=" (or X-Amz-).
+func (u *URLSigner) appendSignatureParam(b []byte) []byte {
 	b = append(b, '&')
-	b = append(b, p...)
-	return append(b, "Signature="...), first
+	b = append(b, u.dialect.paramPrefix()...)
+	return append(b, "Signature="...)
 }
 
-// finish wraps the finished URL bytes b (from linkBuffer) in a SignedURL.
-func (u *URLSigner) finish(prep *Prepared, b []byte, first bool) *SignedURL {
-	l := &prep.link
-	if !first {
-		l = new(SignedURL)
+// link wraps the finished URL in l, with the headers the client must send:
+// the signed ones but host (allocated only when there are any).
+func (b *built) link(l *SignedURL, url []byte, signed []Header) *SignedURL {
+	var headers []Header
+	if len(signed) > 1 {
+		headers = make([]Header, 0, len(signed)-1)
+		for _, h := range signed {
+			if h.Name != "host" {
+				headers = append(headers, h)
+			}
+		}
 	}
-	*l = SignedURL{Method: prep.method, Headers: prep.headers, Expires: prep.expires}
-	if first {
-		l.URL = unsafeString(b[prep.urlAt:])
-	} else {
-		l.URL = unsafeString(b)
-	}
+	*l = SignedURL{URL: unsafeString(url), Method: b.method, Expires: b.expires, Headers: headers}
 	return l
 }
 
 // SignedURL assembles the final link from prepared and the signature bytes.
+// The first link is written into prep's buffer in place; a Prepared signed
+// again gets a copy.
 func (u *URLSigner) SignedURL(prep *Prepared, signature []byte) *SignedURL {
-	b, first := u.linkBuffer(prep, len(signature))
-	b = hex.AppendEncode(b, signature)
-	return u.finish(prep, b, first)
+	var buf []byte
+	l := &prep.link
+	if prep.taken.CompareAndSwap(false, true) {
+		buf = prep.b.arena[prep.b.urlAt:]
+	} else {
+		buf = append(make([]byte, 0, len(prep.b.arena)-prep.b.urlAt+32+2*len(signature)), prep.b.arena[prep.b.urlAt:]...)
+		l = new(SignedURL)
+	}
+	buf = hex.AppendEncode(u.appendSignatureParam(buf), signature)
+	return prep.b.link(l, buf, prep.Canonical.Headers)
 }
 
-// Sign validates r, signs it and returns the link.
+// Sign validates r, signs it and returns the link. The request is built on
+// the stack and the signature goes straight into the link's buffer: a link
+// costs its buffer and its SignedURL (and, with an AppendSigner such as
+// HMACSigner, nothing for the signature).
 func (u *URLSigner) Sign(ctx context.Context, r Request) (*SignedURL, error) {
-	prep, err := u.Prepare(r)
+	var queryArr [7]Param
+	var allArr [3]Header
+	c, b, err := u.build(&r, queryArr[:0], allArr[:0])
 	if err != nil {
 		return nil, err
 	}
-	as, ok := u.signer.(AppendSigner)
-	if !ok {
-		sig, err := u.signer.Sign(ctx, prep.Scope, prep.sts)
-		if err != nil {
-			return nil, fmt.Errorf("sign %s: %w", Resource(u.dialect, r.Bucket, r.Object), err)
+	url := u.appendSignatureParam(b.arena[b.urlAt:])
+	at := len(url)
+	if as, ok := u.signer.(AppendSigner); ok {
+		// The raw signature is appended after the URL, moved aside and
+		// written back as hex in its place.
+		url, err = as.AppendSign(ctx, url, b.scope, b.sts)
+		if err == nil {
+			var raw [64]byte
+			if n := copy(raw[:], url[at:]); n == len(url)-at {
+				url = hex.AppendEncode(url[:at], raw[:n])
+			} else { // a signature longer than the scratch space
+				url = hex.AppendEncode(url[:at], slices.Clone(url[at:]))
+			}
 		}
-		return u.SignedURL(prep, sig), nil
+	} else {
+		var sig []byte
+		if sig, err = u.signer.Sign(ctx, b.scope, b.sts); err == nil {
+			url = hex.AppendEncode(url, sig)
+		}
 	}
-	// The raw signature is appended after the URL, moved aside and written
-	// back as hex in its place: no allocation for the signature.
-	b, first := u.linkBuffer(prep, u.signatureLen())
-	at := len(b)
-	b, err = as.AppendSign(ctx, b, prep.Scope, prep.sts)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", Resource(u.dialect, r.Bucket, r.Object), err)
 	}
-	var raw [64]byte
-	if n := copy(raw[:], b[at:]); n == len(b)-at {
-		b = hex.AppendEncode(b[:at], raw[:n])
-	} else { // a signature longer than the scratch space
-		b = hex.AppendEncode(b[:at], slices.Clone(b[at:]))
-	}
-	return u.finish(prep, b, first), nil
+	return b.link(new(SignedURL), url, c.Headers), nil
 }
 
 // Resource renders gs://BUCKET/OBJECT or s3://BUCKET/KEY, for messages.
@@ -477,6 +497,19 @@ func (u *URLSigner) checkRequest(r *Request) (method string, err error) {
 	for _, h := range r.Headers {
 		if err := validateHeader(h); err != nil {
 			return "", err
+		}
+	}
+	for _, q := range r.Query {
+		if len(q.Name) > 6 && strings.EqualFold(q.Name[:6], u.dialect.paramPrefix()[:6]) {
+			// X-Goog-* / X-Amz-*: the signing parameters' namespace.
+			for _, n := range paramNames[u.dialect] {
+				if strings.EqualFold(q.Name, n) {
+					return "", &InputError{Field: "query", Reason: quote(q.Name) + " is a signing parameter; it cannot be set"}
+				}
+			}
+			if strings.EqualFold(q.Name, u.dialect.paramPrefix()+"Signature") {
+				return "", &InputError{Field: "query", Reason: quote(q.Name) + " is a signing parameter; it cannot be set"}
+			}
 		}
 	}
 	return method, nil
