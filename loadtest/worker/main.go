@@ -91,6 +91,8 @@ type rig struct {
 	mu      sync.Mutex
 	latency []time.Duration // notification publish -> link received by a consumer
 	issued  []time.Duration // notification publish -> link publish confirmed by the worker
+	worked  []time.Duration // notification delivered to the worker -> link publish confirmed
+	recv    sync.Map        // object name -> time the worker's handler got it
 	links   atomic.Int64
 	errors  atomic.Int64
 }
@@ -107,8 +109,13 @@ func (p *recordingPublisher) Publish(ctx context.Context, outs ...worker.Output)
 		for _, o := range outs {
 			if v, ok := p.r.sent.Load(o.Attributes[schema.AttrObject]); ok && o.Topic == worker.TopicResults {
 				d := time.Since(v.(time.Time))
+				var w time.Duration
+				if got, ok := p.r.recv.LoadAndDelete(o.Attributes[schema.AttrObject]); ok {
+					w = time.Since(got.(time.Time))
+				}
 				p.r.mu.Lock()
 				p.r.issued = append(p.r.issued, d)
+				p.r.worked = append(p.r.worked, w)
 				p.r.mu.Unlock()
 			}
 		}
@@ -209,7 +216,14 @@ func (r *rig) startWorker(ctx context.Context, c config) (func(), error) {
 	pub := worker.NewTopicPublisher(r.client, map[string]string{worker.TopicResults: "results", worker.TopicErrors: "errors"},
 		pubsub.PublishSettings{DelayThreshold: 2 * time.Millisecond, CountThreshold: 100} /* linkissuer worker --publish-delay default */, nil)
 	links := &worker.LinkHandler{Signer: urls, Policy: pol}
-	router, err := worker.NewRouter(links.Handle, &recordingPublisher{inner: pub, r: r}, worker.RouterOptions{DeadLetter: worker.DeadLetters("load", nil)})
+	// The handler notes when each notification reached the worker, which
+	// splits finalize-to-link into the emulator's delivery and the worker's
+	// own part.
+	handle := func(ctx context.Context, m *worker.Message) ([]worker.Output, error) {
+		r.recv.Store(m.Attributes["objectId"], time.Now())
+		return links.Handle(ctx, m)
+	}
+	router, err := worker.NewRouter(handle, &recordingPublisher{inner: pub, r: r}, worker.RouterOptions{DeadLetter: worker.DeadLetters("load", nil)})
 	if err != nil {
 		return nil, err
 	}
@@ -300,6 +314,7 @@ func (r *rig) reset() {
 	r.mu.Lock()
 	r.latency = r.latency[:0]
 	r.issued = r.issued[:0]
+	r.worked = r.worked[:0]
 	r.mu.Unlock()
 	r.links.Store(0)
 }
@@ -329,14 +344,18 @@ func (r *rig) steady(ctx context.Context, c config) error {
 	got := r.links.Load()
 	p := percentiles(&r.mu, &r.latency)
 	pi := percentiles(&r.mu, &r.issued)
+	pw := percentiles(&r.mu, &r.worked)
+	signP99 := after.CallLatency.Quantile(0.99)
 	fmt.Printf("## steady: %d notifications at %.0f/s\n\n", n, c.rate)
 	fmt.Printf("| metric | value |\n| --- | ---: |\n")
 	fmt.Printf("| links received | %d of %d |\n", got, n)
 	fmt.Printf("| sustained links/s (first publish to last link) | %.1f |\n", float64(got)/end.Sub(start).Seconds())
 	fmt.Printf("| finalize-to-link published (worker confirmed) p50 / p99 / max | %s / %s / %s |\n", ms(pi[0]), ms(pi[1]), ms(pi[2]))
 	fmt.Printf("| finalize-to-link received by a consumer (two Pub/Sub hops) p50 / p99 / max | %s / %s / %s |\n", ms(p[0]), ms(p[1]), ms(p[2]))
-	fmt.Printf("| signBlob call p50 / p99 (baseline) | %s / %s |\n", ms(after.CallLatency.Quantile(0.5)), ms(after.CallLatency.Quantile(0.99)))
-	fmt.Printf("| goal: published p99 <= signBlob p99 + 50 ms | %s |\n", verdict(pi[1] <= after.CallLatency.Quantile(0.99)+50*time.Millisecond))
+	fmt.Printf("| of which the worker's part (delivered to link published) p50 / p99 / max | %s / %s / %s |\n", ms(pw[0]), ms(pw[1]), ms(pw[2]))
+	fmt.Printf("| signBlob call p50 / p99 (baseline) | %s / %s |\n", ms(after.CallLatency.Quantile(0.5)), ms(signP99))
+	fmt.Printf("| goal: finalize-to-link published p99 <= signBlob p99 + 50 ms | %s (%s vs %s) |\n", verdict(pi[1] <= signP99+50*time.Millisecond), ms(pi[1]), ms(signP99+50*time.Millisecond))
+	fmt.Printf("| the worker's part p99 <= signBlob p99 + 50 ms | %s (%s vs %s) |\n", verdict(pw[1] <= signP99+50*time.Millisecond), ms(pw[1]), ms(signP99+50*time.Millisecond))
 	fmt.Printf("| signBlob calls / 429s | %d / %d |\n\n", after.Calls-before.Calls, after.Throttled-before.Throttled)
 	return nil
 }
