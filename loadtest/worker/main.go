@@ -63,6 +63,7 @@ type config struct {
 	jitter   time.Duration
 	keyBits  int
 	inFlight int
+	streams  int
 }
 
 func main() {
@@ -76,6 +77,7 @@ func main() {
 	flag.DurationVar(&c.jitter, "jitter", 10*time.Millisecond, "signBlob latency spread (uniform ±)")
 	flag.IntVar(&c.keyBits, "key-bits", 1024, "RSA key size of the IAM emulator (see loadtest/keyless)")
 	flag.IntVar(&c.inFlight, "in-flight", 0, "engine MaxInFlight (0: default)")
+	flag.IntVar(&c.streams, "streams", 2, "StreamingPull streams of the worker and of the transport baseline (linkissuer worker --streams)")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest/worker:", err)
@@ -231,7 +233,7 @@ func (r *rig) startWorker(ctx context.Context, c config) (func(), error) {
 	done := make(chan error, 1)
 	go func() {
 		done <- worker.Pull(wctx, r.client.Subscriber("worker"), router, worker.PullOptions{
-			MaxOutstanding: 2000, Streams: 2, HandlerTimeout: time.Minute, Grace: 5 * time.Second,
+			MaxOutstanding: 2000, Streams: c.streams, HandlerTimeout: time.Minute, Grace: 5 * time.Second,
 		}, nil)
 	}()
 	return func() {
@@ -369,7 +371,9 @@ func (r *rig) transport(ctx context.Context, c config) error {
 	n := int(c.rate * 5)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go r.client.Subscriber("transport-sub").Receive(rctx, func(_ context.Context, m *pubsub.Message) {
+	sub := r.client.Subscriber("transport-sub")
+	sub.ReceiveSettings.NumGoroutines = c.streams
+	go sub.Receive(rctx, func(_ context.Context, m *pubsub.Message) {
 		m.Ack()
 		t, err := time.Parse(time.RFC3339Nano, string(m.Data))
 		if err != nil {
