@@ -269,7 +269,10 @@ func (u *URLSigner) build(r *Request, query []Param, headers []Header) (Canonica
 		}
 		headers = append(headers, h)
 	}
-	canonHeaders := canonicalHeaders(headers[:0], headers)
+	canonHeaders := headers // host alone is canonical already
+	if len(headers) > 1 {
+		canonHeaders = canonicalHeaders(headers[:0], headers)
+	}
 
 	ts := r.Time.UTC().Truncate(time.Second) // X-Goog-Date has whole seconds
 	at = len(arena)
