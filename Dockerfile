@@ -19,10 +19,13 @@
 # health checks anyway: they probe these paths over HTTP themselves (see
 # deploy/terraform and deploy/k8s).
 #
-# deploy/deploy_test.go runs the RUN go build line below, exactly as written,
-# against a copy of the build context filtered by .dockerignore, so a change
-# here that breaks the build, or a .dockerignore rule that hides a file the
-# build needs, fails `go test ./deploy/` without a Docker engine.
+# deploy/binary_test.go (buildFromDockerfile) runs the RUN go build line
+# below, exactly as written, against a copy of the build context filtered by
+# .dockerignore, so a change here that breaks the build, or a .dockerignore
+# rule that hides a file the build needs, fails `go test ./deploy/` without a
+# Docker engine; it also compares the result's `go version -m` with a plain
+# `go build .` of the repository. deploy/dockerfile_test.go checks the rest
+# of this file (stages, static build, USER, EXPOSE, ENTRYPOINT, CMD).
 
 # Keep in step with the go line of go.mod (the test checks it).
 ARG GO_VERSION=1.26.8

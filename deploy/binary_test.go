@@ -6,11 +6,13 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -328,4 +330,145 @@ Flags:
 	if _, err := parseHelp("worker", "Usage: linkissuer worker --nope X [flags]\n  -a string\n    \tx\n"); err == nil {
 		t.Error("a required flag that does not exist was accepted")
 	}
+}
+
+// goVersionM runs `go version -m` on a binary and parses what it prints:
+// a "FILE: GOVERSION" line, then runtime/debug.BuildInfo's text form with
+// each line indented by a tab.
+func goVersionM(t *testing.T, path string) *debug.BuildInfo {
+	t.Helper()
+	out, err := exec.Command("go", "version", "-m", path).Output()
+	if err != nil {
+		t.Fatalf("go version -m %s: %v", path, err)
+	}
+	first, rest, _ := strings.Cut(string(out), "\n")
+	_, goVersion, _ := strings.Cut(first, ": ")
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(rest, "\n"), "\n") {
+		lines = append(lines, strings.TrimPrefix(l, "\t"))
+	}
+	bi, err := debug.ParseBuildInfo(strings.Join(lines, "\n"))
+	if err != nil {
+		t.Fatalf("go version -m %s: %v\n%s", path, err, out)
+	}
+	bi.GoVersion = strings.TrimSpace(goVersion)
+	return bi
+}
+
+// settingsMayDiffer are the build settings in which the Dockerfile's build
+// and a plain `go build .` may legitimately differ:
+//   - -trimpath and -ldflags: the Dockerfile strips paths, the symbol table
+//     and DWARF (-s -w); neither changes what the code does.
+//   - CGO_*: the Dockerfile sets CGO_ENABLED=0 for a static binary; a
+//     plain build enables cgo when a C compiler is present (and then records
+//     the CGO_*FLAGS). TestDockerBuild checks that the image's binary is
+//     static.
+//   - vcs*: the build context leaves out .git (.dockerignore), so only a
+//     plain build in a checkout can stamp the revision.
+//
+// Everything else (compiler, GOOS, GOARCH and its level, -tags, -buildmode,
+// DefaultGODEBUG, ...) must be the same, and so must a setting that only
+// one build records.
+func settingMayDiffer(key string) bool {
+	switch key {
+	case "-trimpath", "-ldflags", "vcs":
+		return true
+	}
+	return strings.HasPrefix(key, "CGO_") || strings.HasPrefix(key, "vcs.")
+}
+
+// TestDockerBuildMatchesGoBuild checks that the Dockerfile builds the same
+// program as a plain `go build .` in the repository: same Go version, main
+// package and module, and the same dependencies at the same versions and
+// checksums (with the same replacements). A .dockerignore or build-line
+// change that swapped a dependency, added build tags or changed GOOS/GOARCH
+// handling would show here.
+func TestDockerBuildMatchesGoBuild(t *testing.T) {
+	b := mustBinary(t)
+	plain := filepath.Join(tmpRoot, "plain", "linkissuer")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", plain, ".")
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build . in %s: %v\n%s", repoRoot, err, out)
+	}
+	docker, local := goVersionM(t, b.path), goVersionM(t, plain)
+
+	if docker.GoVersion != local.GoVersion {
+		t.Errorf("Go version: Dockerfile build %s, go build %s", docker.GoVersion, local.GoVersion)
+	}
+	if docker.Path != local.Path {
+		t.Errorf("main package: Dockerfile build %q, go build %q", docker.Path, local.Path)
+	}
+	if docker.Main.Path != local.Main.Path || docker.Main.Path != "github.com/linkissuer/linkissuer" {
+		t.Errorf("main module: Dockerfile build %q, go build %q, want github.com/linkissuer/linkissuer", docker.Main.Path, local.Main.Path)
+	}
+	// The main module's version comes from VCS stamping when a plain build
+	// runs in a checkout (the context has no .git: always "(devel)" there).
+	if _, stamped := settingsOf(local)["vcs"]; !stamped && docker.Main.Version != local.Main.Version {
+		t.Errorf("main module version: Dockerfile build %q, go build %q", docker.Main.Version, local.Main.Version)
+	}
+
+	dockerDeps, localDeps := depsOf(docker), depsOf(local)
+	if len(localDeps) == 0 {
+		t.Error("go version -m lists no dependencies for the plain build: is the parsing right?")
+	}
+	for _, p := range slices.Sorted(maps.Keys(localDeps)) {
+		if d, ok := dockerDeps[p]; !ok {
+			t.Errorf("dependency %s: in go build's binary only", localDeps[p])
+		} else if d != localDeps[p] {
+			t.Errorf("dependency %s: Dockerfile build has %s, go build %s", p, d, localDeps[p])
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(dockerDeps)) {
+		if _, ok := localDeps[p]; !ok {
+			t.Errorf("dependency %s: in the Dockerfile build's binary only", dockerDeps[p])
+		}
+	}
+
+	ds, ls := settingsOf(docker), settingsOf(local)
+	for _, k := range slices.Sorted(maps.Keys(ds)) {
+		if settingMayDiffer(k) {
+			continue
+		}
+		if lv, ok := ls[k]; !ok {
+			t.Errorf("build setting %s=%s: only the Dockerfile build has it", k, ds[k])
+		} else if lv != ds[k] {
+			t.Errorf("build setting %s: Dockerfile build %q, go build %q", k, ds[k], lv)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(ls)) {
+		if _, ok := ds[k]; !ok && !settingMayDiffer(k) {
+			t.Errorf("build setting %s=%s: only go build has it", k, ls[k])
+		}
+	}
+	// What the Dockerfile promises, as recorded in the binary.
+	for k, want := range map[string]string{"CGO_ENABLED": "0", "-trimpath": "true"} {
+		if ds[k] != want {
+			t.Errorf("Dockerfile build: %s=%q, want %q", k, ds[k], want)
+		}
+	}
+}
+
+// depsOf renders a binary's dependencies: module path -> "path version sum"
+// (plus " => path version sum" when replaced).
+func depsOf(bi *debug.BuildInfo) map[string]string {
+	out := map[string]string{}
+	for _, d := range bi.Deps {
+		s := d.Path + " " + d.Version + " " + d.Sum
+		if r := d.Replace; r != nil {
+			s += " => " + r.Path + " " + r.Version + " " + r.Sum
+		}
+		out[d.Path] = s
+	}
+	return out
+}
+
+func settingsOf(bi *debug.BuildInfo) map[string]string {
+	out := map[string]string{}
+	for _, s := range bi.Settings {
+		out[s.Key] = s.Value
+	}
+	return out
 }

@@ -1,12 +1,15 @@
 package deploy
 
 import (
+	"fmt"
+	"maps"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
@@ -338,6 +341,155 @@ func TestTerraformIAM(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// storagePermissions are the object permissions of the predefined Cloud
+// Storage roles the module grants (from Google's IAM roles reference; the
+// roles hold more, e.g. on managed folders and multipart uploads, but these
+// are the ones linkissuer's calls need).
+var storagePermissions = map[string][]string{
+	"roles/storage.objectViewer":  {"storage.objects.get", "storage.objects.list"},
+	"roles/storage.objectCreator": {"storage.objects.create"},
+	"roles/storage.objectUser": {"storage.objects.create", "storage.objects.delete", "storage.objects.get",
+		"storage.objects.list", "storage.objects.update"},
+}
+
+// manifestPermissions are what the job writer does on the manifest bucket
+// (jobs/finish.go, jobs/piece.go, jobs/gcs.go): create parts, markers and
+// composites; get them back (and compose's sources); list the done markers;
+// delete temporary parts, and replace objects (a redelivered shard's part,
+// the CSV header, a retried compose's target), which GCS allows only with
+// delete as well as create.
+var manifestPermissions = []string{"storage.objects.create", "storage.objects.delete", "storage.objects.get", "storage.objects.list"}
+
+// permissionsOf is the union of the object permissions of roles.
+func permissionsOf(t *testing.T, roles []string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for _, r := range roles {
+		perms, ok := storagePermissions[r]
+		if !ok {
+			t.Errorf("unexpected role %s: add its permissions to storagePermissions if it is meant", r)
+		}
+		for _, p := range perms {
+			out[p] = true
+		}
+	}
+	return out
+}
+
+// bucketGrants evaluates a google_storage_bucket_iam_member resource's
+// for_each, bucket and role for every instance: bucket -> sorted roles. The
+// member must be the worker.
+func bucketGrants(t *testing.T, m *tfModule, ctx *hcl.EvalContext, key string) map[string][]string {
+	t.Helper()
+	r := m.resource(t, key)
+	if !refersTo(attr(t, r, "member"), "google_service_account.worker") {
+		t.Errorf("%s: member is not the worker's service account", key)
+	}
+	out := map[string][]string{}
+	forEach := eval(t, ctx, attr(t, r, "for_each"))
+	if forEach.LengthInt() == 0 {
+		return out
+	}
+	for it := forEach.ElementIterator(); it.Next(); {
+		k, v := it.Element()
+		inner := ctx.NewChild()
+		inner.Variables = map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{"key": k, "value": v})}
+		bucket := eval(t, inner, attr(t, r, "bucket")).AsString()
+		out[bucket] = append(out[bucket], eval(t, inner, attr(t, r, "role")).AsString())
+	}
+	for b := range out {
+		slices.Sort(out[b])
+	}
+	return out
+}
+
+// TestTerraformBucketIAM evaluates the worker's bucket grants for several
+// method settings: the source buckets get read access (for GET and HEAD, and
+// for jobs, which list them) and write access only for the methods that
+// write (objectCreator for PUT, POST and RESUMABLE, objectUser for DELETE);
+// the manifest bucket gets what the job writer needs, whatever the methods.
+func TestTerraformBucketIAM(t *testing.T) {
+	m := loadModule(t, moduleDir)
+	const (
+		viewer  = "roles/storage.objectViewer"
+		creator = "roles/storage.objectCreator"
+		user    = "roles/storage.objectUser"
+	)
+	src := func(bucket string) cty.Value {
+		return cty.ObjectVal(map[string]cty.Value{"bucket": cty.StringVal(bucket), "prefixes": cty.ListVal([]cty.Value{cty.StringVal("")})})
+	}
+	sources := cty.TupleVal([]cty.Value{src("uploads"), src("public")})
+	writes := []string{"storage.objects.create", "storage.objects.delete", "storage.objects.update"}
+	for _, tt := range []struct {
+		methods []string
+		jobs    bool
+		want    []string
+	}{
+		{[]string{"GET"}, true, []string{viewer}},
+		{[]string{"GET"}, false, []string{viewer}},
+		{[]string{"HEAD"}, false, []string{viewer}},
+		{[]string{"GET", "HEAD"}, true, []string{viewer}},
+		{[]string{"PUT"}, false, []string{creator}},
+		{[]string{"PUT"}, true, []string{creator, viewer}},
+		{[]string{"GET", "POST"}, false, []string{creator, viewer}},
+		{[]string{"RESUMABLE"}, false, []string{creator}},
+		{[]string{"DELETE"}, false, []string{user}},
+		{[]string{"GET", "PUT", "DELETE"}, true, []string{creator, user, viewer}},
+	} {
+		t.Run(fmt.Sprintf("%s,jobs=%v", strings.Join(tt.methods, "+"), tt.jobs), func(t *testing.T) {
+			var methods []cty.Value
+			for _, x := range tt.methods {
+				methods = append(methods, cty.StringVal(x))
+			}
+			for _, manifest := range []string{"", "manifests"} {
+				ctx := m.evalContext(t, map[string]cty.Value{
+					"sources":         sources,
+					"methods":         cty.ListVal(methods),
+					"enable_jobs":     cty.BoolVal(tt.jobs),
+					"manifest_bucket": cty.StringVal(manifest),
+				})
+				got := bucketGrants(t, m, ctx, "google_storage_bucket_iam_member.source")
+				if len(got) != 2 {
+					t.Errorf("source grants on %v, want the two source buckets", slices.Sorted(maps.Keys(got)))
+				}
+				for _, b := range []string{"uploads", "public"} {
+					if !slices.Equal(got[b], tt.want) {
+						t.Errorf("source bucket %s: roles %q, want %q", b, got[b], tt.want)
+					}
+					perms := permissionsOf(t, got[b])
+					readable := tt.jobs || slices.Contains(tt.methods, "GET") || slices.Contains(tt.methods, "HEAD")
+					if readable && !(perms["storage.objects.get"] && perms["storage.objects.list"]) {
+						t.Errorf("source bucket %s: cannot read (get and list) with %q", b, got[b])
+					}
+					writable := slices.ContainsFunc(tt.methods, func(x string) bool { return x != "GET" && x != "HEAD" })
+					for _, p := range writes {
+						if perms[p] && !writable {
+							t.Errorf("source bucket %s: %s granted, but only read methods are signed", b, p)
+						}
+					}
+				}
+
+				man := bucketGrants(t, m, ctx, "google_storage_bucket_iam_member.manifest")
+				if manifest == "" {
+					if len(man) != 0 {
+						t.Errorf("manifest grants %v without a manifest bucket", man)
+					}
+					continue
+				}
+				if len(man) != 1 || !slices.Equal(man[manifest], []string{user}) {
+					t.Errorf("manifest grants %v, want %s on %q only", man, user, manifest)
+				}
+				perms := permissionsOf(t, man[manifest])
+				for _, p := range manifestPermissions {
+					if !perms[p] {
+						t.Errorf("manifest bucket: %s is missing from %q; the job writer needs it", p, man[manifest])
+					}
+				}
+			}
+		})
 	}
 }
 

@@ -8,7 +8,8 @@ data "google_project" "this" {
 
 locals {
   # Every name in one place. deploy/k8s uses the names these give for the
-  # default var.name, and deploy/deploy_test.go checks that they agree.
+  # default var.name, and deploy/terraform_test.go (TestTerraformNames)
+  # checks that they agree.
   names = {
     worker_account       = "${var.name}-worker"
     push_account         = "${var.name}-push"
@@ -156,13 +157,20 @@ resource "google_storage_bucket_iam_member" "source" {
   member = google_service_account.worker.member
 }
 
-# Manifests: create the parts and the composed manifest (compose needs
-# create on the target and get on the sources) and read them back. Objects
-# are created with preconditions rather than overwritten, so no delete is
-# granted; if parts are deleted after compose, grant roles/storage.objectUser
-# instead (or expire them with a lifecycle rule on their prefix).
+# Manifests and a job's state, all beside the manifest (jobs/layout.go).
+# The job writer (jobs/finish.go, jobs/piece.go) creates objects: parts,
+# done markers, the plan, the finish lock, CSV headers, composites and the
+# manifest; reads them back (markers, plan, lock owner; compose also needs
+# get on its sources); lists its done markers; composes; and deletes the
+# parts, headers and composites after the final compose. It also replaces
+# objects: a redelivered shard rewrites its part (no IfAbsent precondition),
+# every finish attempt rewrites the CSV header, and a retried compose
+# replaces its target. Replacing an object needs storage.objects.delete
+# besides create, so create + get + list + delete: roles/storage.objectUser,
+# the smallest predefined role with all four (objects only, nothing on the
+# bucket itself). deploy/terraform_test.go checks these grants.
 resource "google_storage_bucket_iam_member" "manifest" {
-  for_each = var.manifest_bucket == "" ? toset([]) : toset(["roles/storage.objectCreator", "roles/storage.objectViewer"])
+  for_each = var.manifest_bucket == "" ? toset([]) : toset(["roles/storage.objectUser"])
 
   bucket = var.manifest_bucket
   role   = each.value

@@ -72,7 +72,7 @@ variable "extra_allow" {
 }
 
 variable "manifest_bucket" {
-  description = "Bucket that bulk export jobs write manifests to (the bucket of a job's output.manifest.uri). Empty: no manifest access is granted."
+  description = "Bucket that bulk export jobs write manifests to (the bucket of a job's output.manifest.uri). The worker gets roles/storage.objectUser on it: jobs create, read, list, overwrite and delete their parts. Empty: no manifest access is granted."
   type        = string
   default     = ""
 }
