@@ -50,6 +50,9 @@ type jobFlags struct {
 	jobID              string
 	// outputTopic and notifyTopic are submit's: full topic names.
 	outputTopic, notifyTopic string
+	// s3Endpoint and s3Region are submit's: the S3-compatible store of an
+	// s3:// source, as the worker's $LINKISSUER_S3_* name it.
+	s3Endpoint, s3Region string
 }
 
 func (j *jobFlags) register(fs *flag.FlagSet, env Env) {
@@ -63,12 +66,22 @@ func (j *jobFlags) register(fs *flag.FlagSet, env Env) {
 	fs.StringVar(&j.jobID, "job-id", "", "job ID (default export-TIMESTAMP); it names the job's state objects")
 }
 
-// build returns the job for source (gs://BUCKET[/PREFIX]), validated.
+// build returns the job for source (gs://BUCKET[/PREFIX], or
+// s3://BUCKET[/PREFIX] with j.s3Region), validated.
 func (j *jobFlags) build(env Env, source string, now time.Time) (*schema.Job, error) {
+	var store schema.Store // empty: gcs
 	rest, ok := strings.CutPrefix(source, "gs://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(source, "s3://"); ok {
+			store = schema.StoreS3
+		}
+	}
 	bucket, prefix, _ := strings.Cut(rest, "/")
 	if !ok || bucket == "" {
-		return nil, fmt.Errorf("source %q: want gs://BUCKET[/PREFIX]", source)
+		return nil, fmt.Errorf("source %q: want gs://BUCKET[/PREFIX] or s3://BUCKET[/PREFIX]", source)
+	}
+	if store == schema.StoreS3 && j.s3Region == "" {
+		return nil, errors.New("an s3:// source needs --s3-region (and --s3-endpoint unless it is AWS): the store the worker's $LINKISSUER_S3_* configure")
 	}
 	if (j.manifest == "") == (j.outputTopic == "") {
 		return nil, errors.New("give --manifest gs://BUCKET/PATH (or, to submit, --output-topic), not both")
@@ -93,7 +106,7 @@ func (j *jobFlags) build(env Env, source string, now time.Time) (*schema.Job, er
 	}
 	job := &schema.Job{
 		JobID:       id,
-		Source:      schema.JobSource{Bucket: bucket, Prefix: prefix, Match: j.match, IncludeGenerations: j.includeGenerations},
+		Source:      schema.JobSource{Store: store, Bucket: bucket, Prefix: prefix, Match: j.match, IncludeGenerations: j.includeGenerations},
 		Method:      strings.ToUpper(j.method),
 		ExpiresIn:   schema.FormatExpiresIn(expiry),
 		Output:      schema.JobOutput{Topic: j.outputTopic},
@@ -101,6 +114,9 @@ func (j *jobFlags) build(env Env, source string, now time.Time) (*schema.Job, er
 	}
 	if j.manifest != "" {
 		job.Output.Manifest = &schema.ManifestTarget{URI: j.manifest, Format: format}
+	}
+	if store == schema.StoreS3 {
+		job.Source.Endpoint, job.Source.Region = j.s3Endpoint, j.s3Region
 	}
 	if j.objects != "" {
 		if prefix != "" || j.match != "" || j.includeGenerations {
@@ -178,6 +194,10 @@ func Export(ctx context.Context, env Env, args []string) int {
 	}
 	if len(positional) != 1 {
 		fs.Usage()
+		return ExitUsage
+	}
+	if strings.HasPrefix(positional[0], "s3://") {
+		fmt.Fprintln(env.Stderr, "linkissuer export: export signs Cloud Storage objects; for an S3-compatible source, submit the job (linkissuer submit s3://...) to a worker configured with $LINKISSUER_S3_*")
 		return ExitUsage
 	}
 	job, err := f.job.build(env, positional[0], time.Now())

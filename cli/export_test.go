@@ -201,7 +201,8 @@ func TestExportUsage(t *testing.T) {
 		args       []string
 	}{
 		{"no manifest", "--manifest", []string{"gs://media/photos"}},
-		{"not gs://", "gs://BUCKET", []string{"s3://media/photos", "--manifest", "gs://exports/a.jsonl"}},
+		{"s3 source", "linkissuer submit s3://", []string{"s3://media/photos", "--manifest", "gs://exports/a.jsonl"}},
+		{"not a bucket URI", "gs://BUCKET", []string{"media/photos", "--manifest", "gs://exports/a.jsonl"}},
 		{"bad format", "jsonl or csv", []string{"gs://media", "--manifest", "gs://exports/a", "--format", "xml"}},
 		{"objects with a prefix", "--objects", []string{"gs://media/photos", "--objects", "-", "--manifest", "gs://exports/a"}},
 		{"too long", "duration", []string{"gs://media", "--manifest", "gs://exports/a", "--duration", "8d"}},

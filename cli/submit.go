@@ -15,6 +15,7 @@ import (
 )
 
 const submitUsage = `Usage: linkissuer submit --topic TOPIC --project P gs://BUCKET[/PREFIX] --manifest gs://OUT/PATH [flags]
+       linkissuer submit --topic TOPIC --project P s3://BUCKET[/PREFIX] --s3-region R [--s3-endpoint URL] --manifest s3://OUT/KEY|gs://OUT/PATH [flags]
        linkissuer submit --topic TOPIC --project P --file JOB.json   (- for stdin)
 
 Publishes a bulk export job (linkissuer.job.v1) to the jobs topic that
@@ -42,6 +43,8 @@ func Submit(ctx context.Context, env Env, args []string) int {
 	fs.StringVar(&f.topic, "topic", envString(env, "LINKISSUER_JOBS_TOPIC", ""), "jobs topic, ID or full name [$LINKISSUER_JOBS_TOPIC]")
 	fs.StringVar(&f.project, "project", envString(env, "LINKISSUER_PROJECT", envString(env, "GOOGLE_CLOUD_PROJECT", "")), "Google Cloud project [$LINKISSUER_PROJECT, $GOOGLE_CLOUD_PROJECT]")
 	fs.StringVar(&f.file, "file", "", "read the job message (JSON) from FILE, - for stdin, instead of building it from flags")
+	fs.StringVar(&f.job.s3Endpoint, "s3-endpoint", envString(env, "LINKISSUER_S3_ENDPOINT", ""), "an s3:// source's endpoint, http(s)://host[:port] (empty: AWS) [$LINKISSUER_S3_ENDPOINT]")
+	fs.StringVar(&f.job.s3Region, "s3-region", envString(env, "LINKISSUER_S3_REGION", ""), "an s3:// source's region [$LINKISSUER_S3_REGION]")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the validated message and its attributes; publish nothing")
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,17 @@ func TestSubmitBuildsJobs(t *testing.T) {
 			},
 		},
 		{
+			name: "S3-compatible source with its manifest on the same store",
+			args: []string{"s3://media/in/", "--s3-endpoint", "http://127.0.0.1:9000", "--s3-region", "us-east-1",
+				"--manifest", "s3://exports/in.csv", "--job-id", "j-s3"},
+			check: func(t *testing.T, j *schema.Job) {
+				want := schema.JobSource{Store: schema.StoreS3, Endpoint: "http://127.0.0.1:9000", Region: "us-east-1", Bucket: "media", Prefix: "in/"}
+				if !reflect.DeepEqual(j.Source, want) || j.Output.Manifest.URI != "s3://exports/in.csv" || j.Output.Manifest.Format != schema.FormatCSV {
+					t.Errorf("job %+v", j)
+				}
+			},
+		},
+		{
 			name:  "JSON from stdin",
 			args:  []string{"--file", "-"},
 			stdin: `{"job_id":"j-3","source":{"bucket":"media"},"method":"GET","expires_in":"1h","output":{"manifest":{"uri":"gs://exp/m.jsonl","format":"jsonl"}}}`,
@@ -93,6 +105,8 @@ func TestSubmitRefusesInvalidJobs(t *testing.T) {
 		{name: "bad method", args: []string{"gs://media", "--manifest", "gs://exp/m", "--method", "FETCH"}, want: "method"},
 		{name: "manifest and output topic", args: []string{"gs://media", "--manifest", "gs://exp/m", "--output-topic", "t"}, want: "not both"},
 		{name: "bad job id", args: []string{"gs://media", "--manifest", "gs://exp/m", "--job-id", "../x"}, want: "job_id"},
+		{name: "s3 source without a region", args: []string{"s3://media", "--manifest", "s3://exp/m"}, want: "--s3-region"},
+		{name: "s3 manifest for a gcs source", args: []string{"gs://media", "--manifest", "s3://exp/m"}, want: "s3://"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runCmd(t, Submit, tc.stdin, map[string]string{}, append(tc.args, "--topic", "jobs", "--project", "p")...)

@@ -37,7 +37,15 @@ Bulk export jobs (linkissuer.job.v1, see "linkissuer submit") run here too:
 manifests are written with STORAGE_EMULATOR_HOST or the ambient credentials;
 with --jobs-topic, jobs above $LINKISSUER_JOBS_SPLIT_ABOVE objects (20000) are
 split into shards of $LINKISSUER_JOBS_SHARD_SIZE (10000) that any replica runs.
-A shard must finish within --handler-timeout; raise it for large shards.`
+A shard must finish within --handler-timeout; raise it for large shards.
+
+Job settings from the environment only: $LINKISSUER_JOBS_STATE (gs://BUCKET/PREFIX
+holding topic-output jobs' markers), $LINKISSUER_JOBS_CONCURRENCY (objects in
+flight per job), $LINKISSUER_JOBS_MANIFEST_ALLOW (rules for where manifests may
+be written; default --allow). One S3-compatible store serves jobs whose source
+is s3, and their s3:// manifests: $LINKISSUER_S3_REGION (unset: no S3 store),
+$LINKISSUER_S3_ENDPOINT (empty: AWS), $LINKISSUER_S3_STYLE (path or virtual),
+$LINKISSUER_S3_ACCESS_ID with $LINKISSUER_S3_SECRET_FILE or $LINKISSUER_S3_SECRET.`
 
 // Worker implements `linkissuer worker` (pull mode).
 func Worker(ctx context.Context, env Env, args []string) int {

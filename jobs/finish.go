@@ -102,7 +102,7 @@ func (r *Runner) tryFinish(ctx context.Context, t *task, log *zap.Logger) ([]wor
 		return outs, err
 	}
 	n := 0
-	for _, err := range r.o.Store.List(ctx, ListQuery{Bucket: t.lay.bucket, Prefix: t.lay.markerDir(), NamesOnly: true}) {
+	for _, err := range t.store.List(ctx, ListQuery{Bucket: t.lay.bucket, Prefix: t.lay.markerDir(), NamesOnly: true}) {
 		if err != nil {
 			return nil, err
 		}
@@ -220,7 +220,7 @@ func (r *Runner) composeFile(ctx context.Context, t *task, kind string, srcs []s
 		for i := range next {
 			next[i] = t.lay.composite(kind, level, i)
 			group := srcs[i*MaxComposeSources : min(len(srcs), (i+1)*MaxComposeSources)]
-			g.Go(func() error { return r.o.Store.Compose(gctx, t.lay.bucket, next[i], group, o) })
+			g.Go(func() error { return t.store.Compose(gctx, t.lay.bucket, next[i], group, o) })
 		}
 		temporary = append(temporary, next...)
 		if err := g.Wait(); err != nil {
@@ -228,7 +228,7 @@ func (r *Runner) composeFile(ctx context.Context, t *task, kind string, srcs []s
 		}
 		srcs = next
 	}
-	return temporary, r.o.Store.Compose(ctx, t.lay.bucket, dst, srcs, o)
+	return temporary, t.store.Compose(ctx, t.lay.bucket, dst, srcs, o)
 }
 
 // cleanup deletes parts and temporary composites; failures are only
@@ -238,7 +238,7 @@ func (r *Runner) cleanup(ctx context.Context, t *task, names []string) {
 	g.SetLimit(16)
 	for _, n := range names {
 		g.Go(func() error {
-			if err := r.o.Store.Delete(gctx, t.lay.bucket, n); err != nil {
+			if err := t.store.Delete(gctx, t.lay.bucket, n); err != nil {
 				r.o.Logger.Warn("cannot delete a job's temporary object", zap.String("object", t.lay.uri(n)), zap.Error(err))
 			}
 			return nil
@@ -255,7 +255,7 @@ func (r *Runner) jobDone(ctx context.Context, t *task, counts schema.JobCounts, 
 	}
 	d := schema.JobDone{JobID: t.rootID, Counts: counts, Shards: shards, StartedAt: started, FinishedAt: now}
 	if m := t.job.Output.Manifest; m != nil {
-		signed, err := r.o.ManifestSigner.Sign(ctx, sign.Request{
+		signed, err := t.manifestSigner.Sign(ctx, sign.Request{
 			Method: "GET", Bucket: t.lay.bucket, Object: t.lay.manifest,
 			Expires: t.manifestExpiry, Time: now.Truncate(time.Second),
 		})
@@ -350,7 +350,7 @@ func (r *Runner) writeJSON(ctx context.Context, t *task, name string, v any) err
 func (r *Runner) writeObject(ctx context.Context, t *task, name string, data []byte, ifAbsent bool) error {
 	wctx, abandon := context.WithCancel(ctx)
 	defer abandon()
-	w := r.o.Store.NewWriter(wctx, t.lay.bucket, name, WriteOptions{IfAbsent: ifAbsent, ContentType: contentTypeOf(name),
+	w := t.store.NewWriter(wctx, t.lay.bucket, name, WriteOptions{IfAbsent: ifAbsent, ContentType: contentTypeOf(name),
 		Metadata: map[string]string{MetaJobID: t.rootID}})
 	if _, err := w.Write(data); err != nil {
 		abandon()
@@ -368,7 +368,7 @@ func contentTypeOf(name string) string {
 }
 
 func (r *Runner) readObject(ctx context.Context, t *task, name string) ([]byte, error) {
-	rc, err := r.o.Store.NewReader(ctx, t.lay.bucket, name)
+	rc, err := t.store.NewReader(ctx, t.lay.bucket, name)
 	if err != nil {
 		return nil, err
 	}

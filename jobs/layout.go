@@ -26,6 +26,8 @@ import (
 // each) so that late redeliveries stay no-ops. A lifecycle rule on
 // "*.parts/" may delete them after a few days.
 type layout struct {
+	// scheme is "gs" or "s3": where the bucket is (see task.store).
+	scheme string
 	bucket string
 	// manifest is the final manifest's object name; "" for topic output.
 	manifest string
@@ -39,11 +41,15 @@ type layout struct {
 // (gs://BUCKET/PREFIX) for topic output. rootID is the root job's ID.
 func newLayout(job *schema.Job, rootID, stateURI string) (layout, error) {
 	if m := job.Output.Manifest; m != nil {
-		bucket, name, err := schema.ParseGCSURI("output.manifest.uri", m.URI)
+		store, bucket, name, err := schema.ParseManifestURI("output.manifest.uri", m.URI)
 		if err != nil {
 			return layout{}, err
 		}
-		return layout{bucket: bucket, manifest: name, errors: ErrorsObject(name), dir: name + ".parts/" + rootID + "/"}, nil
+		scheme := "gs"
+		if store == schema.StoreS3 {
+			scheme = "s3"
+		}
+		return layout{scheme: scheme, bucket: bucket, manifest: name, errors: ErrorsObject(name), dir: name + ".parts/" + rootID + "/"}, nil
 	}
 	if stateURI == "" {
 		return layout{}, nil
@@ -53,7 +59,7 @@ func newLayout(job *schema.Job, rootID, stateURI string) (layout, error) {
 		return layout{}, err
 	}
 	dir := prefix + rootID + "/"
-	return layout{bucket: bucket, errors: dir + "errors.jsonl", dir: dir}, nil
+	return layout{scheme: "gs", bucket: bucket, errors: dir + "errors.jsonl", dir: dir}, nil
 }
 
 // splitStateURI splits gs://BUCKET[/PREFIX] into the bucket and a prefix
@@ -73,7 +79,7 @@ func splitStateURI(uri string) (bucket, prefix string, err error) {
 // ok reports whether the layout has somewhere to write.
 func (l layout) ok() bool { return l.bucket != "" }
 
-func (l layout) uri(name string) string { return "gs://" + l.bucket + "/" + name }
+func (l layout) uri(name string) string { return l.scheme + "://" + l.bucket + "/" + name }
 
 func (l layout) plan() string              { return l.dir + "plan.json" }
 func (l layout) part(i int) string         { return fmt.Sprintf("%ss%05d", l.dir, i) }

@@ -279,7 +279,7 @@ func (r *Runner) newPieceWriter(wctx context.Context, t *task, out pieceOut) (*p
 	w := &pieceWriter{r: r, t: t, wctx: wctx, out: out}
 	if out.rows != "" {
 		format := t.job.Output.Manifest.Format
-		w.rowsW = r.o.Store.NewWriter(wctx, t.lay.bucket, out.rows, r.writeOptions(t, format, schema.ManifestRowV1))
+		w.rowsW = t.store.NewWriter(wctx, t.lay.bucket, out.rows, r.writeOptions(t, format, schema.ManifestRowV1))
 		var header []string
 		if out.rowHeader {
 			header = schema.ManifestCSVHeader
@@ -359,7 +359,7 @@ func (w *pieceWriter) flushLinks(ctx context.Context) error {
 
 func (w *pieceWriter) openErrors() error {
 	format := w.t.format()
-	w.errsW = w.r.o.Store.NewWriter(w.wctx, w.t.lay.bucket, w.out.errors, w.r.writeOptions(w.t, format, schema.ManifestErrorRowV1))
+	w.errsW = w.t.store.NewWriter(w.wctx, w.t.lay.bucket, w.out.errors, w.r.writeOptions(w.t, format, schema.ManifestErrorRowV1))
 	var header []string
 	if w.out.errHeader {
 		header = schema.ErrorCSVHeader

@@ -35,6 +35,10 @@ type URLSigner interface {
 type Backend struct {
 	Source Source
 	Signer URLSigner
+	// Store, if set, receives the manifests of this backend's jobs that
+	// name an s3:// manifest URI (the source's own store); Signer signs
+	// their URLs. Without it such jobs are refused.
+	Store Store
 }
 
 // BackendFunc picks the backend for a job's source (its store, endpoint
@@ -60,7 +64,8 @@ type Options struct {
 	Signer URLSigner
 	// Backends, if set, picks the source and signer for every job instead.
 	Backends BackendFunc
-	// Store receives manifests, parts and markers (gs:// locations).
+	// Store receives manifests, parts and markers at gs:// locations
+	// (s3:// manifests go to the job's Backend.Store).
 	Store Store
 	// ManifestSigner signs the manifest's own URL (default Signer).
 	ManifestSigner URLSigner
@@ -202,6 +207,11 @@ type task struct {
 	query []sign.Param
 	// manifestExpiry is the lifetime of the manifest's own URL.
 	manifestExpiry time.Duration
+	// store holds lay's objects, and manifestSigner signs the manifest's
+	// URL: Options.Store and ManifestSigner for gs://, the backend's for
+	// s3://.
+	store          Store
+	manifestSigner URLSigner
 }
 
 // prepare checks what can be checked once per job: the policy for the
@@ -252,6 +262,13 @@ func (r *Runner) prepare(ctx context.Context, job *schema.Job) (*task, error) {
 			return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: store %s is not served by this worker", job.JobID, job.Source.Store))
 		}
 		t.backend = Backend{Source: r.o.Source, Signer: r.o.Signer}
+	}
+	t.store, t.manifestSigner = r.o.Store, r.o.ManifestSigner
+	if t.lay.scheme == "s3" {
+		if t.backend.Store == nil {
+			return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: this worker cannot write manifests to %s's store", job.JobID, sign.Resource(sign.AWS4, job.Source.Bucket, "")))
+		}
+		t.store, t.manifestSigner = t.backend.Store, t.backend.Signer
 	}
 	return t, nil
 }

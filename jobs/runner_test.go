@@ -364,6 +364,7 @@ func TestRefusedJobs(t *testing.T) {
 			j.Source.Store, j.Source.Region = schema.StoreS3, "us-east-1"
 		}, string(schema.CodeInvalidField)},
 		{"invalid message", func(j *schema.Job) { j.JobID = "" }, string(schema.CodeMissingField)},
+		{"s3 manifest for a gcs source", func(j *schema.Job) { j.Output.Manifest.URI = "s3://exports/refused.jsonl" }, string(schema.CodeInvalidField)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			signer := &countingSigner{inner: f.signer}
@@ -379,6 +380,32 @@ func TestRefusedJobs(t *testing.T) {
 				t.Errorf("signed %d URLs for a refused job", signer.calls.Load())
 			}
 		})
+	}
+}
+
+// An s3:// manifest goes to the source backend's Store; a backend without
+// one refuses the job before anything is signed or written.
+func TestS3ManifestNeedsABackendStore(t *testing.T) {
+	f := newFixture(t)
+	seedMedia(f)
+	signer := &countingSigner{inner: f.signer}
+	r := f.runner(func(o *Options) {
+		o.Backends = func(context.Context, *schema.JobSource) (Backend, error) {
+			return Backend{Source: f.store, Signer: signer}, nil // no Store
+		}
+		o.ManifestSigner = f.signer
+	})
+	job := manifestJob("s3-nostore", "s3://exports/x.jsonl", schema.FormatJSONL,
+		schema.JobSource{Store: schema.StoreS3, Region: "us-east-1", Bucket: mediaBucket, Prefix: "public/"})
+	_, err := r.Handle(context.Background(), jobMessage(t, job))
+	if outcome, code := worker.Classify(err); outcome != worker.OutcomeDeadLetter || code != string(schema.CodeInvalidField) {
+		t.Errorf("got %s (%s): %v; want dead_letter (invalid_field)", outcome, code, err)
+	}
+	if signer.calls.Load() != 0 {
+		t.Errorf("signed %d URLs for a refused job", signer.calls.Load())
+	}
+	if names := f.names(exportsBucket, ""); len(names) != 0 {
+		t.Errorf("a refused job wrote %v", names)
 	}
 }
 

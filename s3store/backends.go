@@ -15,8 +15,9 @@ import (
 // or region is refused (permanently): a job message must not point the
 // worker's credentials, or its requests, at a host of its choosing.
 //
-// Each store gets one Client (listing) and one URLSigner (links), built
-// once and shared by every job; both are safe for concurrent use.
+// Each store gets one Client (listing, and writing s3:// manifests) and one
+// URLSigner (links), built once and shared by every job; both are safe for
+// concurrent use.
 type Backends struct {
 	stores map[storeID]jobs.Backend
 }
@@ -46,7 +47,7 @@ func NewBackends(stores []Config, opts *ClientOptions) (*Backends, error) {
 		if err != nil {
 			return nil, fmt.Errorf("s3store: store %d: %w", i, err)
 		}
-		b.stores[id] = jobs.Backend{Source: client, Signer: signer}
+		b.stores[id] = jobs.Backend{Source: client, Signer: signer, Store: client}
 	}
 	return b, nil
 }

@@ -55,16 +55,18 @@ func seedBulk(t *testing.T, f *fixture) map[string][]byte {
 	return want
 }
 
-// manifestStore is where a bulk job keeps its manifest: MinIO itself or
-// GCS (fake-gcs-server in process).
+// manifestStore is where a bulk job keeps its manifest: MinIO itself (an
+// s3:// URI: the runner writes it through the backend's Store) or GCS
+// (fake-gcs-server in process, the runner's Options.Store).
 type manifestStore struct {
+	scheme string
 	store  jobs.Store
 	signer *sign.URLSigner
 	bucket string
 }
 
 func minioManifests(f *fixture) manifestStore {
-	return manifestStore{store: f.client, signer: f.signer, bucket: f.bucket}
+	return manifestStore{scheme: "s3", store: f.client, signer: f.signer, bucket: f.bucket}
 }
 
 func gcsManifests(t *testing.T) manifestStore {
@@ -88,7 +90,7 @@ func gcsManifests(t *testing.T) manifestStore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return manifestStore{store: jobs.NewGCS(client), signer: signer, bucket: "exports"}
+	return manifestStore{scheme: "gs", store: jobs.NewGCS(client), signer: signer, bucket: "exports"}
 }
 
 // TestMinIOBulkJob runs a linkissuer.job.v1 job over 1,000 MinIO objects
@@ -121,10 +123,16 @@ func TestMinIOBulkJob(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The runner's own Store and ManifestSigner are GCS's; an s3://
+			// manifest must not go there.
+			gcs := gcsManifests(t)
+			if ms.scheme == "gs" {
+				gcs = ms
+			}
 			runner, err := jobs.New(jobs.Options{
 				Backends:       backends.Backend,
-				Store:          ms.store,
-				ManifestSigner: ms.signer,
+				Store:          gcs.store,
+				ManifestSigner: gcs.signer,
 				Policy:         pol,
 				Split:          tc.split,
 				Concurrency:    32,
@@ -138,7 +146,7 @@ func TestMinIOBulkJob(t *testing.T) {
 				Source:    schema.JobSource{Store: schema.StoreS3, Endpoint: f.cfg.Endpoint, Region: f.cfg.Region, Bucket: f.bucket, Prefix: "bulk/"},
 				Method:    "GET",
 				ExpiresIn: "1h",
-				Output:    schema.JobOutput{Manifest: &schema.ManifestTarget{URI: "gs://" + ms.bucket + "/" + manifest, Format: tc.format}},
+				Output:    schema.JobOutput{Manifest: &schema.ManifestTarget{URI: ms.scheme + "://" + ms.bucket + "/" + manifest, Format: tc.format}},
 			}
 			done := runJob(t, runner, job)
 			if done.Counts != (schema.JobCounts{Listed: bulkObjects, Signed: bulkObjects}) || done.Shards != tc.shards {
@@ -152,6 +160,14 @@ func TestMinIOBulkJob(t *testing.T) {
 			checkRows(t, rows, want, f)
 			if done.Manifest == nil {
 				t.Fatal("completion has no manifest")
+			}
+			if done.Manifest.URI != job.Output.Manifest.URI {
+				t.Errorf("completion names manifest %s, want %s", done.Manifest.URI, job.Output.Manifest.URI)
+			}
+			if ms.scheme == "s3" {
+				if _, err := gcs.store.NewReader(t.Context(), ms.bucket, manifest); !errors.Is(err, jobs.ErrNotFound) {
+					t.Errorf("an s3:// manifest reached the GCS store too: %v", err)
+				}
 			}
 			if got := get(t, done.Manifest.URL); !bytes.Equal(got, data) {
 				t.Errorf("the completion's manifest URL serves %d bytes, the manifest has %d", len(got), len(data))

@@ -80,7 +80,7 @@ func (d *JobDone) Validate() error {
 		}
 	default:
 		m := d.Manifest
-		if _, _, err := ParseGCSURI("manifest.uri", m.URI); err != nil {
+		if _, _, _, err := ParseManifestURI("manifest.uri", m.URI); err != nil {
 			return err
 		}
 		if m.Format != FormatJSONL && m.Format != FormatCSV {
@@ -94,7 +94,7 @@ func (d *JobDone) Validate() error {
 		}
 	}
 	if d.ErrorsURI != "" {
-		if _, _, err := ParseGCSURI("errors_uri", d.ErrorsURI); err != nil {
+		if _, _, _, err := ParseManifestURI("errors_uri", d.ErrorsURI); err != nil {
 			return err
 		}
 	}

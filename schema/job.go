@@ -147,7 +147,9 @@ type JobOutput struct {
 
 // ManifestTarget is the final manifest object and its format.
 type ManifestTarget struct {
-	// URI is gs://BUCKET/PATH; PATH is a valid object name not ending in /.
+	// URI is gs://BUCKET/PATH (Cloud Storage) or s3://BUCKET/KEY (only for
+	// an s3 source: the manifest goes to the source's store); the object
+	// name is valid and does not end in /.
 	URI    string         `json:"uri"`
 	Format ManifestFormat `json:"format"`
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/linkissuer/linkissuer/sign"
 )
 
 // Validate checks j without modifying it. Every failure is a *FieldError
@@ -30,6 +32,9 @@ func (j *Job) Validate() error {
 	}
 	if err := j.Output.validate(); err != nil {
 		return err
+	}
+	if m := j.Output.Manifest; m != nil && strings.HasPrefix(m.URI, "s3://") && j.Source.Store != StoreS3 {
+		return fieldErr(CodeInvalidField, "output.manifest.uri", "an s3:// manifest goes to the job's S3-compatible store, and this job's source is gcs")
 	}
 	if j.NotifyTopic != "" {
 		if err := ValidateTopic("notify_topic", j.NotifyTopic); err != nil {
@@ -236,7 +241,7 @@ func (o *JobOutput) validate() error {
 	case o.Topic != "":
 		return ValidateTopic("output.topic", o.Topic)
 	}
-	if _, _, err := ParseGCSURI("output.manifest.uri", o.Manifest.URI); err != nil {
+	if _, _, _, err := ParseManifestURI("output.manifest.uri", o.Manifest.URI); err != nil {
 		return err
 	}
 	switch o.Manifest.Format {
@@ -266,6 +271,33 @@ func ParseGCSURI(field, uri string) (bucket, object string, err error) {
 		return "", "", err
 	}
 	return bucket, object, nil
+}
+
+// ParseManifestURI splits a manifest location, gs://BUCKET/OBJECT (Cloud
+// Storage) or s3://BUCKET/KEY (the job's S3-compatible store), validating
+// both names; field names the URI in errors.
+func ParseManifestURI(field, uri string) (store Store, bucket, object string, err error) {
+	if rest, ok := strings.CutPrefix(uri, "s3://"); ok {
+		bucket, object, _ = strings.Cut(rest, "/")
+		if bucket == "" || object == "" || strings.HasSuffix(object, "/") {
+			return "", "", "", fieldErr(CodeInvalidField, field, "expected s3://BUCKET/KEY naming an object, got %s", quoteShort(uri))
+		}
+		if err := ValidateBucketName(sign.AWS4, field, bucket); err != nil {
+			return "", "", "", err
+		}
+		if err := ValidateObjectName(field, object); err != nil {
+			return "", "", "", err
+		}
+		return StoreS3, bucket, object, nil
+	}
+	bucket, object, err = ParseGCSURI(field, uri)
+	if err != nil {
+		if uri != "" && !strings.HasPrefix(uri, "gs://") {
+			err = fieldErr(CodeInvalidField, field, "expected gs://BUCKET/PATH or s3://BUCKET/KEY naming an object, got %s", quoteShort(uri))
+		}
+		return "", "", "", err
+	}
+	return StoreGCS, bucket, object, nil
 }
 
 // ValidateTopic checks a full Pub/Sub topic name,

@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/storage"
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"go.uber.org/zap"
+	"google.golang.org/api/option"
+
+	"github.com/linkissuer/linkissuer/internal/minio"
+	"github.com/linkissuer/linkissuer/jobs"
+	"github.com/linkissuer/linkissuer/policy"
+	"github.com/linkissuer/linkissuer/s3store"
+	"github.com/linkissuer/linkissuer/schema"
+	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/worker"
+)
+
+// The worker's own wiring (jobsRunner, configured by $LINKISSUER_S3_*)
+// serves a job whose source is a real S3 server (MinIO) and writes its
+// manifest to that store (s3:// URI) or to Cloud Storage (gs://, here
+// fake-gcs-server). Every manifest URL must download its object's bytes.
+func TestWorkerJobsFromS3Source(t *testing.T) {
+	srv, err := minio.Start(t.Context(), nil)
+	if err != nil {
+		if errors.Is(err, minio.ErrNotInstalled) && os.Getenv(minio.RequireEnv) == "" {
+			t.Skipf("MinIO integration test skipped: %v", err)
+		}
+		t.Fatalf("MinIO did not start: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	env := map[string]string{
+		s3store.EnvS3Region:   srv.Region,
+		s3store.EnvS3Endpoint: srv.Endpoint,
+		s3store.EnvS3AccessID: srv.AccessKey,
+		s3store.EnvS3Secret:   srv.SecretKey,
+	}
+	cfg, err := s3store.ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3, err := s3store.NewClient(*cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, b := range []string{"media", "exports"} {
+		if err := s3.CreateBucket(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string][]byte{}
+	for i := range 40 {
+		key := fmt.Sprintf("in/%02d file.txt", i)
+		want[key] = []byte(strings.Repeat(fmt.Sprint(i%10), i+1))
+		if err := s3.PutObject(ctx, "media", key, bytes.NewReader(want[key]), int64(len(want[key])), jobs.WriteOptions{ContentType: "text/plain"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	gcsSrv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gcsSrv.Stop)
+	gcsSrv.CreateBucket("exports")
+	gcs, err := storage.NewClient(ctx, option.WithEndpoint(gcsSrv.URL()+"/storage/v1/"), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gcs.Close() })
+	hs, err := sign.NewHMACSigner("GOOG1EXAMPLE", "gcs-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls, err := sign.New(hs, &sign.Options{Endpoint: sign.Endpoint{EmulatorHost: gcsSrv.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.New(policy.Config{Allow: []string{"media/in/**", "exports"}, MaxExpiry: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f serviceFlags
+	runner, err := f.jobsRunner(Env{Getenv: func(k string) string { return env[k] }}, gcs, urls, pol, nil, &credentials{}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, scheme := range []string{"s3", "gs"} {
+		t.Run(scheme, func(t *testing.T) {
+			uri := scheme + "://exports/media-" + scheme + ".jsonl"
+			job := &schema.Job{
+				JobID:     "s3-source-" + scheme,
+				Source:    schema.JobSource{Store: schema.StoreS3, Endpoint: srv.Endpoint, Region: srv.Region, Bucket: "media", Prefix: "in/"},
+				Method:    "GET",
+				ExpiresIn: "10m",
+				Output:    schema.JobOutput{Manifest: &schema.ManifestTarget{URI: uri, Format: schema.FormatJSONL}},
+			}
+			data, err := json.Marshal(job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			outs, err := runner.Handle(ctx, &worker.Message{ID: "m-" + scheme, Data: data, Attributes: job.Attributes()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(outs) != 1 {
+				t.Fatalf("%d outputs, want the completion", len(outs))
+			}
+			var done schema.JobDone
+			if err := json.Unmarshal(outs[0].Data, &done); err != nil {
+				t.Fatal(err)
+			}
+			if done.Counts.Signed != int64(len(want)) || done.Manifest == nil || done.Manifest.URI != uri {
+				t.Fatalf("completion %+v, want %d signed into %s", done, len(want), uri)
+			}
+			// The manifest is where its URI says, and its URL serves it.
+			var stored []byte
+			var store jobs.Store = s3
+			if scheme == "gs" {
+				store = jobs.NewGCS(gcs)
+			}
+			rc, err := store.NewReader(ctx, "exports", "media-"+scheme+".jsonl")
+			if err != nil {
+				t.Fatalf("manifest not in the %s store: %v", scheme, err)
+			}
+			stored, err = io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := httpGet(t, done.Manifest.URL); !bytes.Equal(got, stored) {
+				t.Errorf("manifest URL serves %d bytes, the stored manifest has %d", len(got), len(stored))
+			}
+			seen := 0
+			sc := bufio.NewScanner(bytes.NewReader(stored))
+			for sc.Scan() {
+				var row schema.ManifestRow
+				if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.HasPrefix(row.URL, srv.Endpoint+"/media/") {
+					t.Errorf("%s: URL %s does not point at the S3 store", row.Object, strings.Split(row.URL, "?")[0])
+				}
+				if got := httpGet(t, row.URL); !bytes.Equal(got, want[row.Object]) {
+					t.Errorf("%s: URL serves %q, want %q", row.Object, got, want[row.Object])
+				}
+				seen++
+			}
+			if seen != len(want) {
+				t.Errorf("%d manifest rows, want %d", seen, len(want))
+			}
+		})
+	}
+}
+
+func httpGet(t *testing.T, url string) []byte {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", strings.Split(url, "?")[0], resp.Status, body)
+	}
+	return body
+}
