@@ -36,7 +36,7 @@ func readSharedFile(t testing.TB, rel string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(sharedRoot, rel))
 	if os.IsNotExist(err) {
-		t.Skipf("shared test data absent (%s): clone with ../shared beside the repository to run this test", rel)
+		sign.SharedAbsent(t, rel)
 	}
 	if err != nil {
 		t.Fatal(err)

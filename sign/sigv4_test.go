@@ -284,7 +284,7 @@ func TestAWSSigningSuite(t *testing.T) {
 	root := filepath.Join(sharedRoot, sigv4Suite)
 	entries, err := os.ReadDir(root)
 	if os.IsNotExist(err) {
-		t.Skipf("shared test data absent (%s): clone with ../shared beside the repository to run this test", sigv4Suite)
+		sign.SharedAbsent(t, sigv4Suite)
 	}
 	if err != nil {
 		t.Fatal(err)
