@@ -98,9 +98,23 @@ type span struct{ name, value [2]int }
 // so nothing is allocated per parameter.
 func appendCanonicalQuery(dst []byte, params []Param) []byte {
 	var spansArr [16]span
-	spans := spansArr[:0]
 	var scratchArr [512]byte
-	scratch := scratchArr[:0]
+	scratch, spans := escapeParams(scratchArr[:0], spansArr[:0], params)
+	slices.SortFunc(spans, byNameValue(scratch))
+	for i, sp := range spans {
+		if i > 0 {
+			dst = append(dst, '&')
+		}
+		dst = append(dst, scratch[sp.name[0]:sp.name[1]]...)
+		dst = append(dst, '=')
+		dst = append(dst, scratch[sp.value[0]:sp.value[1]]...)
+	}
+	return dst
+}
+
+// escapeParams appends the escaped name and value of each of params to
+// scratch and a span locating them to spans.
+func escapeParams(scratch []byte, spans []span, params []Param) ([]byte, []span) {
 	for _, p := range params {
 		var sp span
 		sp.name[0] = len(scratch)
@@ -111,21 +125,18 @@ func appendCanonicalQuery(dst []byte, params []Param) []byte {
 		sp.value[1] = len(scratch)
 		spans = append(spans, sp)
 	}
-	slices.SortFunc(spans, func(a, b span) int {
+	return scratch, spans
+}
+
+// byNameValue orders spans of scratch by escaped name, then escaped value:
+// the canonical query's order.
+func byNameValue(scratch []byte) func(a, b span) int {
+	return func(a, b span) int {
 		if c := bytes.Compare(scratch[a.name[0]:a.name[1]], scratch[b.name[0]:b.name[1]]); c != 0 {
 			return c
 		}
 		return bytes.Compare(scratch[a.value[0]:a.value[1]], scratch[b.value[0]:b.value[1]])
-	})
-	for i, sp := range spans {
-		if i > 0 {
-			dst = append(dst, '&')
-		}
-		dst = append(dst, scratch[sp.name[0]:sp.name[1]]...)
-		dst = append(dst, '=')
-		dst = append(dst, scratch[sp.value[0]:sp.value[1]]...)
 	}
-	return dst
 }
 
 // appendSigningQuery is appendCanonicalQuery for a URL being signed:
@@ -159,22 +170,8 @@ func (u *URLSigner) appendSigningQuery(dst []byte, signing, user []Param) []byte
 		spans = append(spans, sp)
 	}
 	n := len(spans)
-	for _, p := range user {
-		var sp span
-		sp.name[0] = len(scratch)
-		scratch = appendEscape(scratch, p.Name, false)
-		sp.name[1] = len(scratch)
-		sp.value[0] = len(scratch)
-		scratch = appendEscape(scratch, p.Value, false)
-		sp.value[1] = len(scratch)
-		spans = append(spans, sp)
-	}
-	cmp := func(a, b span) int {
-		if c := bytes.Compare(scratch[a.name[0]:a.name[1]], scratch[b.name[0]:b.name[1]]); c != 0 {
-			return c
-		}
-		return bytes.Compare(scratch[a.value[0]:a.value[1]], scratch[b.value[0]:b.value[1]])
-	}
+	scratch, spans = escapeParams(scratch, spans, user)
+	cmp := byNameValue(scratch)
 	if len(spans)-n > 1 {
 		slices.SortFunc(spans[n:], cmp)
 	}
