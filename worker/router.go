@@ -22,6 +22,8 @@ type Router struct {
 	log        *zap.Logger
 	metrics    *Metrics
 	now        func() time.Time
+	// publishTimeout bounds a publish once the handler is done.
+	publishTimeout time.Duration
 }
 
 // RouterOptions configure a Router.
@@ -34,14 +36,27 @@ type RouterOptions struct {
 	Metrics *Metrics
 	// Now is the clock for latency measurements; nil means time.Now.
 	Now func() time.Time
+	// PublishTimeout bounds publishing a finished handler's outputs
+	// (default DefaultPublishTimeout). The publish outlives the cancellation
+	// of the delivery's context: a link already signed when shutdown cuts
+	// the handlers short is confirmed and acked rather than nacked, signed
+	// again and published twice.
+	PublishTimeout time.Duration
 }
+
+// DefaultPublishTimeout is RouterOptions.PublishTimeout's default: short
+// enough to fit a shutdown's grace period after the handlers are cut.
+const DefaultPublishTimeout = 2 * time.Second
 
 // NewRouter returns a Router for h that publishes with pub.
 func NewRouter(h Handler, pub Publisher, o RouterOptions) (*Router, error) {
 	if h == nil || pub == nil || o.DeadLetter == nil {
 		return nil, errors.New("worker: router needs a handler, a publisher and a dead-letter builder")
 	}
-	r := &Router{handler: h, pub: pub, deadLetter: o.DeadLetter, log: o.Logger, metrics: o.Metrics, now: o.Now}
+	r := &Router{handler: h, pub: pub, deadLetter: o.DeadLetter, log: o.Logger, metrics: o.Metrics, now: o.Now, publishTimeout: o.PublishTimeout}
+	if r.publishTimeout <= 0 {
+		r.publishTimeout = DefaultPublishTimeout
+	}
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
@@ -77,14 +92,14 @@ func (r *Router) Process(ctx context.Context, m *Message) Decision {
 	switch outcome {
 	case OutcomeIssued:
 		if len(outs) > 0 {
-			if perr := r.pub.Publish(ctx, outs...); perr != nil {
+			if perr := r.publish(ctx, outs...); perr != nil {
 				d = Decision{Outcome: OutcomeRetry, Reason: "publish_failed", Err: perr}
 			}
 		}
 	case OutcomeDeadLetter:
 		out, derr := r.deadLetter(m, reason, err)
 		if derr == nil {
-			derr = r.pub.Publish(ctx, out)
+			derr = r.publish(ctx, out)
 		}
 		if derr != nil {
 			d = Decision{Outcome: OutcomeRetry, Reason: "dead_letter_publish_failed", Err: derr}
@@ -93,6 +108,14 @@ func (r *Router) Process(ctx context.Context, m *Message) Decision {
 	r.metrics.observe(d, r.now().Sub(start))
 	r.logDecision(m, d)
 	return d
+}
+
+// publish sends outs and waits for the confirmation, for up to
+// publishTimeout even if ctx ends meanwhile (see PublishTimeout).
+func (r *Router) publish(ctx context.Context, outs ...Output) error {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.publishTimeout)
+	defer cancel()
+	return r.pub.Publish(pctx, outs...)
 }
 
 // handle runs the handler, turning a panic into a transient error.

@@ -94,3 +94,31 @@ func TestRouterDecisions(t *testing.T) {
 		})
 	}
 }
+
+// ctxPublisher reports whether the context it publishes under is live.
+type ctxPublisher struct{ live []bool }
+
+func (p *ctxPublisher) Publish(ctx context.Context, _ ...Output) error {
+	p.live = append(p.live, ctx.Err() == nil)
+	return ctx.Err()
+}
+
+// A handler that finished its link as shutdown cancelled the delivery's
+// context still gets its output published and the message acked: the
+// publish runs under its own bound, not the cancelled context.
+func TestRouterPublishesAfterCancellation(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	h := func(context.Context, *Message) ([]Output, error) {
+		cancel() // shutdown arrives while the handler returns its link
+		return []Output{{Topic: TopicResults, Data: []byte("link")}}, nil
+	}
+	pub := &ctxPublisher{}
+	r, err := NewRouter(h, pub, RouterOptions{DeadLetter: DeadLetters("test", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := r.Process(ctx, &Message{ID: "1"})
+	if !d.Ack || d.Outcome != OutcomeIssued || len(pub.live) != 1 || !pub.live[0] {
+		t.Errorf("decision %+v, publish contexts live %v; want issued and acked under a live context", d, pub.live)
+	}
+}
