@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -91,8 +92,11 @@ func Emulate(ctx context.Context, env Env, args []string) int {
 	return ExitOK
 }
 
+// printEmulator prints the start-up banner in one write, so that a reader
+// that sees its first line sees all of it.
 func printEmulator(env Env, srv *emulator.Server, o *emulator.Options) {
-	w := env.Stdout
+	w := &bytes.Buffer{}
+	defer func() { env.Stdout.Write(w.Bytes()) }()
 	fmt.Fprintf(w, "IAM Credentials emulator listening on %s\n", srv.Addr())
 	fmt.Fprintf(w, "  endpoint:        %s   (linkissuer sign --iam-endpoint %s --service-account %s)\n", srv.Endpoint(), srv.Endpoint(), srv.Email())
 	fmt.Fprintf(w, "  service account: %s\n", srv.Email())
