@@ -308,17 +308,24 @@ func decodeDone(t *testing.T, out worker.Output) *schema.JobDone {
 	return &d
 }
 
-// countingSigner counts signatures and can run a hook before each.
+// countingSigner counts signatures and can run a hook before each, and
+// fail chosen requests (fail returns the error to fail r with, or nil).
 type countingSigner struct {
 	inner URLSigner
 	calls atomic.Int64
 	hook  func(ctx context.Context, n int64) error
+	fail  func(r sign.Request) error
 }
 
 func (c *countingSigner) Sign(ctx context.Context, r sign.Request) (*sign.SignedURL, error) {
 	n := c.calls.Add(1)
 	if c.hook != nil {
 		if err := c.hook(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	if c.fail != nil {
+		if err := c.fail(r); err != nil {
 			return nil, err
 		}
 	}

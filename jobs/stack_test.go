@@ -3,11 +3,13 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,6 +77,20 @@ func (s *stack) notifyTopic() string { return pubsubemu.TopicName(testProject, s
 // Pub/Sub client as a separate replica has. The returned kill cancels it
 // with zero grace, as a crash would, and waits for it to return.
 func (s *stack) startWorker(f *fixture, edit func(*Options)) (kill func()) {
+	return s.startWorkerWith(f, workerConfig{edit: edit})
+}
+
+// workerConfig shapes a test worker: edit changes the Runner's options;
+// jobs, if set, wraps the Runner's Handle; maxOutstanding is the pull
+// flow control (default 1).
+type workerConfig struct {
+	edit           func(*Options)
+	jobs           func(worker.Handler) worker.Handler
+	maxOutstanding int
+}
+
+func (s *stack) startWorkerWith(f *fixture, cfg workerConfig) (kill func()) {
+	edit := cfg.edit
 	ctx, cancel := context.WithCancel(context.Background())
 	client, err := pubsub.NewClient(ctx, testProject)
 	if err != nil {
@@ -93,7 +109,11 @@ func (s *stack) startWorker(f *fixture, edit func(*Options)) (kill func()) {
 			edit(o)
 		}
 	})
-	links := &worker.LinkHandler{Jobs: r.Handle}
+	var jobs worker.Handler = r.Handle
+	if cfg.jobs != nil {
+		jobs = cfg.jobs(jobs)
+	}
+	links := &worker.LinkHandler{Jobs: jobs}
 	router, err := worker.NewRouter(links.Handle, pub, worker.RouterOptions{DeadLetter: worker.DeadLetters("test-worker", nil)})
 	if err != nil {
 		s.t.Fatal(err)
@@ -103,7 +123,7 @@ func (s *stack) startWorker(f *fixture, edit func(*Options)) (kill func()) {
 		done <- worker.Pull(ctx, client.Subscriber(s.ids["jobs"]+"-sub"), router, worker.PullOptions{
 			// The shortest lease step: a killed replica's message is
 			// redelivered within about 10s.
-			MaxOutstanding: 1, Streams: 1, HandlerTimeout: time.Minute, LeaseStep: 10 * time.Second,
+			MaxOutstanding: max(1, cfg.maxOutstanding), Streams: 1, HandlerTimeout: time.Minute, LeaseStep: 10 * time.Second,
 		}, nil)
 	}()
 	var once sync.Once
@@ -267,18 +287,61 @@ func shardedSetup(t *testing.T, s *stack, f *fixture, id string, n int) (*schema
 }
 
 // TestThreeWorkersShareAJob: three replicas pull from one subscription; the
-// job is split, every replica may take shards, one composes, and one
+// job is split, the replicas share its shards, one composes, and one
 // completion is published.
+//
+// The emulator needs two aids for the sharing to be certain rather than
+// likely. (1) It ignores flow control: every stream polls the backlog each
+// 50ms and takes every waiting message (up to 100), so one replica, busy
+// or not, may receive all eight shards at once (the library then holds
+// them, extending their leases, until its one handler slot frees), and
+// another replica never sees one. So each worker here runs its handlers
+// concurrently and nacks a job message that arrives while it is already
+// running one: the delivery real Pub/Sub would not have made to a replica
+// with MaxOutstanding 1. The nacked message goes back to the backlog for
+// the next poller. (2) A short shard can still end before another stream
+// polls, leaving the same replica idle to take the next one. So the first
+// replica to sign waits, mid-shard, until another replica has signed a
+// URL. Neither aid is a timing threshold: the test asserts the outcome
+// (two or more replicas signed; 1200 signatures in all, so no shard ran
+// twice), and would time out, not pass, if the shards did not spread.
 func TestThreeWorkersShareAJob(t *testing.T) {
 	s := newStack(t)
 	f := newFixture(t)
 	job, all := shardedSetup(t, s, f, "three", 1200)
 	split := &SplitOptions{Above: 200, ShardSize: 150}
+	var (
+		mu     sync.Mutex
+		leader = -1 // the first replica to sign
+		spread = make(chan struct{})
+		once   sync.Once
+	)
 	var signers []*countingSigner
-	for range 3 {
-		c := &countingSigner{inner: f.signer}
+	for i := range 3 {
+		c := &countingSigner{inner: f.signer, hook: func(ctx context.Context, _ int64) error {
+			mu.Lock()
+			if leader < 0 {
+				leader = i
+			}
+			first := leader == i
+			mu.Unlock()
+			if !first {
+				once.Do(func() { close(spread) })
+				return nil
+			}
+			select {
+			case <-spread:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}}
 		signers = append(signers, c)
-		s.startWorker(f, func(o *Options) { o.Signer, o.ManifestSigner, o.Split = c, f.signer, split })
+		s.startWorkerWith(f, workerConfig{
+			edit:           func(o *Options) { o.Signer, o.ManifestSigner, o.Split = c, f.signer, split },
+			jobs:           oneAtATime,
+			maxOutstanding: 16,
+		})
 	}
 	s.submit(job)
 	got := s.completions(90*time.Second, 3*time.Second)
@@ -288,12 +351,37 @@ func TestThreeWorkersShareAJob(t *testing.T) {
 	f.checkManifest(exportsBucket, "bulk/three.jsonl", schema.FormatJSONL, all, 2*time.Hour)
 	checkDone(t, f, doneMessage(t, got[0]), job, schema.JobCounts{Listed: 1200, Signed: 1200}, 8)
 	var total int64
+	busy := 0
 	for i, c := range signers {
-		t.Logf("worker %d signed %d URLs", i, c.calls.Load())
-		total += c.calls.Load()
+		n := c.calls.Load()
+		t.Logf("worker %d signed %d URLs", i, n)
+		total += n
+		if n > 0 {
+			busy++
+		}
 	}
 	if total != 1200 {
 		t.Errorf("the workers signed %d URLs for 1200 objects: some shard ran twice", total)
+	}
+	if busy < 2 {
+		t.Errorf("%d worker(s) signed URLs, want the shards shared by at least 2", busy)
+	}
+}
+
+// errBusy nacks a message delivered to a replica already running one.
+var errBusy = errors.New("test worker: busy with another job message; nacked for another replica")
+
+// oneAtATime runs one job message at a time and fails (nacks, for
+// redelivery) any that arrives meanwhile: server-side flow control of
+// MaxOutstanding 1, which the emulator does not do.
+func oneAtATime(h worker.Handler) worker.Handler {
+	var busy atomic.Bool
+	return func(ctx context.Context, m *worker.Message) ([]worker.Output, error) {
+		if !busy.CompareAndSwap(false, true) {
+			return nil, errBusy
+		}
+		defer busy.Store(false)
+		return h(ctx, m)
 	}
 }
 
