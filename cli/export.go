@@ -34,7 +34,8 @@ rows (object, generation, size, content_type, url, expires_at). Objects that
 get no link (missing, or failing to sign) go to an errors file beside the
 manifest. Prints a summary and a signed URL to the manifest itself; the exit
 code is 1 if any object got no link. On a terminal, a progress line shows
-objects done, the rate and, once a names-only count has finished, the ETA.
+objects listed, signed and failed, the rate and, once a names-only count has
+finished, the percentage and ETA.
 STORAGE_EMULATOR_HOST points listing, writing and the URLs at an emulator.`
 
 // jobFlags build a linkissuer.job.v1 message from the command line; export
@@ -281,7 +282,7 @@ func newExportRun(ctx context.Context, env Env, f *exportFlags, job *schema.Job)
 			concurrency = 2 * cred.engine.Options().MaxInFlight
 		}
 	}
-	r.prog = startProgress(env.Stderr, "export "+strings.TrimSuffix("gs://"+job.Source.Bucket+"/"+job.Source.Prefix, "/"))
+	r.prog = startProgress(env.Stderr, "export "+strings.TrimSuffix("gs://"+job.Source.Bucket+"/"+job.Source.Prefix, "/"), "listed")
 	r.closers = append(r.closers, r.prog.Stop)
 	r.runner, err = jobs.New(jobs.Options{
 		Source: r.gcs, Signer: urls, Store: r.gcs, Policy: pol, Concurrency: concurrency,

@@ -37,6 +37,9 @@ const progressInterval = 250 * time.Millisecond
 type progress struct {
 	w     io.Writer
 	label string
+	// found names the first count: "listed" for an export, "read" for
+	// sign's batch of names.
+	found string
 	now   func() time.Time
 	start time.Time
 
@@ -55,14 +58,14 @@ type progress struct {
 
 // newProgress returns a progress that counts from now() and draws nothing
 // until run.
-func newProgress(w io.Writer, label string, now func() time.Time) *progress {
-	return &progress{w: w, label: label, now: now, start: now(), stop: make(chan struct{})}
+func newProgress(w io.Writer, label, found string, now func() time.Time) *progress {
+	return &progress{w: w, label: label, found: found, now: now, start: now(), stop: make(chan struct{})}
 }
 
 // startProgress starts drawing on w if w is a terminal; otherwise the
 // returned progress only counts.
-func startProgress(w io.Writer, label string) *progress {
-	p := newProgress(w, label, time.Now)
+func startProgress(w io.Writer, label, found string) *progress {
+	p := newProgress(w, label, found, time.Now)
 	if isTerminal(w) {
 		t := time.NewTicker(progressInterval)
 		p.run(t.C, t.Stop)
@@ -120,7 +123,7 @@ func (p *progress) line() string {
 	if elapsed := p.now().Sub(p.start).Seconds(); elapsed > 0 {
 		rate = float64(done) / elapsed
 	}
-	line := fmt.Sprintf("%s: %d listed, %d signed, %d failed, %.0f/s", p.label, listed, signed, failed, rate)
+	line := fmt.Sprintf("%s: %d %s, %d signed, %d failed, %.0f/s", p.label, listed, p.found, signed, failed, rate)
 	if total > 0 {
 		line += fmt.Sprintf(", %d%%", done*100/listed)
 		if rate > 0 {

@@ -87,7 +87,7 @@ func TestProgressLine(t *testing.T) {
 		t.Run(strings.ReplaceAll(tc.name, " ", "-"), func(t *testing.T) {
 			clock := newFakeClock()
 			var out bytes.Buffer
-			p := newProgress(&out, label, clock.now)
+			p := newProgress(&out, label, "listed", clock.now)
 			add(p, tc.signed, tc.failed)
 			if tc.total > 0 {
 				p.SetTotal(tc.total)
@@ -106,18 +106,18 @@ func TestProgressLine(t *testing.T) {
 func TestProgressRedrawBlanksTheTail(t *testing.T) {
 	clock := newFakeClock()
 	var out bytes.Buffer
-	p := newProgress(&out, "signed", clock.now)
+	p := newProgress(&out, "export", "listed", clock.now)
 	add(p, 1000, 0)
 	clock.advance(time.Second)
 	p.draw()
-	first := "signed: 1000 listed, 1000 signed, 0 failed, 1000/s"
+	first := "export: 1000 listed, 1000 signed, 0 failed, 1000/s"
 	if out.String() != "\r"+first {
 		t.Fatalf("first line %q, want %q", out.String(), "\r"+first)
 	}
 	out.Reset()
 	clock.advance(110 * time.Second)
 	p.draw()
-	second := "signed: 1000 listed, 1000 signed, 0 failed, 9/s"
+	second := "export: 1000 listed, 1000 signed, 0 failed, 9/s"
 	want := "\r" + second + strings.Repeat(" ", len(first)-len(second))
 	if out.String() != want {
 		t.Errorf("redraw %q\nwant %q", out.String(), want)
@@ -126,7 +126,7 @@ func TestProgressRedrawBlanksTheTail(t *testing.T) {
 	out.Reset()
 	add(p, 0, 1)
 	p.draw()
-	if want := "\rsigned: 1001 listed, 1000 signed, 1 failed, 9/s"; out.String() != want {
+	if want := "\rexport: 1001 listed, 1000 signed, 1 failed, 9/s"; out.String() != want {
 		t.Errorf("redraw %q\nwant %q", out.String(), want)
 	}
 }
@@ -151,7 +151,7 @@ func (w *syncWriter) Write(b []byte) (int, error) {
 func TestProgressRun(t *testing.T) {
 	clock := newFakeClock()
 	w := &syncWriter{writes: make(chan string, 16)}
-	p := newProgress(w, "export gs://media", clock.now)
+	p := newProgress(w, "export gs://media", "listed", clock.now)
 	ticks := make(chan time.Time)
 	stopped := make(chan struct{})
 	p.run(ticks, func() { close(stopped) })
@@ -194,7 +194,7 @@ func TestProgressRun(t *testing.T) {
 // Off a terminal nothing is drawn, and the counts are still kept.
 func TestProgressOffTerminal(t *testing.T) {
 	var out bytes.Buffer
-	p := startProgress(&out, "signed")
+	p := startProgress(&out, "sign", "read")
 	add(p, 3, 1)
 	p.SetTotal(4)
 	p.Stop()

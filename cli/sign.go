@@ -308,7 +308,7 @@ func (r *signRun) signAll(ctx context.Context, inputs <-chan string) int {
 		}
 	}()
 
-	prog := startProgress(r.env.Stderr, "signed")
+	prog := startProgress(r.env.Stderr, "sign", "read")
 	defer prog.Stop()
 	failed := 0
 	for it := range order {
