@@ -42,7 +42,9 @@ locals {
 
   # A signed URL can do only what its signer may do: read for GET and HEAD
   # (and for jobs, which list the bucket), create for uploads, delete for
-  # DELETE.
+  # DELETE. objectCreator lets an upload link create an object, not replace
+  # one (replacing needs delete): allow DELETE too, or grant objectUser
+  # yourself, if upload links must overwrite.
   reads   = var.enable_jobs || length(setintersection(toset(var.methods), toset(["GET", "HEAD"]))) > 0
   uploads = length(setintersection(toset(var.methods), toset(["PUT", "POST", "RESUMABLE"]))) > 0
   source_roles = toset(compact([
