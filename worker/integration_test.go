@@ -310,11 +310,12 @@ func TestShutdownDuringLoadLosesNothing(t *testing.T) {
 	s.startWorker(counting(h.Handle, &secondDone), 5*time.Second)
 	defer func() { t.Logf("second worker issued %d", secondDone.Load()) }()
 	seen := map[string]int{}
-	// Messages the first worker held but did not finish come back when
-	// their lease runs out. Google's emulator hands a client every waiting
-	// message (its streaming pull ignores flow control) and takes 10-90 s to
-	// redeliver what a closed stream held, so the wait is generous; nothing
-	// may be missing at the end of it.
+	// Messages the first worker cut short were nacked, and Pull returned
+	// only once Pub/Sub confirmed those nacks, so they come straight back
+	// (about a second here). The wait stays generous because a nack that
+	// did not arrive would leave its message to wait out its lease, which
+	// Google's emulator takes 10-90 s to honour; nothing may be missing at
+	// the end of it.
 	start := time.Now()
 	s.collectUntil("results", 180*time.Second, func(m *pubsub.Message) bool {
 		seen[m.Attributes[schema.AttrDedupeKey]]++
