@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -144,11 +143,17 @@ func TestWorkerJobsFromS3Source(t *testing.T) {
 			if got := httpGet(t, done.Manifest.URL); !bytes.Equal(got, stored) {
 				t.Errorf("manifest URL serves %d bytes, the stored manifest has %d", len(got), len(stored))
 			}
+			rr, err := schema.NewRowReader(bytes.NewReader(stored), schema.FormatJSONL, schema.ManifestCSVHeader)
+			if err != nil {
+				t.Fatal(err)
+			}
 			seen := 0
-			sc := bufio.NewScanner(bytes.NewReader(stored))
-			for sc.Scan() {
-				var row schema.ManifestRow
-				if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+			for {
+				row, err := rr.ReadRow()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
 					t.Fatal(err)
 				}
 				if !strings.HasPrefix(row.URL, srv.Endpoint+"/media/") {
