@@ -19,6 +19,8 @@ import (
 // commands maps each subcommand to its entry point.
 var commands = map[string]cli.Command{
 	"sign":    cli.Sign,
+	"form":    cli.Form,
+	"version": cli.Version,
 	"worker":  cli.Worker,
 	"serve":   cli.Serve,
 	"emulate": cli.Emulate,
@@ -36,6 +38,9 @@ func main() {
 			os.Exit(2)
 		}
 		return
+	}
+	if os.Args[1] == "--version" || os.Args[1] == "-version" {
+		os.Args[1] = "version"
 	}
 	cmd, ok := commands[os.Args[1]]
 	if !ok {
@@ -61,9 +66,11 @@ Commands:
   emulate    run a local stand-in: "emulate iam" serves IAM Credentials signBlob for keyless signing
   export     bulk export here: sign every object under gs://BUCKET/PREFIX into a JSONL or CSV manifest
   submit     publish a bulk export job (linkissuer.job.v1) for the workers to run, sharded
+  form       sign a POST policy: an HTML upload form with size, key and type limits (JSON or a page)
   verify     decode a signed URL and check it: valid, expired, not yet valid, tampered or unknown key
   demo       the whole pipeline on this machine, no cloud account: events -> worker -> signed links
   dev        run the local stack (Pub/Sub, Cloud Storage, IAM stand-ins) and print what to export
+  version    print the module version and VCS revision (also --version)
 
 Run "linkissuer COMMAND -h" for a command's flags.
 `)

@@ -186,6 +186,7 @@ func Export(ctx context.Context, env Env, args []string) int {
 	fs.StringVar(&f.url.endpoint, "endpoint", envString(env, "LINKISSUER_ENDPOINT", ""), "storage endpoint for the URLs, [scheme://]host[:port] [$LINKISSUER_ENDPOINT]")
 	fs.StringVar(&f.url.scheme, "scheme", "https", "http or https")
 	fs.StringVar(&f.url.region, "region", "auto", "credential-scope region")
+	registerUniverseDomain(fs, env, &f.url.universeDomain)
 	fs.BoolVar(&f.url.allowLong, "allow-long-keyless", false, "allow keyless URLs beyond 12h")
 	fs.IntVar(&f.concurrency, "concurrency", envInt(env, "LINKISSUER_CONCURRENCY", 0), "objects in flight (default 4 x CPUs with a key, 2 x --sign-in-flight keyless) [$LINKISSUER_CONCURRENCY]")
 	fs.BoolVar(&f.json, "json", false, "print the completion message (linkissuer.job_done.v1) as JSON instead of a summary")

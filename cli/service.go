@@ -27,6 +27,8 @@ type serviceFlags struct {
 	endpoint string
 	scheme   string
 	region   string
+	// universeDomain replaces googleapis.com in the links' host.
+	universeDomain string
 
 	// Policy.
 	allow          string
@@ -57,6 +59,7 @@ func (s *serviceFlags) register(fs *flag.FlagSet, env Env) {
 	fs.StringVar(&s.endpoint, "endpoint", envString(env, "LINKISSUER_ENDPOINT", ""), "storage endpoint for the URLs, [scheme://]host[:port] [$LINKISSUER_ENDPOINT]")
 	fs.StringVar(&s.scheme, "scheme", envString(env, "LINKISSUER_SCHEME", "https"), "http or https [$LINKISSUER_SCHEME]")
 	fs.StringVar(&s.region, "region", envString(env, "LINKISSUER_REGION", "auto"), "credential-scope region [$LINKISSUER_REGION]")
+	registerUniverseDomain(fs, env, &s.universeDomain)
 
 	fs.StringVar(&s.allow, "allow", envString(env, "LINKISSUER_ALLOW", ""), "comma-separated BUCKET or BUCKET/GLOB rules that may be signed ('*' one segment, '**' any) [$LINKISSUER_ALLOW]")
 	fs.StringVar(&s.methods, "methods", envString(env, "LINKISSUER_METHODS", "GET"), "comma-separated methods that may be signed [$LINKISSUER_METHODS]")
@@ -114,6 +117,7 @@ func (s *serviceFlags) signOptions(env Env) (*sign.Options, error) {
 			Style:          style,
 			ClientEndpoint: s.endpoint,
 			EmulatorHost:   env.Getenv("STORAGE_EMULATOR_HOST"),
+			UniverseDomain: s.universeDomain,
 		},
 	}
 	if style == sign.BucketBoundHostname {

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,20 +26,44 @@ on stderr and the rest are still signed; the exit code is 1 if any failed.`
 type signFlags struct {
 	cred credFlags
 
+	url urlFlags
+
 	method      string
 	duration    string
 	at          string
 	headers     stringList
 	query       stringList
-	style       string
-	hostname    string
-	endpoint    string
-	scheme      string
-	region      string
 	output      string
 	fromFile    string
 	concurrency int
-	allowLong   bool
+}
+
+// urlFlags shape the URLs of `sign` and the form actions of `form`: where
+// they point, the credential-scope region, and the keyless expiry cap.
+type urlFlags struct {
+	style          string
+	hostname       string
+	endpoint       string
+	scheme         string
+	region         string
+	universeDomain string
+	allowLong      bool
+}
+
+func (u *urlFlags) register(fs *flag.FlagSet, env Env) {
+	fs.StringVar(&u.style, "style", "", "URL style: path, virtual or bound (default path; virtual for s3:// without --endpoint)")
+	fs.StringVar(&u.hostname, "hostname", "", "explicit host[:port], or the bucket-bound domain with --style bound")
+	fs.StringVar(&u.endpoint, "endpoint", envString(env, "LINKISSUER_ENDPOINT", ""), "storage endpoint [scheme://]host[:port] (S3-compatible stores, private endpoints) [$LINKISSUER_ENDPOINT]")
+	fs.StringVar(&u.scheme, "scheme", "https", "http or https")
+	fs.StringVar(&u.region, "region", envString(env, "LINKISSUER_REGION", ""), "region in the credential scope (default auto for gs://, required for s3://) [$LINKISSUER_REGION]")
+	registerUniverseDomain(fs, env, &u.universeDomain)
+	fs.BoolVar(&u.allowLong, "allow-long-keyless", false, "allow keyless URLs beyond 12h (they break when Google rotates the signing key)")
+}
+
+// registerUniverseDomain adds --universe-domain, which every command that
+// builds gs:// links has.
+func registerUniverseDomain(fs *flag.FlagSet, env Env, v *string) {
+	fs.StringVar(v, "universe-domain", envString(env, "GOOGLE_CLOUD_UNIVERSE_DOMAIN", ""), "Google Cloud universe domain: gs:// links point at storage.DOMAIN (default googleapis.com) [$GOOGLE_CLOUD_UNIVERSE_DOMAIN]")
 }
 
 // Sign implements `linkissuer sign`.
@@ -51,15 +76,10 @@ func Sign(ctx context.Context, env Env, args []string) int {
 	fs.StringVar(&f.at, "at", "", "signing time, RFC 3339 (default now)")
 	fs.Var(&f.headers, "header", "signed header 'Name: value' the client must send (repeatable)")
 	fs.Var(&f.query, "query", "signed query parameter name=value, e.g. response-content-disposition=attachment (repeatable)")
-	fs.StringVar(&f.style, "style", "", "URL style: path, virtual or bound (default path; virtual for s3:// without --endpoint)")
-	fs.StringVar(&f.hostname, "hostname", "", "explicit host[:port], or the bucket-bound domain with --style bound")
-	fs.StringVar(&f.endpoint, "endpoint", envString(env, "LINKISSUER_ENDPOINT", ""), "storage endpoint [scheme://]host[:port] (S3-compatible stores, private endpoints) [$LINKISSUER_ENDPOINT]")
-	fs.StringVar(&f.scheme, "scheme", "https", "http or https")
-	fs.StringVar(&f.region, "region", envString(env, "LINKISSUER_REGION", ""), "region in the credential scope (default auto for gs://, required for s3://) [$LINKISSUER_REGION]")
+	f.url.register(fs, env)
 	fs.StringVar(&f.output, "output", "text", "text (URL per line), json (object per line) or tsv (gsutil columns)")
 	fs.StringVar(&f.fromFile, "from-file", "", "read gs:// or s3:// URLs from FILE, one per line (- for stdin)")
 	fs.IntVar(&f.concurrency, "concurrency", envInt(env, "LINKISSUER_CONCURRENCY", 0), "signatures in flight (default 4 x CPUs with local keys, 64 keyless) [$LINKISSUER_CONCURRENCY]")
-	fs.BoolVar(&f.allowLong, "allow-long-keyless", false, "allow keyless URLs beyond 12h (they break when Google rotates the signing key)")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
@@ -209,7 +229,7 @@ func newSignRun(ctx context.Context, env Env, f *signFlags) (*signRun, error) {
 		}
 	}
 	for _, d := range []sign.Dialect{sign.GOOG4, sign.AWS4} {
-		opts, err := f.options(env, d)
+		opts, err := f.url.options(env, d)
 		if err == nil {
 			r.signers[d], err = sign.New(cred.signer, opts)
 		}
@@ -235,7 +255,7 @@ func (r *signRun) close() {
 }
 
 // options builds the URLSigner options for dialect d from the flags.
-func (f *signFlags) options(env Env, d sign.Dialect) (*sign.Options, error) {
+func (f *urlFlags) options(env Env, d sign.Dialect) (*sign.Options, error) {
 	o := &sign.Options{Dialect: d, Region: f.region, AllowLongKeyless: f.allowLong}
 	if d == sign.GOOG4 && o.Region == "" {
 		o.Region = "auto"
@@ -255,6 +275,7 @@ func (f *signFlags) options(env Env, d sign.Dialect) (*sign.Options, error) {
 	}
 	if d == sign.GOOG4 {
 		o.Endpoint.EmulatorHost = env.Getenv("STORAGE_EMULATOR_HOST")
+		o.Endpoint.UniverseDomain = f.universeDomain
 	}
 	if d == sign.AWS4 && f.region == "" {
 		return nil, &sign.InputError{Field: "region", Reason: "s3:// URLs need --region (e.g. us-east-1)"}

@@ -84,7 +84,38 @@ func (e *Endpoint) Validate() error {
 	if e.Style < PathStyle || e.Style > BucketBoundHostname {
 		return &InputError{Field: "style", Reason: "unknown style"}
 	}
+	if host := e.explicitHost(); e.Style == VirtualHostedStyle && isIPHost(host) {
+		return &InputError{Field: "style", Reason: "virtual-hosted style puts the bucket in the host name, and " + quote(host) +
+			" is an IP address (BUCKET." + host + " names no host): use path style"}
+	}
 	return nil
+}
+
+// explicitHost is the host[:port] set by Hostname, ClientEndpoint or
+// EmulatorHost, in resolve's precedence, or "" when the dialect's default
+// (or the universe domain) applies.
+func (e *Endpoint) explicitHost() string {
+	switch {
+	case e.Hostname != "":
+		return e.Hostname
+	case e.ClientEndpoint != "":
+		_, h := splitEndpoint(e.ClientEndpoint, "")
+		return h
+	case e.EmulatorHost != "":
+		_, h := splitEndpoint(e.EmulatorHost, "")
+		return h
+	}
+	return ""
+}
+
+// isIPHost reports whether host[:port] is an IPv4 or IPv6 address, which
+// cannot take a bucket as a subdomain.
+func isIPHost(hostport string) bool {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	}
+	return net.ParseIP(strings.Trim(h, "[]")) != nil
 }
 
 // target is an endpoint resolved for one dialect and region; only the bucket

@@ -16,8 +16,14 @@ import (
 // upload one object directly to the bucket, within the policy's conditions.
 type PostPolicy struct {
 	Bucket string
-	// Object is the key the upload is stored under.
+	// Object is the key the upload is stored under: the form's "key" field.
 	Object string
+	// KeyStartsWith, when set, lets the uploader choose the key: the policy
+	// requires the key to start with KeyStartsWith instead of equalling
+	// Object, and Object (which must start with it) is only the form's
+	// initial key. A "${filename}" in the key is replaced by the store with
+	// the uploaded file's name.
+	KeyStartsWith string
 	// Expires is the policy's lifetime (MinExpiry to the signer's maximum).
 	Expires time.Duration
 	// Time is the signing time; it must be set.
@@ -68,6 +74,13 @@ func (u *URLSigner) SignPostPolicy(ctx context.Context, p PostPolicy) (*PostForm
 	if err := ValidateObject(p.Object); err != nil {
 		return nil, err
 	}
+	keyCond := ExactMatch("key", p.Object)
+	if p.KeyStartsWith != "" {
+		if !strings.HasPrefix(p.Object, p.KeyStartsWith) {
+			return nil, &InputError{Field: "object", Reason: quote(p.Object) + " does not start with the allowed key prefix " + quote(p.KeyStartsWith)}
+		}
+		keyCond = StartsWith("$key", p.KeyStartsWith)
+	}
 	if p.Time.IsZero() {
 		return nil, &InputError{Field: "time", Reason: "signing time is not set"}
 	}
@@ -98,7 +111,7 @@ func (u *URLSigner) SignPostPolicy(ctx context.Context, p PostPolicy) (*PostForm
 	}
 	conds = append(conds,
 		ExactMatch("bucket", p.Bucket).json,
-		ExactMatch("key", p.Object).json,
+		keyCond.json,
 		ExactMatch(prefix+"date", stamp).json,
 		ExactMatch(prefix+"credential", credential).json,
 		ExactMatch(prefix+"algorithm", u.algorithm).json,
