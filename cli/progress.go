@@ -33,7 +33,9 @@ const progressInterval = 250 * time.Millisecond
 // once a names-only count has finished (SetTotal), that count (or more, if
 // objects appeared since). The rate is objects accounted for per second;
 // the percentage and ETA appear only with the count. Start it with
-// startProgress; Stop draws the last line and ends it.
+// startProgress; Stop draws the last line and ends it. Other lines for the
+// same stream (errors) go through Printf, which never lets them share the
+// progress line.
 type progress struct {
 	w     io.Writer
 	label string
@@ -47,6 +49,10 @@ type progress struct {
 	signed atomic.Int64
 	failed atomic.Int64
 
+	// mu serialises writes to w: the drawing goroutine's and Printf's.
+	mu sync.Mutex
+	// drawing is set while run's goroutine owns a line on w.
+	drawing bool
 	// width is the length of the last line drawn, so that a shorter one
 	// blanks its tail.
 	width int
@@ -76,6 +82,9 @@ func startProgress(w io.Writer, label, found string) *progress {
 // run draws at every tick until Stop, then draws once more and ends the
 // line; done, if set, is called when it returns.
 func (p *progress) run(ticks <-chan time.Time, done func()) {
+	p.mu.Lock()
+	p.drawing = true
+	p.mu.Unlock()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -85,8 +94,11 @@ func (p *progress) run(ticks <-chan time.Time, done func()) {
 		for {
 			select {
 			case <-p.stop:
-				p.draw()
+				p.mu.Lock()
+				p.drawLocked()
 				fmt.Fprintln(p.w)
+				p.drawing, p.width = false, 0
+				p.mu.Unlock()
 				return
 			case <-ticks:
 				p.draw()
@@ -134,9 +146,35 @@ func (p *progress) line() string {
 	return line
 }
 
+// Printf writes a line of its own (an error, say) to the progress's stream.
+// While the progress line is drawn, it blanks that line first, writes the
+// message in its place and draws the progress line again below it, so that
+// a message is never glued onto the counter. format should end in "\n".
+func (p *progress) Printf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.drawing {
+		fmt.Fprintf(p.w, format, args...)
+		return
+	}
+	if p.width > 0 {
+		fmt.Fprint(p.w, "\r"+strings.Repeat(" ", p.width)+"\r")
+		p.width = 0
+	}
+	fmt.Fprintf(p.w, format, args...)
+	p.drawLocked()
+}
+
 // draw redraws the line in place. Only run's goroutine (or a test) calls
 // it.
 func (p *progress) draw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.drawLocked()
+}
+
+// drawLocked is draw with p.mu held.
+func (p *progress) drawLocked() {
 	line := p.line()
 	pad := max(0, p.width-len(line))
 	p.width = len(line)

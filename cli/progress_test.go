@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -203,5 +204,72 @@ func TestProgressOffTerminal(t *testing.T) {
 	}
 	if p.signed.Load() != 3 || p.failed.Load() != 1 {
 		t.Errorf("counted %d signed and %d failed, want 3 and 1", p.signed.Load(), p.failed.Load())
+	}
+}
+
+// screen replays what a terminal shows for out: "\r" returns to the start of
+// the line and later characters overwrite earlier ones; "\n" ends it.
+func screen(out string) []string {
+	var lines []string
+	var cur []rune
+	col := 0
+	for _, r := range out {
+		switch r {
+		case '\r':
+			col = 0
+		case '\n':
+			lines = append(lines, strings.TrimRight(string(cur), " "))
+			cur, col = nil, 0
+		default:
+			if col < len(cur) {
+				cur[col] = r
+			} else {
+				cur = append(cur, r)
+			}
+			col++
+		}
+	}
+	if len(cur) > 0 {
+		lines = append(lines, strings.TrimRight(string(cur), " "))
+	}
+	return lines
+}
+
+// Error lines written while the counter is drawn get a line of their own,
+// and the counter is drawn again below them (sign's bulk errors were glued
+// onto the counter: "...351/slinkissuer sign: gs://b/bad-mid: ...").
+func TestProgressErrorLinesOwnTheirLine(t *testing.T) {
+	clock := newFakeClock()
+	w := &syncWriter{writes: make(chan string, 64)}
+	p := newProgress(w, "sign", "read", clock.now)
+	ticks := make(chan time.Time)
+	p.run(ticks, nil)
+	add(p, 351, 0)
+	clock.advance(time.Second)
+	ticks <- clock.now()
+	<-w.writes
+	const msg = "linkissuer sign: gs://b/bad-mid: invalid object: not valid UTF-8"
+	p.Printf("%s\n", msg)
+	add(p, 0, 1)
+	p.Printf("%s\n", msg)
+	p.Stop()
+
+	got := screen(w.buf.String())
+	want := []string{
+		msg,
+		msg,
+		"sign: 352 read, 351 signed, 1 failed, 352/s",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the terminal shows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// Off a terminal the messages are written as they are.
+	var plain bytes.Buffer
+	q := startProgress(&plain, "sign", "read")
+	q.Printf("%s\n", msg)
+	q.Stop()
+	if plain.String() != msg+"\n" {
+		t.Errorf("off a terminal: %q", plain.String())
 	}
 }

@@ -337,11 +337,11 @@ func (r *signRun) signAll(ctx context.Context, inputs <-chan string) int {
 		prog.Add(res.err == nil)
 		if res.err != nil {
 			failed++
-			fmt.Fprintf(r.env.Stderr, "linkissuer sign: %s: %v\n", res.input, res.err)
+			prog.Printf("linkissuer sign: %s: %v\n", res.input, res.err)
 			continue
 		}
 		if err := r.out.write(res); err != nil {
-			fmt.Fprintf(r.env.Stderr, "linkissuer sign: writing output: %v\n", err)
+			prog.Printf("linkissuer sign: writing output: %v\n", err)
 			failed++
 		}
 	}
