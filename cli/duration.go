@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/linkissuer/linkissuer/sign"
 )
 
 // ParseDuration accepts a Go duration ("90m", "1h30m") or a number with one
@@ -34,4 +36,14 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("invalid duration %q: use a Go duration (90m, 1h30m) or N with s, m, h or d (7d)", s)
 	}
 	return time.Duration(n) * unit, nil
+}
+
+// expiryError reports a lifetime given as flagName=value that
+// sign.CheckExpiry refused (err) under limit, naming the flag that lifts
+// the keyless cap when that is the limit.
+func expiryError(flagName, value string, limit time.Duration, err error) error {
+	if limit == sign.KeylessExpiry {
+		return fmt.Errorf("%s %s: %w; --allow-long-keyless lifts the cap", flagName, value, err)
+	}
+	return fmt.Errorf("%s %s: %w", flagName, value, err)
 }

@@ -252,7 +252,7 @@ func newExportRun(ctx context.Context, env Env, f *exportFlags, job *schema.Job)
 		return nil, err
 	}
 	if err := sign.CheckExpiry(expiry, urls.MaxExpiry()); err != nil {
-		return nil, fmt.Errorf("--duration %s: %w", f.job.duration, err)
+		return nil, expiryError("--duration", f.job.duration, urls.MaxExpiry(), err)
 	}
 	client, err := storageClient(ctx, env)
 	if err != nil {

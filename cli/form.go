@@ -290,7 +290,7 @@ func (f *formFlags) sign(ctx context.Context, env Env, target string) (*signedFo
 		return nil, err
 	}
 	if err := sign.CheckExpiry(p.Expires, u.MaxExpiry()); err != nil {
-		return nil, fmt.Errorf("--duration %s: %w", f.duration, err)
+		return nil, expiryError("--duration", f.duration, u.MaxExpiry(), err)
 	}
 	if out.form, err = u.SignPostPolicy(ctx, p); err != nil {
 		return nil, err

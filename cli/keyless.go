@@ -39,6 +39,12 @@ func loadKeyless(ctx context.Context, env Env, k *keylessFlags) (*credentials, e
 	if !k.requested() {
 		return nil, fmt.Errorf("no credentials: give --key-file, --hmac-access-id, or --service-account/--keyless for IAM signBlob")
 	}
+	if k.inFlight < 0 {
+		return nil, fmt.Errorf("--sign-in-flight %d: must not be negative (0 is the default, 64)", k.inFlight)
+	}
+	if k.ceiling < 0 {
+		return nil, fmt.Errorf("--sign-rate-ceiling %g: must not be negative (0 is no cap)", k.ceiling)
+	}
 	iam, err := sign.NewIAMSigner(ctx, sign.IAMOptions{
 		Email:     k.serviceAccount,
 		Delegates: k.delegates,

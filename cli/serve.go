@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/linkissuer/linkissuer/policy"
@@ -35,6 +36,10 @@ func Serve(ctx context.Context, env Env, args []string) int {
 	fs.BoolVar(&syncLinks, "sync-links", envString(env, "LINKISSUER_SYNC_LINKS", "") == "true", "serve POST /v1/links [$LINKISSUER_SYNC_LINKS=true]")
 	fs.DurationVar(&handlerTimeout, "handler-timeout", envDuration(env, "LINKISSUER_HANDLER_TIMEOUT", 30*time.Second), "bound on one delivery's processing (keep under the ack deadline) [$LINKISSUER_HANDLER_TIMEOUT]")
 	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	if err := checkPushEmails(splitList(emails), insecure); err != nil {
+		fmt.Fprintf(env.Stderr, "linkissuer serve: %v\n", err)
 		return ExitUsage
 	}
 	svc, err := f.build(ctx, env)
@@ -93,4 +98,18 @@ func issueSync(ctx context.Context, h *worker.LinkHandler, r worker.LinkRequest)
 	_, _ = rand.Read(id)
 	return h.IssueLink(ctx, policy.Request{Bucket: r.Bucket, Object: r.Object, Method: r.Method, Expires: expires},
 		schema.LinkObject{Generation: r.Generation, Size: -1}, schema.LinkSource{MessageID: "sync-" + hex.EncodeToString(id)})
+}
+
+// checkPushEmails says, in flag names, what worker.PushOptions.Validate
+// would refuse about the accepted token emails.
+func checkPushEmails(emails []string, insecure bool) error {
+	if len(emails) == 0 && !insecure {
+		return errors.New("--push-emails is empty: name the service accounts of the push subscription and of the Eventarc trigger ($LINKISSUER_PUSH_EMAILS), or give --insecure-skip-auth for local use against emulators")
+	}
+	for _, e := range emails {
+		if !strings.Contains(e, "@") {
+			return fmt.Errorf("--push-emails: %q is not an email", e)
+		}
+	}
+	return nil
 }

@@ -234,9 +234,8 @@ func newSignRun(ctx context.Context, env Env, f *signFlags) (*signRun, error) {
 			r.signers[d], err = sign.New(cred.signer, opts)
 		}
 		if err == nil {
-			err = sign.CheckExpiry(r.expires, r.signers[d].MaxExpiry())
-			if err != nil {
-				err = fmt.Errorf("--duration %s: %w", f.duration, err)
+			if err = sign.CheckExpiry(r.expires, r.signers[d].MaxExpiry()); err != nil {
+				err = expiryError("--duration", f.duration, r.signers[d].MaxExpiry(), err)
 			}
 		}
 		r.setupErr[d] = err

@@ -137,7 +137,11 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 		return nil, err
 	}
 	if pol.MaxExpiry() > urls.MaxExpiry() {
-		return nil, fmt.Errorf("--max-expiry %s exceeds what the signer allows (%s)", pol.MaxExpiry(), urls.MaxExpiry())
+		err := fmt.Errorf("--max-expiry %s exceeds what the signer allows (%s)", pol.MaxExpiry(), urls.MaxExpiry())
+		if urls.MaxExpiry() == sign.KeylessExpiry {
+			err = fmt.Errorf("%w; --allow-long-keyless lifts the keyless cap", err)
+		}
+		return nil, err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

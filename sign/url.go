@@ -527,7 +527,7 @@ func CheckExpiry(d, limit time.Duration) error {
 	case d > limit:
 		why := "the maximum"
 		if limit == KeylessExpiry {
-			why = "the keyless maximum (signBlob keys are only guaranteed for 12h; see AllowLongKeyless)"
+			why = "the keyless maximum (signBlob keys are only guaranteed for 12h)"
 		}
 		return &InputError{Field: "expires", Reason: fmt.Sprintf("%s is longer than %s of %s", d, why, limit)}
 	case d%time.Second != 0:
