@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -104,8 +105,8 @@ func (e *usageError) Error() string { return e.msg }
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
 func isUsage(err error) bool {
-	_, ok := err.(*usageError)
-	return ok
+	var u *usageError
+	return errors.As(err, &u)
 }
 
 // signedForm is a signed POST policy ready to print.

@@ -15,11 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/chromedp/chromedp"
 
 	"github.com/linkissuer/linkissuer/internal/minio"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/s3store"
+	"github.com/linkissuer/linkissuer/sign"
 )
 
 // requireChromiumEnv, when set (.ci/run sets it), makes the browser test
@@ -78,25 +81,8 @@ func startBrowser(t *testing.T, bin string) context.Context {
 // under a key outside the allowed prefix are refused and store nothing.
 func TestFormInBrowser(t *testing.T) {
 	bin := findChromium(t)
-	srv, err := minio.Start(t.Context(), nil)
-	if err != nil {
-		if errors.Is(err, minio.ErrNotInstalled) && os.Getenv(minio.RequireEnv) == "" {
-			t.Skipf("MinIO integration test skipped: %v", err)
-		}
-		t.Fatalf("MinIO did not start: %v", err)
-	}
-	t.Cleanup(srv.Stop)
-	client, err := s3store.NewClient(s3store.Config{
-		Endpoint: srv.Endpoint, Region: srv.Region,
-		Key: s3store.HMACKey{AccessID: srv.AccessKey, Secret: srv.SecretKey},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, client := startMinIOBucket(t, "browser-uploads")
 	const bucket = "browser-uploads"
-	if err := client.CreateBucket(t.Context(), bucket); err != nil {
-		t.Fatal(err)
-	}
 
 	code, page, errOut := runCmd(t, Form, "", map[string]string{"LINKISSUER_HMAC_SECRET": srv.SecretKey},
 		"--hmac-access-id", srv.AccessKey, "--endpoint", srv.Endpoint, "--region", srv.Region,
@@ -189,6 +175,79 @@ func TestFormInBrowser(t *testing.T) {
 				t.Errorf("stored %q, uploaded %q", got, tc.data)
 			}
 		})
+	}
+}
+
+// startMinIOBucket starts MinIO for one test (skipping where it is not
+// installed, failing in CI) and creates bucket.
+func startMinIOBucket(t *testing.T, bucket string) (*minio.Server, *s3store.Client) {
+	t.Helper()
+	srv, err := minio.Start(t.Context(), nil)
+	if err != nil {
+		if errors.Is(err, minio.ErrNotInstalled) && os.Getenv(minio.RequireEnv) == "" {
+			t.Skipf("MinIO integration test skipped: %v", err)
+		}
+		t.Fatalf("MinIO did not start: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	client, err := s3store.NewClient(s3store.Config{
+		Endpoint: srv.Endpoint, Region: srv.Region,
+		Key: s3store.HMACKey{AccessID: srv.AccessKey, Secret: srv.SecretKey},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.CreateBucket(t.Context(), bucket); err != nil {
+		t.Fatal(err)
+	}
+	return srv, client
+}
+
+// TestFormJSONPostedToMinIO posts the JSON form the way a program would
+// (s3store.NewPostRequest), without a browser: MinIO accepts the upload
+// with its metadata, and refuses it once the policy's size limit is passed.
+func TestFormJSONPostedToMinIO(t *testing.T) {
+	srv, client := startMinIOBucket(t, "json-uploads")
+	got := runForm(t, map[string]string{"LINKISSUER_HMAC_SECRET": srv.SecretKey},
+		"--hmac-access-id", srv.AccessKey, "--endpoint", srv.Endpoint, "--region", srv.Region,
+		"--max-size", "100", "--content-type", "application/json", "--meta", "owner=ada", "--success-status", "201",
+		"s3://json-uploads/in/data.json")
+	form := &sign.PostForm{URL: got.URL, Fields: got.Fields}
+	post := func(body []byte) int {
+		req, err := s3store.NewPostRequest(t.Context(), form, "data.json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(bytes.Repeat([]byte("x"), 101)); code != http.StatusBadRequest {
+		t.Errorf("101 bytes over a 100-byte limit: status %d, want 400", code)
+	}
+	if _, err := client.Stat(t.Context(), "json-uploads", "in/data.json", 0); !errors.Is(err, jobs.ErrNotFound) {
+		t.Errorf("the refused upload was stored: %v", err)
+	}
+	body := []byte(`{"hello":"form"}`)
+	if code := post(body); code != http.StatusCreated {
+		t.Fatalf("upload within the policy: status %d, want 201", code)
+	}
+	info, err := client.Stat(t.Context(), "json-uploads", "in/data.json", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size != int64(len(body)) || info.ContentType != "application/json" {
+		t.Errorf("stored %d bytes of %q, want %d of application/json", info.Size, info.ContentType, len(body))
+	}
+	head, err := client.SDK().HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String("json-uploads"), Key: aws.String("in/data.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.Metadata["owner"] != "ada" {
+		t.Errorf("metadata %v, want owner=ada", head.Metadata)
 	}
 }
 
