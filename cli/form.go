@@ -27,8 +27,9 @@ type, metadata, expiry). Prints the form's action URL and fields as JSON, or,
 with --output html, a ready upload page.
 
 With --key-starts-with PREFIX the uploader may choose any key under PREFIX;
-KEY is then only the form's initial key (default PREFIX${filename}, which the
-store completes with the uploaded file's name).
+KEY is then only the form's initial key: PREFIX${filename} for gs://BUCKET/,
+KEY${filename} for a KEY ending in "/"; the store replaces ${filename} with
+the uploaded file's name.
 
 Examples:
   linkissuer form --key-file key.json --max-size 10MiB --content-type-prefix image/ \
@@ -180,8 +181,11 @@ func (f *formFlags) sign(ctx context.Context, env Env, target string) (*signedFo
 	out := &signedForm{resource: sign.Resource(d, bucket, ""), editable: map[string]bool{}, fields: map[string]string{}}
 	if f.keyStartsWith != "" {
 		out.editable["key"] = true
-		if p.Object == "" {
+		switch {
+		case p.Object == "":
 			p.Object = f.keyStartsWith + "${filename}"
+		case strings.HasSuffix(p.Object, "/"):
+			p.Object += "${filename}"
 		}
 	} else if p.Object == "" || strings.HasSuffix(p.Object, "/") {
 		return nil, usagef("%s names no object: give gs://BUCKET/KEY, or --key-starts-with PREFIX to let the uploader choose the key", target)

@@ -291,7 +291,7 @@ func TestFormSignaturesResign(t *testing.T) {
 		},
 		{
 			name: "GOOG4 HMAC in another universe", env: hmacEnv, args: []string{"--hmac-access-id", "GOOG1EXAMPLE", "--universe-domain", "example-universe.com"},
-			target: "gs://media-uploads/", algorithm: "GOOG4-HMAC-SHA256", verify: verifyHMAC("GOOG4"),
+			target: "gs://media-uploads/uploads/", algorithm: "GOOG4-HMAC-SHA256", verify: verifyHMAC("GOOG4"),
 			wantURL:   "https://storage.example-universe.com/media-uploads/",
 			wantConds: []string{`["content-length-range",1,1048576]`, `{"x-goog-algorithm":"GOOG4-HMAC-SHA256"}`},
 		},
