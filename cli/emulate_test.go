@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/sign/iam"
 )
 
 // emuBuffer is a bytes.Buffer safe to read while a command writes to it.
@@ -83,7 +84,7 @@ func TestEmulateServesSignBlobUntilCancelled(t *testing.T) {
 	resp.Body.Close()
 
 	// The printed endpoint is what sign --iam-endpoint takes.
-	signer, err := sign.NewIAMSigner(context.Background(), sign.IAMOptions{Email: "dev@p.iam.gserviceaccount.com", Endpoint: endpoint})
+	signer, err := iam.NewSigner(context.Background(), iam.Options{Email: "dev@p.iam.gserviceaccount.com", Endpoint: endpoint})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,8 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/engine"
+	"github.com/linkissuer/linkissuer/sign/iam"
 )
 
 // keylessFlags select signing through IAM Credentials signBlob, run by the
@@ -45,7 +45,7 @@ func loadKeyless(ctx context.Context, env Env, k *keylessFlags) (*credentials, e
 	if k.ceiling < 0 {
 		return nil, fmt.Errorf("--sign-rate-ceiling %g: must not be negative (0 is no cap)", k.ceiling)
 	}
-	iam, err := sign.NewIAMSigner(ctx, sign.IAMOptions{
+	keyless, err := iam.NewSigner(ctx, iam.Options{
 		Email:     k.serviceAccount,
 		Delegates: k.delegates,
 		Endpoint:  k.iamEndpoint,
@@ -53,7 +53,7 @@ func loadKeyless(ctx context.Context, env Env, k *keylessFlags) (*credentials, e
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(iam, &engine.Options{MaxInFlight: k.inFlight, Ceiling: k.ceiling})
+	eng, err := engine.New(keyless, &engine.Options{MaxInFlight: k.inFlight, Ceiling: k.ceiling})
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 
 	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/sign/iam"
 )
 
 // conformanceVector is the part of a GCS V4 conformance case verify needs.
@@ -269,11 +270,11 @@ func TestVerifyKeylessAgainstEndpoints(t *testing.T) {
 	}
 	t.Cleanup(func() { rotated.Close(context.Background()) })
 
-	iam, err := sign.NewIAMSigner(context.Background(), sign.IAMOptions{Email: emu.Email(), Endpoint: emu.Endpoint()})
+	keyless, err := iam.NewSigner(context.Background(), iam.Options{Email: emu.Email(), Endpoint: emu.Endpoint()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := sign.New(iam, nil)
+	u, err := sign.New(keyless, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // URL is http://host:port.
 func (s *Server) URL() string { return "http://" + s.Addr() }
 
-// Endpoint is the value for sign.IAMOptions.Endpoint (--iam-endpoint):
+// Endpoint is the value for sign/iam.Options.Endpoint (--iam-endpoint):
 // the base URL the IAM Credentials client resolves v1/... against.
 func (s *Server) Endpoint() string { return s.URL() + "/" }
 

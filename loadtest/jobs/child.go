@@ -24,6 +24,7 @@ import (
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/engine"
+	"github.com/linkissuer/linkissuer/sign/iam"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
@@ -63,11 +64,11 @@ func newSetup(ctx context.Context, c config, pub worker.Publisher, split *jobs.S
 			return nil, err
 		}
 	} else {
-		iam, err := sign.NewIAMSigner(ctx, sign.IAMOptions{Email: c.email, Endpoint: c.iamEndpoint})
+		keyless, err := iam.NewSigner(ctx, iam.Options{Email: c.email, Endpoint: c.iamEndpoint})
 		if err != nil {
 			return nil, err
 		}
-		if s.eng, err = engine.New(iam, &engine.Options{MaxInFlight: c.inFlight, Ceiling: c.ceiling}); err != nil {
+		if s.eng, err = engine.New(keyless, &engine.Options{MaxInFlight: c.inFlight, Ceiling: c.ceiling}); err != nil {
 			return nil, err
 		}
 		signer = s.eng

@@ -1,7 +1,7 @@
 // Command keyless is the load scenario of keyless signing at quota (issue
 // 3): it starts the IAM Credentials emulator in-process on 127.0.0.1 with a
 // quota (default 1000 calls/s) and a latency (default 50 ms ± 10 ms), and
-// signs N URLs (default 30,000) through sign.URLSigner -> sign.IAMSigner
+// signs N URLs (default 30,000) through sign.URLSigner -> iam.Signer
 // over real HTTP, four ways:
 //
 //	a. sequential: one signBlob at a time, as the Go library's SignedURL
@@ -54,6 +54,7 @@ import (
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/engine"
+	"github.com/linkissuer/linkissuer/sign/iam"
 )
 
 type config struct {
@@ -142,7 +143,7 @@ func run(c config, key *rsa.PrivateKey, scenario string) (result, error) {
 		tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost = 1000, 1000
 		clientOpts = append(clientOpts, option.WithHTTPClient(&http.Client{Transport: tr}))
 	}
-	iam, err := sign.NewIAMSigner(ctx, sign.IAMOptions{Email: srv.Email(), Endpoint: srv.Endpoint(), ClientOptions: clientOpts})
+	keyless, err := iam.NewSigner(ctx, iam.Options{Email: srv.Email(), Endpoint: srv.Endpoint(), ClientOptions: clientOpts})
 	if err != nil {
 		return result{}, err
 	}
@@ -152,10 +153,10 @@ func run(c config, key *rsa.PrivateKey, scenario string) (result, error) {
 	switch scenario {
 	case "a":
 		r.name, r.urls, r.extrapolated = "a. sequential (one at a time)", min(c.sample, c.n), true
-		timed.inner = iam
+		timed.inner = keyless
 	case "b":
 		r.name = "b. unbounded goroutines, no adaptation"
-		timed.inner = &naiveRetry{inner: iam, attempts: 5, base: 100 * time.Millisecond}
+		timed.inner = &naiveRetry{inner: keyless, attempts: 5, base: 100 * time.Millisecond}
 	case "c", "d":
 		o := &engine.Options{MaxInFlight: c.inFlight}
 		r.name = "d. engine, quota unknown (no ceiling)"
@@ -163,7 +164,7 @@ func run(c config, key *rsa.PrivateKey, scenario string) (result, error) {
 			o.Ceiling = c.quota
 			r.name = fmt.Sprintf("c. engine, ceiling %g/s", c.quota)
 		}
-		if eng, err = engine.New(iam, o); err != nil {
+		if eng, err = engine.New(keyless, o); err != nil {
 			return result{}, err
 		}
 		timed.inner = eng

@@ -2,7 +2,7 @@
 // starts Google's real Pub/Sub emulator (the Java jar), the IAM Credentials
 // emulator in-process (signBlob with 50 ms ± 10 ms latency and a quota), and
 // one worker built exactly as `linkissuer worker` builds it (LinkHandler,
-// keyless signing through sign.IAMSigner and the batching engine, Router,
+// keyless signing through iam.Signer and the batching engine, Router,
 // TopicPublisher, Pull). A publisher then sends GCS OBJECT_FINALIZE
 // notifications, shaped as GCS sends them, at a fixed rate, and a consumer
 // on the results topic measures, per object, the time from the
@@ -48,6 +48,7 @@ import (
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/engine"
+	"github.com/linkissuer/linkissuer/sign/iam"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
@@ -199,7 +200,7 @@ func run(c config) error {
 
 // startWorker builds the worker as cli/worker.go does, keyless.
 func (r *rig) startWorker(ctx context.Context, c config) (func(), error) {
-	iamSigner, err := sign.NewIAMSigner(ctx, sign.IAMOptions{Email: r.iam.Email(), Endpoint: r.iam.Endpoint()})
+	iamSigner, err := iam.NewSigner(ctx, iam.Options{Email: r.iam.Email(), Endpoint: r.iam.Endpoint()})
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,6 @@
 package engine
 
-// Tests over real HTTP: sign.IAMSigner -> the IAM Credentials emulator on
+// Tests over real HTTP: iam.Signer -> the IAM Credentials emulator on
 // 127.0.0.1, with the engine in between.
 
 import (
@@ -23,6 +23,7 @@ import (
 
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/sign/iam"
 )
 
 var emulatorKey = sync.OnceValue(func() *rsa.PrivateKey {
@@ -53,11 +54,11 @@ func startEmulator(t *testing.T, o emulator.Options) *emulator.Server {
 // keylessURLSigner builds IAMSigner -> Engine -> URLSigner against s.
 func keylessURLSigner(t *testing.T, s *emulator.Server, delegates []string, o *Options) (*Engine, *sign.URLSigner) {
 	t.Helper()
-	iam, err := sign.NewIAMSigner(context.Background(), sign.IAMOptions{Email: s.Email(), Delegates: delegates, Endpoint: s.Endpoint()})
+	keyless, err := iam.NewSigner(context.Background(), iam.Options{Email: s.Email(), Delegates: delegates, Endpoint: s.Endpoint()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(iam, o)
+	e, err := New(keyless, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -147,7 +147,7 @@ func (e *Engine) Options() Options { return e.opts }
 // GiveUpError reports a signature that still failed after MaxAttempts
 // calls, each with a retryable error. It is permanent: sign.IsRetryable
 // reports false, and Err, the last cause, is unwrapped from its
-// *sign.RetryableError (errors.As still finds, say, a *sign.IAMError).
+// *sign.RetryableError (errors.As still finds, say, a *iam.Error).
 type GiveUpError struct {
 	Attempts int
 	Err      error
@@ -292,7 +292,7 @@ func (e *Engine) backoff(attempt int) time.Duration {
 
 // throttled reports whether err says the caller exceeds a quota: any error
 // in the chain with a Throttled() bool method returning true (such as
-// *sign.IAMError).
+// *iam.Error).
 func throttled(err error) bool {
 	var t interface{ Throttled() bool }
 	return errors.As(err, &t) && t.Throttled()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/sign/iam"
 )
 
 // fakeSigner is a hand-written inner signer: fn decides each call's fate
@@ -42,11 +43,11 @@ func (f *fakeSigner) Sign(ctx context.Context, _ sign.Scope, sts []byte) ([]byte
 func signature(sts []byte) []byte { return append([]byte("sig:"), sts...) }
 
 func throttle() error {
-	return &sign.RetryableError{Err: &sign.IAMError{Code: 429, Status: "RESOURCE_EXHAUSTED", Message: "Quota exceeded"}}
+	return &sign.RetryableError{Err: &iam.Error{Code: 429, Status: "RESOURCE_EXHAUSTED", Message: "Quota exceeded"}}
 }
 
 func unavailable() error {
-	return &sign.RetryableError{Err: &sign.IAMError{Code: 503, Status: "UNAVAILABLE"}}
+	return &sign.RetryableError{Err: &iam.Error{Code: 503, Status: "UNAVAILABLE"}}
 }
 
 // fast are options for unit tests: no pacing to speak of, tiny backoff.
@@ -120,7 +121,7 @@ func TestEngineRetriesPermanentErrorsAndGivingUp(t *testing.T) {
 				if sign.IsRetryable(err) {
 					t.Error("a GiveUpError must not be retryable")
 				}
-				var ie *sign.IAMError
+				var ie *iam.Error
 				if !errors.As(err, &ie) || ie.Code != 503 {
 					t.Errorf("the last cause is lost: %v", err)
 				}

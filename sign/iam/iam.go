@@ -1,4 +1,8 @@
-package sign
+// Package iam signs V4 URLs keyless: a sign.Signer backed by the IAM
+// Credentials signBlob API, which signs with a service account's
+// Google-managed key (Cloud Run, GKE, GCE hold no private key). It is apart
+// from package sign so that the pure signing core links no RPC stack.
+package iam
 
 import (
 	"context"
@@ -13,20 +17,23 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"cloud.google.com/go/compute/metadata"
 	"google.golang.org/api/googleapi"
 	iamcredentials "google.golang.org/api/iamcredentials/v1"
 	"google.golang.org/api/option"
+
+	"github.com/linkissuer/linkissuer/sign"
 )
 
 // serviceAccountPrefix is the resource-name prefix IAM Credentials requires;
 // the "-" project wildcard is mandatory.
 const serviceAccountPrefix = "projects/-/serviceAccounts/"
 
-// IAMOptions configure an IAMSigner.
-type IAMOptions struct {
+// Options configure a Signer.
+type Options struct {
 	// Email is the service account that signs. When empty it is discovered:
 	// from the Application Default Credentials file (client_email of a
 	// service_account file, the impersonation target of an
@@ -50,7 +57,7 @@ type IAMOptions struct {
 
 // Validate reports malformed options. It does not modify o or touch the
 // network.
-func (o IAMOptions) Validate() error {
+func (o Options) Validate() error {
 	if o.Email != "" {
 		if err := checkAccount("service-account", o.Email); err != nil {
 			return err
@@ -64,33 +71,33 @@ func (o IAMOptions) Validate() error {
 	if o.Endpoint != "" {
 		u, err := url.Parse(o.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return &InputError{Field: "iam-endpoint", Reason: "must be an http:// or https:// URL, got " + quote(o.Endpoint)}
+			return &sign.InputError{Field: "iam-endpoint", Reason: "must be an http:// or https:// URL, got " + strconv.Quote(o.Endpoint)}
 		}
 	}
 	return nil
 }
 
-// IAMSigner signs with a service account's Google-managed key through the
+// Signer signs with a service account's Google-managed key through the
 // IAM Credentials signBlob API: the keyless way on Cloud Run, GKE and GCE.
 // Each Sign is one HTTP call (about 50 ms; the default quota is 60,000 per
 // minute per project), so bulk callers should wrap it in sign/engine, which
 // bounds concurrency, adapts to the quota and retries.
 //
-// Errors: a *RetryableError for 408, 429, 500, 502, 503, 504, transport
+// Errors: a *sign.RetryableError for 408, 429, 500, 502, 503, 504, transport
 // failures and timeouts, and the transient 403 "Permission
 // iam.serviceAccounts.signBlob denied" that IAM answers in bursts; any other
-// answer is permanent. HTTP answers are reported as *IAMError. Neither the
+// answer is permanent. HTTP answers are reported as *Error. Neither the
 // payload nor the signature ever appears in an error.
-type IAMSigner struct {
+type Signer struct {
 	svc       *iamcredentials.Service
 	email     string
 	name      string
 	delegates []string
 }
 
-// NewIAMSigner builds a signer. ctx bounds the email discovery (metadata
+// NewSigner builds a signer. ctx bounds the email discovery (metadata
 // server) and the client's construction; calls to Sign use their own ctx.
-func NewIAMSigner(ctx context.Context, opts IAMOptions) (*IAMSigner, error) {
+func NewSigner(ctx context.Context, opts Options) (*Signer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -124,19 +131,19 @@ func NewIAMSigner(ctx context.Context, opts IAMOptions) (*IAMSigner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("iam credentials client: %w", err)
 	}
-	return &IAMSigner{svc: svc, email: email, name: serviceAccountPrefix + email, delegates: delegates}, nil
+	return &Signer{svc: svc, email: email, name: serviceAccountPrefix + email, delegates: delegates}, nil
 }
 
-// Credential implements Signer.
-func (s *IAMSigner) Credential() Credential {
-	return Credential{Identity: s.email, Kind: KindRSA, Keyless: true}
+// Credential implements sign.Signer.
+func (s *Signer) Credential() sign.Credential {
+	return sign.Credential{Identity: s.email, Kind: sign.KindRSA, Keyless: true}
 }
 
 // Email is the service account that signs.
-func (s *IAMSigner) Email() string { return s.email }
+func (s *Signer) Email() string { return s.email }
 
-// Sign implements Signer with one signBlob call. The scope is ignored.
-func (s *IAMSigner) Sign(ctx context.Context, _ Scope, stringToSign []byte) ([]byte, error) {
+// Sign implements sign.Signer with one signBlob call. The scope is ignored.
+func (s *Signer) Sign(ctx context.Context, _ sign.Scope, stringToSign []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("signBlob: %w", err)
 	}
@@ -156,8 +163,8 @@ func (s *IAMSigner) Sign(ctx context.Context, _ Scope, stringToSign []byte) ([]b
 	return sig, nil
 }
 
-// IAMError is an error answer from IAM Credentials.
-type IAMError struct {
+// Error is an error answer from IAM Credentials.
+type Error struct {
 	// Code is the HTTP status.
 	Code int
 	// Status is the google.rpc code name when the body had one
@@ -167,7 +174,7 @@ type IAMError struct {
 	Message string
 }
 
-func (e *IAMError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "signBlob: HTTP %d", e.Code)
 	if e.Status != "" {
@@ -184,12 +191,12 @@ func (e *IAMError) Error() string {
 
 // Throttled reports a quota answer (429 or RESOURCE_EXHAUSTED): the caller
 // is sending faster than the project's quota. Rate limiters look for it.
-func (e *IAMError) Throttled() bool {
+func (e *Error) Throttled() bool {
 	return e.Code == http.StatusTooManyRequests || e.Status == "RESOURCE_EXHAUSTED"
 }
 
 // transient reports answers worth retrying.
-func (e *IAMError) transient() bool {
+func (e *Error) transient() bool {
 	switch e.Code {
 	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
 		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
@@ -204,7 +211,7 @@ func (e *IAMError) transient() bool {
 	return e.Throttled()
 }
 
-// classifyIAMError maps a failed call to a *RetryableError or a permanent
+// classifyIAMError maps a failed call to a *sign.RetryableError or a permanent
 // error. The caller's own cancellation or deadline is returned as is (not
 // retryable: the caller gave up).
 func classifyIAMError(ctx context.Context, err error) error {
@@ -213,9 +220,9 @@ func classifyIAMError(ctx context.Context, err error) error {
 	}
 	var ge *googleapi.Error
 	if errors.As(err, &ge) {
-		e := &IAMError{Code: ge.Code, Status: rpcStatus(ge.Body), Message: shorten(ge.Message, 300)}
+		e := &Error{Code: ge.Code, Status: rpcStatus(ge.Body), Message: shorten(ge.Message, 300)}
 		if e.transient() {
-			return &RetryableError{Err: e}
+			return &sign.RetryableError{Err: e}
 		}
 		return e
 	}
@@ -224,7 +231,7 @@ func classifyIAMError(ctx context.Context, err error) error {
 	if errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) {
 		// Resets, refused connections, timeouts: the request may not have
 		// reached IAM at all. The url.Error names the endpoint, not the body.
-		return &RetryableError{Err: fmt.Errorf("signBlob: %w", err)}
+		return &sign.RetryableError{Err: fmt.Errorf("signBlob: %w", err)}
 	}
 	return fmt.Errorf("signBlob: %w", err)
 }
@@ -252,7 +259,7 @@ func shorten(s string, n int) string {
 // checkAccount accepts a service-account email.
 func checkAccount(field, email string) error {
 	if !strings.Contains(email, "@") || strings.ContainsAny(email, "/ \t\r\n") {
-		return &InputError{Field: field, Reason: "must be a service-account email, got " + quote(email)}
+		return &sign.InputError{Field: field, Reason: "must be a service-account email, got " + strconv.Quote(email)}
 	}
 	return nil
 }
@@ -263,7 +270,7 @@ func delegateName(d string) (string, error) {
 	email := d
 	if strings.HasPrefix(d, "projects/") {
 		if !strings.HasPrefix(d, serviceAccountPrefix) {
-			return "", &InputError{Field: "delegate", Reason: "must be an email or projects/-/serviceAccounts/EMAIL (the '-' is required), got " + quote(d)}
+			return "", &sign.InputError{Field: "delegate", Reason: "must be an email or projects/-/serviceAccounts/EMAIL (the '-' is required), got " + strconv.Quote(d)}
 		}
 		email = strings.TrimPrefix(d, serviceAccountPrefix)
 	}
@@ -291,12 +298,12 @@ func discoverEmail(ctx context.Context) (string, error) {
 			}
 			return email, nil
 		case explicit || !errors.Is(err, os.ErrNotExist):
-			return "", &InputError{Field: "service-account", Reason: "reading credentials: " + err.Error()}
+			return "", &sign.InputError{Field: "service-account", Reason: "reading credentials: " + err.Error()}
 		}
 	}
 	md := metadata.NewWithOptions(&metadata.Options{})
 	if !md.OnGCEWithContext(ctx) {
-		return "", &InputError{Field: "service-account", Reason: "not configured, and neither Application Default Credentials nor a metadata server name one: pass the signing service account's email"}
+		return "", &sign.InputError{Field: "service-account", Reason: "not configured, and neither Application Default Credentials nor a metadata server name one: pass the signing service account's email"}
 	}
 	email, err := md.EmailWithContext(ctx, "default")
 	if err != nil {
@@ -338,7 +345,7 @@ func emailFromCredentials(data []byte) (string, error) {
 		ImpersonationURL string `json:"service_account_impersonation_url"`
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
-		return "", &InputError{Field: "service-account", Reason: "credentials file is not JSON: " + err.Error()}
+		return "", &sign.InputError{Field: "service-account", Reason: "credentials file is not JSON: " + err.Error()}
 	}
 	switch {
 	case f.Type == "service_account" && f.ClientEmail != "":
@@ -346,13 +353,13 @@ func emailFromCredentials(data []byte) (string, error) {
 	case f.ImpersonationURL != "":
 		return emailFromImpersonationURL(f.ImpersonationURL)
 	}
-	return "", &InputError{Field: "service-account", Reason: fmt.Sprintf("credentials of type %q name no service account (user credentials cannot sign): pass the signing service account's email", f.Type)}
+	return "", &sign.InputError{Field: "service-account", Reason: fmt.Sprintf("credentials of type %q name no service account (user credentials cannot sign): pass the signing service account's email", f.Type)}
 }
 
 // emailFromImpersonationURL extracts EMAIL from
 // https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken.
 func emailFromImpersonationURL(raw string) (string, error) {
-	bad := &InputError{Field: "service-account", Reason: "cannot read the target account from service_account_impersonation_url " + quote(raw)}
+	bad := &sign.InputError{Field: "service-account", Reason: "cannot read the target account from service_account_impersonation_url " + strconv.Quote(raw)}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", bad

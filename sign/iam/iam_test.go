@@ -1,4 +1,4 @@
-package sign
+package iam
 
 import (
 	"context"
@@ -23,6 +23,7 @@ import (
 	"time"
 
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/sign"
 )
 
 // emulatorKey is shared by the emulators of this package's tests: RSA key
@@ -79,7 +80,7 @@ func publishedKey(t *testing.T, base, email string) *rsa.PublicKey {
 func TestIAMSignerSignsVerifiableURLs(t *testing.T) {
 	s := startEmulator(t, emulator.Options{Email: "signer@proj.iam.gserviceaccount.com"})
 	for _, endpoint := range []string{s.Endpoint(), s.URL()} { // with and without the trailing slash
-		signer, err := NewIAMSigner(context.Background(), IAMOptions{
+		signer, err := NewSigner(context.Background(), Options{
 			Email:     "signer@proj.iam.gserviceaccount.com",
 			Delegates: []string{"first@proj.iam.gserviceaccount.com", "projects/-/serviceAccounts/second@proj.iam.gserviceaccount.com"},
 			Endpoint:  endpoint,
@@ -87,15 +88,15 @@ func TestIAMSignerSignsVerifiableURLs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := Credential{Identity: "signer@proj.iam.gserviceaccount.com", Kind: KindRSA, Keyless: true}
+		want := sign.Credential{Identity: "signer@proj.iam.gserviceaccount.com", Kind: sign.KindRSA, Keyless: true}
 		if got := signer.Credential(); got != want {
 			t.Errorf("Credential() = %+v, want %+v", got, want)
 		}
-		u, err := New(signer, nil)
+		u, err := sign.New(signer, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		req := Request{Method: "GET", Bucket: "bucket", Object: "a/b.txt", Expires: 15 * time.Minute, Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+		req := sign.Request{Method: "GET", Bucket: "bucket", Object: "a/b.txt", Expires: 15 * time.Minute, Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 		link, err := u.Sign(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
@@ -168,21 +169,21 @@ func TestIAMSignerClassifiesErrors(t *testing.T) {
 		{"malformed signedBlob", fixedAnswer(t, 200, "application/json", `{"keyId":"k","signedBlob":"!!!"}`), false, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := NewIAMSigner(context.Background(), IAMOptions{Email: "a@p.iam.gserviceaccount.com", Endpoint: tc.endpoint})
+			s, err := NewSigner(context.Background(), Options{Email: "a@p.iam.gserviceaccount.com", Endpoint: tc.endpoint})
 			if err != nil {
 				t.Fatal(err)
 			}
-			sig, err := s.Sign(context.Background(), Scope{}, []byte(payload))
+			sig, err := s.Sign(context.Background(), sign.Scope{}, []byte(payload))
 			if err == nil {
 				t.Fatalf("signed (%d bytes), want an error", len(sig))
 			}
-			if got := IsRetryable(err); got != tc.retryable {
-				t.Errorf("IsRetryable = %v, want %v: %v", got, tc.retryable, err)
+			if got := sign.IsRetryable(err); got != tc.retryable {
+				t.Errorf("sign.IsRetryable = %v, want %v: %v", got, tc.retryable, err)
 			}
-			var ie *IAMError
+			var ie *Error
 			if tc.code != 0 {
 				if !errors.As(err, &ie) || ie.Code != tc.code {
-					t.Fatalf("want an *IAMError with code %d, got %v", tc.code, err)
+					t.Fatalf("want an *Error with code %d, got %v", tc.code, err)
 				}
 				if ie.Throttled() != tc.throttled {
 					t.Errorf("Throttled() = %v, want %v", ie.Throttled(), tc.throttled)
@@ -198,7 +199,7 @@ func TestIAMSignerClassifiesErrors(t *testing.T) {
 
 func TestIAMSignerCallerCancellationIsNotRetryable(t *testing.T) {
 	s := startEmulator(t, emulator.Options{HangRate: 1, HangMax: time.Minute})
-	signer, err := NewIAMSigner(context.Background(), IAMOptions{Email: s.Email(), Endpoint: s.Endpoint()})
+	signer, err := NewSigner(context.Background(), Options{Email: s.Email(), Endpoint: s.Endpoint()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,8 +210,8 @@ func TestIAMSignerCallerCancellationIsNotRetryable(t *testing.T) {
 		}
 		cancel()
 	}()
-	_, err = signer.Sign(ctx, Scope{}, []byte("x"))
-	if !errors.Is(err, context.Canceled) || IsRetryable(err) {
+	_, err = signer.Sign(ctx, sign.Scope{}, []byte("x"))
+	if !errors.Is(err, context.Canceled) || sign.IsRetryable(err) {
 		t.Errorf("err = %v: want context.Canceled, not retryable", err)
 	}
 }
@@ -218,25 +219,25 @@ func TestIAMSignerCallerCancellationIsNotRetryable(t *testing.T) {
 func TestIAMOptionsValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		o    IAMOptions
+		o    Options
 		bad  string // the field named in the error, "" when valid
 	}{
-		{"empty (discover)", IAMOptions{}, ""},
-		{"full", IAMOptions{Email: "a@p.iam.gserviceaccount.com", Delegates: []string{"b@p.iam.gserviceaccount.com", "projects/-/serviceAccounts/c@p.iam.gserviceaccount.com"}, Endpoint: "https://iamcredentials.example.com/"}, ""},
-		{"email without @", IAMOptions{Email: "12345"}, "service-account"},
-		{"delegate with a project", IAMOptions{Delegates: []string{"projects/p/serviceAccounts/b@p.iam.gserviceaccount.com"}}, "delegate"},
-		{"delegate not an email", IAMOptions{Delegates: []string{"bob"}}, "delegate"},
-		{"endpoint without scheme", IAMOptions{Endpoint: "127.0.0.1:8085"}, "iam-endpoint"},
-		{"endpoint ftp", IAMOptions{Endpoint: "ftp://h/"}, "iam-endpoint"},
+		{"empty (discover)", Options{}, ""},
+		{"full", Options{Email: "a@p.iam.gserviceaccount.com", Delegates: []string{"b@p.iam.gserviceaccount.com", "projects/-/serviceAccounts/c@p.iam.gserviceaccount.com"}, Endpoint: "https://iamcredentials.example.com/"}, ""},
+		{"email without @", Options{Email: "12345"}, "service-account"},
+		{"delegate with a project", Options{Delegates: []string{"projects/p/serviceAccounts/b@p.iam.gserviceaccount.com"}}, "delegate"},
+		{"delegate not an email", Options{Delegates: []string{"bob"}}, "delegate"},
+		{"endpoint without scheme", Options{Endpoint: "127.0.0.1:8085"}, "iam-endpoint"},
+		{"endpoint ftp", Options{Endpoint: "ftp://h/"}, "iam-endpoint"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.o.Validate()
-			var ie *InputError
+			var ie *sign.InputError
 			switch {
 			case tc.bad == "" && err != nil:
 				t.Errorf("Validate() = %v, want nil", err)
 			case tc.bad != "" && (!errors.As(err, &ie) || ie.Field != tc.bad):
-				t.Errorf("Validate() = %v, want an InputError for %q", err, tc.bad)
+				t.Errorf("Validate() = %v, want an sign.InputError for %q", err, tc.bad)
 			}
 		})
 	}
@@ -257,8 +258,8 @@ func TestEmailFromCredentials(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := emailFromCredentials([]byte(tc.file))
 			if tc.want == "" {
-				if err == nil || !IsInputError(err) {
-					t.Errorf("got %q, %v: want an InputError", got, err)
+				if err == nil || !sign.IsInputError(err) {
+					t.Errorf("got %q, %v: want an sign.InputError", got, err)
 				}
 				return
 			}
@@ -316,7 +317,7 @@ func TestIAMSignerDiscoversEmail(t *testing.T) {
 			t.Setenv("GCE_METADATA_HOST", strings.TrimPrefix(tc.metadata, "http://"))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			s, err := NewIAMSigner(ctx, IAMOptions{Endpoint: "http://127.0.0.1:1/"})
+			s, err := NewSigner(ctx, Options{Endpoint: "http://127.0.0.1:1/"})
 			if tc.want == "" {
 				if err == nil {
 					t.Fatalf("discovered %q, want an error", s.Email())
