@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -14,6 +12,8 @@ import (
 
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/iam"
+
+	"github.com/linkissuer/linkissuer/internal/vectors"
 )
 
 // emuBuffer is a bytes.Buffer safe to read while a command writes to it.
@@ -100,10 +100,7 @@ func TestEmulateServesSignBlobUntilCancelled(t *testing.T) {
 }
 
 func TestEmulateWithKeyFile(t *testing.T) {
-	path := filepath.Join("..", "..", "shared", "conformance", "test_service_account.not-a-test.json")
-	if _, err := os.Stat(path); os.IsNotExist(err) {
-		t.Skip("shared test data absent: clone with ../shared beside the repository to run this test")
-	}
+	path := vectors.Path(vectors.DummyKey)
 	env, out, _ := emulateEnv(map[string]string{"LINKISSUER_IAM_ADDR": "127.0.0.1:0", "LINKISSUER_IAM_KEY_FILE": path})
 	_, stop := runEmulate(t, env, out, "iam")
 	defer stop()

@@ -13,7 +13,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/internal/vectors"
 )
 
 // formOutput is `form --output json`, decoded.
@@ -73,13 +73,7 @@ type policyVector struct {
 
 func loadPolicyVectors(t *testing.T) []policyVector {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "conformance", "v4_signatures.json"))
-	if err != nil {
-		if os.Getenv("LINKISSUER_REQUIRE_SHARED") != "" {
-			t.Fatalf("conformance vectors absent (%v): .ci/run needs ../shared beside the repository", err)
-		}
-		t.Skipf("conformance vectors absent (%v): clone with ../shared beside the repository", err)
-	}
+	data := vectors.Read(t, vectors.GCS)
 	var f struct {
 		Tests []policyVector `json:"postPolicyV4Tests"`
 	}
@@ -94,7 +88,6 @@ func loadPolicyVectors(t *testing.T) []policyVector {
 // field (the signature among them) and the decoded policy.
 func TestFormConformanceVectors(t *testing.T) {
 	vectors := loadPolicyVectors(t)
-	needSharedKey(t)
 	if len(vectors) != 11 {
 		t.Errorf("found %d POST policy vectors, want 11", len(vectors))
 	}

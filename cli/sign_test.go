@@ -12,18 +12,15 @@ import (
 
 	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/sign"
+
+	"github.com/linkissuer/linkissuer/internal/vectors"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
-const dummyKey = "../../shared/conformance/test_service_account.not-a-test.json"
-
-func needSharedKey(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(dummyKey); err != nil {
-		t.Skipf("conformance key absent (%v): clone with ../shared beside the repository", err)
-	}
-}
+// dummyKey is the conformance vectors' service-account key, vendored in
+// testdata/.
+var dummyKey = vectors.Path(vectors.DummyKey)
 
 // runCmd runs a command with the given stdin and environment.
 func runCmd(t *testing.T, cmd Command, stdin string, envVars map[string]string, args ...string) (code int, stdout, stderr string) {
@@ -57,7 +54,6 @@ func golden(t *testing.T, name, got string) {
 }
 
 func TestSignGolden(t *testing.T) {
-	needSharedKey(t)
 	hmacEnv := map[string]string{"LINKISSUER_HMAC_SECRET": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
 	at := "--at=2019-02-01T09:00:00Z"
 	tests := []struct {
@@ -122,7 +118,6 @@ func TestSignS3DocExample(t *testing.T) {
 }
 
 func TestSignBulkReportsBadLinesAndSignsTheRest(t *testing.T) {
-	needSharedKey(t)
 	long := "gs://test-bucket/" + strings.Repeat("x", 1025)
 	stdin := strings.Join([]string{
 		"# comment lines and blank lines are skipped",
@@ -163,7 +158,6 @@ func TestSignBulkReportsBadLinesAndSignsTheRest(t *testing.T) {
 }
 
 func TestSignRejectsBadConfiguration(t *testing.T) {
-	needSharedKey(t)
 	tests := []struct {
 		name string
 		env  map[string]string

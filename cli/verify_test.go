@@ -20,6 +20,8 @@ import (
 	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/iam"
+
+	"github.com/linkissuer/linkissuer/internal/vectors"
 )
 
 // conformanceVector is the part of a GCS V4 conformance case verify needs.
@@ -34,13 +36,7 @@ type conformanceVector struct {
 
 func loadVectors(t *testing.T) []conformanceVector {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "conformance", "v4_signatures.json"))
-	if err != nil {
-		if os.Getenv("LINKISSUER_REQUIRE_SHARED") != "" {
-			t.Fatalf("conformance vectors absent (%v): .ci/run needs ../shared beside the repository", err)
-		}
-		t.Skipf("conformance vectors absent (%v): clone with ../shared beside the repository", err)
-	}
+	data := vectors.Read(t, vectors.GCS)
 	var f struct {
 		Tests []conformanceVector `json:"signingV4Tests"`
 	}
@@ -87,7 +83,6 @@ func checkVerify(t *testing.T, envVars map[string]string, stdin string, wantCode
 // expired after its expiration, not yet valid before, and tampered once an
 // unsigned-looking detail is altered.
 func TestVerifyConformanceVectors(t *testing.T) {
-	needSharedKey(t)
 	for _, v := range loadVectors(t) {
 		t.Run(v.Description, func(t *testing.T) {
 			base := []string{"--key-file", dummyKey, "--method", v.Method}
@@ -127,7 +122,6 @@ func TestVerifyConformanceVectors(t *testing.T) {
 
 // The decoded fields are printed for a newcomer to read.
 func TestVerifyPrintsTheDecodedURL(t *testing.T) {
-	needSharedKey(t)
 	v := loadVectors(t)[0] // Simple GET
 	out := checkVerify(t, nil, "", ExitOK, "VALID", v.ExpectedURL, "--key-file", dummyKey, "--at", "2019-02-01T09:00:04Z")
 	for _, want := range []string{
@@ -150,7 +144,6 @@ func TestVerifyPrintsTheDecodedURL(t *testing.T) {
 // The same object's URL altered in each part the signature covers is
 // tampered; signed by another key it is an unknown key.
 func TestVerifyTamperedAndUnknownKey(t *testing.T) {
-	needSharedKey(t)
 	v := loadVectors(t)[0]
 	other := writeKeyFile(t, "other@example.iam.gserviceaccount.com")
 	at := "2019-02-01T09:00:01Z"
@@ -325,7 +318,6 @@ func TestVerifyKeylessAgainstEndpoints(t *testing.T) {
 }
 
 func TestVerifyCommandLine(t *testing.T) {
-	needSharedKey(t)
 	v := loadVectors(t)
 	simple, resumable := v[0], v[2]
 	at := "2019-02-01T09:00:01Z"
@@ -413,7 +405,6 @@ func bytesOf(b byte, n int) []byte {
 // endpoint for the URL's account. The network may be closed here: either
 // way the answer names that endpoint and the URL is not called valid.
 func TestVerifyDefaultsToGoogleCerts(t *testing.T) {
-	needSharedKey(t)
 	v := loadVectors(t)[0]
 	out := checkVerify(t, nil, "", ExitFailure, "", "--timeout", "5s", "--at", "2019-02-01T09:00:01Z", v.ExpectedURL)
 	want := "https://www.googleapis.com/service_accounts/v1/metadata/x509/test-iam-credentials@dummy-project-id.iam.gserviceaccount.com"

@@ -3,35 +3,18 @@ package sign
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/linkissuer/linkissuer/internal/vectors"
 )
-
-// sharedDir is ../shared beside the repository: the conformance vectors and
-// the AWS suites live there, read in place.
-var sharedDir = filepath.Join("..", "..", "shared")
-
-func readShared(t testing.TB, rel string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(sharedDir, rel))
-	if os.IsNotExist(err) {
-		sharedAbsent(t, rel)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 // conformanceKey is the dummy service account the GCS vectors are signed with.
 func conformanceKey(t testing.TB) *KeySigner {
 	t.Helper()
-	s, err := ParseKey(readShared(t, "conformance/test_service_account.not-a-test.json"), "")
+	s, err := ParseKey(vectors.Read(t, vectors.DummyKey), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +49,7 @@ type urlCase struct {
 
 func loadConformance(t testing.TB) conformanceFile {
 	var f conformanceFile
-	if err := json.Unmarshal(readShared(t, "conformance/v4_signatures.json"), &f); err != nil {
+	if err := json.Unmarshal(vectors.Read(t, vectors.GCS), &f); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -240,18 +223,3 @@ func TestConformancePostPolicies(t *testing.T) {
 		})
 	}
 }
-
-// sharedAbsent skips t because ../shared is missing, or fails it when
-// $LINKISSUER_REQUIRE_SHARED is set (as .ci/run sets it): in CI the vectors
-// must run.
-func sharedAbsent(t testing.TB, what string) {
-	t.Helper()
-	msg := fmt.Sprintf("shared test data absent (%s): clone with ../shared beside the repository to run this test", what)
-	if os.Getenv("LINKISSUER_REQUIRE_SHARED") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-// SharedAbsent is sharedAbsent for the external test package (sign_test).
-var SharedAbsent = sharedAbsent

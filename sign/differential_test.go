@@ -8,8 +8,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,6 +19,8 @@ import (
 	"cloud.google.com/go/storage"
 
 	"github.com/linkissuer/linkissuer/sign"
+
+	"github.com/linkissuer/linkissuer/internal/vectors"
 )
 
 // This file compares linkissuer's GOOG4-RSA-SHA256 URLs with the ones
@@ -29,23 +29,6 @@ import (
 // strings-to-sign and therefore equal canonical requests.
 
 var diffCases = flag.Int("differential.cases", 400, "number of generated inputs TestDifferentialStorageLibrary compares")
-
-// sharedRoot is ../shared beside the repository (see /work/notes/common.md).
-var sharedRoot = filepath.Join("..", "..", "shared")
-
-func readSharedFile(t testing.TB, rel string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(sharedRoot, rel))
-	if os.IsNotExist(err) {
-		sign.SharedAbsent(t, rel)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
-const dummyKeyFile = "conformance/test_service_account.not-a-test.json"
 
 // dummyServiceAccount is the conformance vectors' dummy key: the raw PEM (for
 // the storage library, which parses it on every call) and our signer.
@@ -57,7 +40,7 @@ type dummyServiceAccount struct {
 
 func loadDummyServiceAccount(t testing.TB) dummyServiceAccount {
 	t.Helper()
-	data := readSharedFile(t, dummyKeyFile)
+	data := vectors.Read(t, vectors.DummyKey)
 	var sa struct {
 		ClientEmail string `json:"client_email"`
 		PrivateKey  string `json:"private_key"`

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/linkissuer/linkissuer/sign"
+
+	"github.com/linkissuer/linkissuer/internal/vectors"
 )
 
 // FuzzCanonicalize feeds arbitrary object names, one header and one query
@@ -158,8 +159,7 @@ func signingParam(name string) bool {
 type fuzzSeed struct{ object, headerName, headerValue, queryName, queryValue string }
 
 // fuzzSeeds are the conformance vectors' inputs (first header and query
-// parameter of each) plus a few hand-picked edge cases, so the seeds run
-// even without ../shared.
+// parameter of each) plus a few hand-picked edge cases.
 func fuzzSeeds() []fuzzSeed {
 	seeds := []fuzzSeed{
 		{"a b/~+%/é😀𝄞?#&=", " X-Goog-Meta-A\t", "\t a   b \t", "response-content-disposition", `attachment; filename="a b.txt"`},
@@ -172,9 +172,9 @@ func fuzzSeeds() []fuzzSeed {
 		{"o", "x-h", "v", "A", "before the algorithm"},
 		{"o", "x-h", "v", "X-Goog-Credential-X", "between"},
 	}
-	data, err := os.ReadFile(filepath.Join(sharedRoot, "conformance", "v4_signatures.json"))
+	data, err := os.ReadFile(vectors.Path(vectors.GCS))
 	if err != nil {
-		return seeds // ../shared absent: the hand-picked seeds still run
+		panic(err) // vendored in testdata/: always there
 	}
 	var f struct {
 		Tests []struct {

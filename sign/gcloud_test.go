@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"github.com/linkissuer/linkissuer/sign"
+
+	"github.com/linkissuer/linkissuer/internal/vectors"
 )
 
 // This file cross-checks linkissuer with `gcloud storage sign-url`. gcloud
@@ -238,10 +239,7 @@ func TestGcloudSignURL(t *testing.T) {
 		t.Skip("-short: each gcloud invocation takes 1-3 s")
 	}
 	sa := loadDummyServiceAccount(t)
-	keyFile, err := filepath.Abs(filepath.Join(sharedRoot, dummyKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyFile := vectors.Path(vectors.DummyKey)
 	// Inputs stay inside what gcloud canonicalizes by the V4 rules: header
 	// names in lower case, header values without surrounding or repeated
 	// blanks, query values without spaces. TestGcloudDepartures pins the rest.
@@ -382,10 +380,7 @@ func TestGcloudDepartures(t *testing.T) {
 		t.Skip("-short: each gcloud invocation takes 1-3 s")
 	}
 	sa := loadDummyServiceAccount(t)
-	keyFile, err := filepath.Abs(filepath.Join(sharedRoot, dummyKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyFile := vectors.Path(vectors.DummyKey)
 	c := gcloudCase{
 		object:   "report.pdf",
 		method:   "GET",

@@ -22,11 +22,13 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/linkissuer/linkissuer/sign"
+
+	"github.com/linkissuer/linkissuer/internal/vectors"
 )
 
 var updateApplicability = flag.Bool("update-sigv4", false, "rewrite testdata/sigv4-applicability.md from the table in sigv4_test.go")
 
-// s3DocExample is ../shared/sigv4/s3_presign_doc_example.json.
+// s3DocExample is testdata/sigv4/s3_presign_doc_example.json.
 type s3DocExample struct {
 	AccessKeyID       string `json:"accessKeyId"`
 	SecretAccessKey   string `json:"secretAccessKey"`
@@ -42,7 +44,7 @@ type s3DocExample struct {
 
 func TestS3DocumentationExample(t *testing.T) {
 	var ex s3DocExample
-	if err := json.Unmarshal(readSharedFile(t, "sigv4/s3_presign_doc_example.json"), &ex); err != nil {
+	if err := json.Unmarshal(vectors.Read(t, vectors.S3DocExample), &ex); err != nil {
 		t.Fatal(err)
 	}
 	ts, err := time.Parse("20060102T150405Z", ex.Timestamp)
@@ -269,8 +271,6 @@ func TestGenericSigV4Helpers(t *testing.T) {
 	}
 }
 
-const sigv4Suite = "sigv4/aws-signing-test-suite-v4"
-
 func readCaseFile(t *testing.T, dir, name string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, name))
@@ -281,11 +281,8 @@ func readCaseFile(t *testing.T, dir, name string) string {
 }
 
 func TestAWSSigningSuite(t *testing.T) {
-	root := filepath.Join(sharedRoot, sigv4Suite)
+	root := vectors.Path(vectors.AWSSuite)
 	entries, err := os.ReadDir(root)
-	if os.IsNotExist(err) {
-		sign.SharedAbsent(t, sigv4Suite)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,12 +14,12 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/linkissuer/linkissuer/internal/vectors"
 )
 
 // testKey is generated once: RSA key generation is the slow part of New.
@@ -388,10 +388,7 @@ func TestHangEndsWhenClientGivesUpOrEmulatorCloses(t *testing.T) {
 }
 
 func TestKeyFile(t *testing.T) {
-	path := filepath.Join("..", "..", "..", "shared", "conformance", "test_service_account.not-a-test.json")
-	if _, err := os.Stat(path); os.IsNotExist(err) {
-		t.Skip("shared test data absent: clone with ../shared beside the repository to run this test")
-	}
+	path := vectors.Path(vectors.DummyKey)
 	k, err := ReadKeyFile(path)
 	if err != nil {
 		t.Fatal(err)
