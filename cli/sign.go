@@ -187,10 +187,8 @@ func newSignRun(ctx context.Context, env Env, f *signFlags) (*signRun, error) {
 	}
 	r := &signRun{env: env, out: out, signers: map[sign.Dialect]*sign.URLSigner{}, setupErr: map[sign.Dialect]error{}}
 	r.method = strings.ToUpper(f.method)
-	switch r.method {
-	case "GET", "HEAD", "PUT", "POST", "DELETE", "RESUMABLE":
-	default:
-		return nil, fmt.Errorf("--method %q: must be GET, HEAD, PUT, POST, DELETE or RESUMABLE", f.method)
+	if !sign.ValidMethod(r.method) {
+		return nil, fmt.Errorf("--method %q: must be one of %s", f.method, sign.MethodList)
 	}
 	if r.expires, err = ParseDuration(f.duration); err != nil {
 		return nil, fmt.Errorf("--duration: %w", err)

@@ -2,26 +2,24 @@ package cli
 
 import (
 	"context"
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/internal/vectors"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/iam"
-
-	"github.com/linkissuer/linkissuer/internal/vectors"
 )
 
 // conformanceVector is the part of a GCS V4 conformance case verify needs.
@@ -54,7 +52,7 @@ func verdictOf(out string) string {
 // signatureOf returns the hex signature of a signed URL, even one that
 // does not parse.
 func signatureOf(raw string) string {
-	if m := signatureParam.FindStringSubmatch(raw); m != nil {
+	if m := regexp.MustCompile(`(?i)X-(?:Goog|Amz)-Signature=([0-9a-f]+)`).FindStringSubmatch(raw); m != nil {
 		return m[1]
 	}
 	return ""
@@ -157,7 +155,7 @@ func TestVerifyTamperedAndUnknownKey(t *testing.T) {
 		{"other bucket", strings.Replace(v.ExpectedURL, "/test-bucket/", "/prod-bucket/", 1), nil, "TAMPERED"},
 		{"other host", strings.Replace(v.ExpectedURL, "storage.googleapis.com", "evil.example.com", 1), nil, "TAMPERED"},
 		{"query added", strings.Replace(v.ExpectedURL, "?", "?response-content-type=text%2Fhtml&", 1), nil, "TAMPERED"},
-		{"other method", v.ExpectedURL, []string{"--method", "DELETE"}, "TAMPERED"},
+		{"other method", v.ExpectedURL, []string{"--method", "DELETE"}, "WRONG METHOD"},
 		{"signing date moved", strings.Replace(v.ExpectedURL, "T090000Z", "T100000Z", 1), nil, "TAMPERED"},
 		{"signature altered", strings.Replace(v.ExpectedURL, "X-Goog-Signature=95", "X-Goog-Signature=96", 1), nil, "UNKNOWN KEY"},
 		{"another key", v.ExpectedURL, []string{"--key-file", other}, "UNKNOWN KEY"},
@@ -331,7 +329,9 @@ func TestVerifyCommandLine(t *testing.T) {
 		{"flags after the URL", "", []string{simple.ExpectedURL, "--key-file", dummyKey, "--at", at}, ExitOK, "VALID"},
 		{"URL from stdin", simple.ExpectedURL + "\n", []string{"--key-file", dummyKey, "--at", at, "-"}, ExitOK, "VALID"},
 		{"RESUMABLE adds its header", "", []string{"--key-file", dummyKey, "--at", at, "--method", "RESUMABLE", resumable.ExpectedURL}, ExitOK, "VALID"},
-		{"signed header not given", "", []string{"--key-file", dummyKey, "--at", at, "--method", "POST", resumable.ExpectedURL}, ExitFailure, "MALFORMED"},
+		{"POST for a RESUMABLE link", "", []string{"--key-file", dummyKey, "--at", at, "--method", "POST", resumable.ExpectedURL}, ExitFailure, "WRONG METHOD"},
+		{"RESUMABLE found without --method", "", []string{"--key-file", dummyKey, "--at", at, resumable.ExpectedURL}, ExitOK, "VALID"},
+		{"signed header not given", "", []string{"--key-file", dummyKey, "--at", at, "--method", "RESUMABLE", "--header", "Content-Type: x", resumable.ExpectedURL}, ExitFailure, "MALFORMED"},
 		{"control character in the URL", "", []string{"--key-file", dummyKey, simple.ExpectedURL + "\x7f"}, ExitFailure, "MALFORMED"},
 		{"not a signed URL", "", []string{"--key-file", dummyKey, "https://storage.googleapis.com/b/o?alt=media"}, ExitFailure, "MALFORMED"},
 		{"no URL", "", []string{"--key-file", dummyKey}, ExitUsage, ""},
@@ -353,54 +353,6 @@ func TestVerifyCommandLine(t *testing.T) {
 	}
 }
 
-// signedBy recognises a key's signatures over any message, and nothing
-// else: it is what tells tampered from unknown key.
-func TestSignedBy(t *testing.T) {
-	a, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256([]byte("some request"))
-	sig, err := rsa.SignPKCS1v15(nil, a, crypto.SHA256, sum[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	flipped := append([]byte{}, sig...)
-	flipped[10] ^= 1
-	tests := []struct {
-		name string
-		sig  []byte
-		pub  *rsa.PublicKey
-		want bool
-	}{
-		{"own key", sig, &a.PublicKey, true},
-		{"other key", sig, &b.PublicKey, false},
-		{"altered signature", flipped, &a.PublicKey, false},
-		{"short", sig[:100], &a.PublicKey, false},
-		{"zero", make([]byte, 256), &a.PublicKey, false},
-		{"above modulus", bytesOf(0xff, 256), &a.PublicKey, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := signedBy(tc.sig, tc.pub); got != tc.want {
-				t.Errorf("signedBy = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
-func bytesOf(b byte, n int) []byte {
-	out := make([]byte, n)
-	for i := range out {
-		out[i] = b
-	}
-	return out
-}
-
 // Without a key, RSA URLs are checked against Google's certificate
 // endpoint for the URL's account. The network may be closed here: either
 // way the answer names that endpoint and the URL is not called valid.
@@ -410,11 +362,5 @@ func TestVerifyDefaultsToGoogleCerts(t *testing.T) {
 	want := "https://www.googleapis.com/service_accounts/v1/metadata/x509/test-iam-credentials@dummy-project-id.iam.gserviceaccount.com"
 	if !strings.Contains(out, want) {
 		t.Errorf("output does not name %s:\n%s", want, out)
-	}
-	if got := withEmail("http://h/x509/", "a b@c"); got != "http://h/x509/a%20b@c" {
-		t.Errorf("withEmail = %q", got)
-	}
-	if got := withEmail("http://h/x509/full", "a@c"); got != "http://h/x509/full" {
-		t.Errorf("withEmail changed a full URL: %q", got)
 	}
 }

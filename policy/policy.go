@@ -118,12 +118,10 @@ func New(c Config) (*Policy, error) {
 	}
 	for _, m := range methods {
 		m = strings.ToUpper(strings.TrimSpace(m))
-		switch m {
-		case "GET", "HEAD", "PUT", "POST", "DELETE", "RESUMABLE":
-			p.methods[m] = true
-		default:
-			return nil, fmt.Errorf("policy: unknown method %q", m)
+		if !sign.ValidMethod(m) {
+			return nil, fmt.Errorf("policy: unknown method %q (want one of %s)", m, sign.MethodList)
 		}
+		p.methods[m] = true
 	}
 	for _, ct := range c.ContentTypes {
 		p.contentTypes = append(p.contentTypes, compileGlob(strings.ToLower(strings.TrimSpace(ct))))

@@ -73,13 +73,13 @@ func alnumAny(c byte) bool {
 // ValidateMethod checks that m is one of the methods sign.Request accepts,
 // written in upper case, and reports a failure with code invalid_method.
 func ValidateMethod(field, m string) error {
-	switch m {
-	case "GET", "HEAD", "PUT", "POST", "DELETE", "RESUMABLE":
+	switch {
+	case sign.ValidMethod(m):
 		return nil
-	case "":
+	case m == "":
 		return fieldErr(CodeMissingField, field, "missing")
 	}
-	return fieldErr(CodeInvalidMethod, field, "%s is not one of GET, HEAD, PUT, POST, DELETE, RESUMABLE", quoteShort(m))
+	return fieldErr(CodeInvalidMethod, field, "%s is not one of %s", quoteShort(m), sign.MethodList)
 }
 
 func (s *JobSource) validate() error {

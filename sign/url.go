@@ -211,8 +211,8 @@ func (u *URLSigner) build(r *Request, query []Param, headers []Header) (Canonica
 		return CanonicalRequest{}, built{}, err
 	}
 	in := r.Headers
-	if strings.EqualFold(r.Method, "RESUMABLE") {
-		in = append(append(make([]Header, 0, len(in)+1), in...), Header{"x-goog-resumable", "start"})
+	if strings.EqualFold(r.Method, MethodResumable) {
+		in = append(append(make([]Header, 0, len(in)+1), in...), resumableHeader)
 	}
 
 	// The arena holds every string build makes and then the URL; strings
@@ -471,17 +471,16 @@ func Resource(d Dialect, bucket, object string) string {
 
 func (u *URLSigner) checkRequest(r *Request) (method string, err error) {
 	method = strings.ToUpper(r.Method)
-	switch method {
-	case "GET", "HEAD", "PUT", "POST", "DELETE":
-	case "RESUMABLE":
+	switch {
+	case method == MethodResumable:
 		if u.dialect != GOOG4 {
 			return "", &InputError{Field: "method", Reason: "RESUMABLE exists only for Google Cloud Storage"}
 		}
 		method = "POST"
-	case "":
+	case method == "":
 		return "", &InputError{Field: "method", Reason: "missing"}
-	default:
-		return "", &InputError{Field: "method", Reason: "must be GET, HEAD, PUT, POST, DELETE or RESUMABLE, got " + quote(r.Method)}
+	case !ValidMethod(method):
+		return "", &InputError{Field: "method", Reason: "must be one of " + MethodList + ", got " + quote(r.Method)}
 	}
 	if err := ValidateBucket(u.dialect, r.Bucket); err != nil {
 		return "", err

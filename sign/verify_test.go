@@ -2,6 +2,10 @@ package sign
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"errors"
 	"strings"
 	"testing"
@@ -94,4 +98,52 @@ func TestVerifyHMACAndTampering(t *testing.T) {
 			})
 		}
 	}
+}
+
+// signedBy recognises a key's signatures over any message, and nothing
+// else: it is what tells tampered from unknown key.
+func TestSignedBy(t *testing.T) {
+	a, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("some request"))
+	sig, err := rsa.SignPKCS1v15(nil, a, crypto.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := append([]byte{}, sig...)
+	flipped[10] ^= 1
+	tests := []struct {
+		name string
+		sig  []byte
+		pub  *rsa.PublicKey
+		want bool
+	}{
+		{"own key", sig, &a.PublicKey, true},
+		{"other key", sig, &b.PublicKey, false},
+		{"altered signature", flipped, &a.PublicKey, false},
+		{"short", sig[:100], &a.PublicKey, false},
+		{"zero", make([]byte, 256), &a.PublicKey, false},
+		{"above modulus", bytesOf(0xff, 256), &a.PublicKey, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := signedBy(tc.sig, tc.pub); got != tc.want {
+				t.Errorf("signedBy = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func bytesOf(b byte, n int) []byte {
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = b
+	}
+	return out
 }

@@ -1,4 +1,8 @@
-package cli
+// Package keys loads the RSA public keys that verify V4 signed URLs: from a
+// key file (service-account JSON, PEM keys or certificates), from an x509
+// certificate endpoint such as Google's per-account one, or from a JWK set.
+// It is the I/O half of verification; sign.Verify is the pure half.
+package keys
 
 import (
 	"context"
@@ -20,71 +24,74 @@ import (
 	"github.com/linkissuer/linkissuer/sign"
 )
 
-// errNoKeys means the key source has no key for the account: an endpoint
-// answered 404 or an empty set. The URL's verdict is then "unknown key".
-var errNoKeys = errors.New("no public keys")
+// GoogleCertsURL is where Google publishes the certificates of a service
+// account's Google-managed and user-managed keys; the account's email is
+// appended.
+const GoogleCertsURL = "https://www.googleapis.com/service_accounts/v1/metadata/x509/"
 
 // maxKeysBody bounds a public-key endpoint's answer.
 const maxKeysBody = 1 << 20
 
-// rsaKey is one public key and its ID, if known.
-type rsaKey struct {
-	id  string
-	pub *rsa.PublicKey
+// Source says where the public keys come from. At most one field is set;
+// none means Google's certificates of the URL's account (GoogleCertsURL).
+// A CertURL or JWKURL ending in "/" gets the account's email appended.
+type Source struct {
+	File    string
+	CertURL string
+	JWKURL  string
+	// Client fetches the endpoints (http.DefaultClient when nil); the
+	// caller's context bounds each fetch.
+	Client *http.Client
 }
 
-func (k rsaKey) describe(source string) string {
-	if k.id == "" {
-		return source
-	}
-	return "key " + k.id + " from " + source
-}
-
-// keySet is the public keys one source offers.
-type keySet struct {
-	source string // where they came from, for messages
-	// identity is the account the keys belong to, when the source says
-	// (a JSON key file).
-	identity string
-	keys     []rsaKey
-}
-
-// loadKeys gets the RSA public keys to verify a URL signed by identity.
-func loadKeys(ctx context.Context, ks keySource, identity string) (*keySet, error) {
+// Load returns the keys that may have signed for identity. Its signature
+// fits sign.VerifyKeys.RSA. An endpoint that knows no such account (404, or
+// an empty set) gives an error wrapping sign.ErrNoKeys.
+func (s Source) Load(ctx context.Context, identity string) (*sign.KeySet, error) {
 	switch {
-	case ks.keyFile != "":
-		return keyFileSet(ks.keyFile)
-	case ks.jwkURL != "":
-		return fetchKeys(ctx, withEmail(ks.jwkURL, identity), parseJWKSet)
-	case ks.certURL != "":
-		return fetchKeys(ctx, withEmail(ks.certURL, identity), parseX509Set)
+	case s.File != "":
+		return FromFile(s.File)
+	case s.JWKURL != "":
+		return s.fetch(ctx, WithEmail(s.JWKURL, identity), ParseJWKSet)
+	case s.CertURL != "":
+		return s.fetch(ctx, WithEmail(s.CertURL, identity), ParseX509Set)
 	}
-	return fetchKeys(ctx, googleCertsURL+url.PathEscape(identity), parseX509Set)
+	return s.fetch(ctx, GoogleCertsURL+url.PathEscape(identity), ParseX509Set)
 }
 
-// withEmail appends the escaped email to an endpoint that ends in "/".
-func withEmail(endpoint, email string) string {
+// WithEmail appends the escaped email to an endpoint that ends in "/".
+func WithEmail(endpoint, email string) string {
 	if strings.HasSuffix(endpoint, "/") {
 		return endpoint + url.PathEscape(email)
 	}
 	return endpoint
 }
 
-// keyFileSet reads a service-account JSON key, or PEM blocks: private keys
+// FromFile reads a service-account JSON key, or PEM blocks: private keys
 // (PKCS #1, PKCS #8), public keys (PKIX, PKCS #1) or certificates.
-func keyFileSet(path string) (*keySet, error) {
+func FromFile(path string) (*sign.KeySet, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("--key-file: %w", err)
+		return nil, fmt.Errorf("key file: %w", err)
 	}
-	set := &keySet{source: "key file " + path}
+	set, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	set.Source = "key file " + path
+	return set, nil
+}
+
+// Parse reads a service-account JSON key or PEM blocks (see FromFile).
+func Parse(data []byte) (*sign.KeySet, error) {
+	set := &sign.KeySet{}
 	if json.Valid(data) {
 		k, err := sign.ParseKey(data, "")
 		if err != nil {
-			return nil, fmt.Errorf("--key-file %s: %w", path, err)
+			return nil, err
 		}
-		set.identity = k.Credential().Identity
-		set.keys = []rsaKey{{id: k.KeyID(), pub: k.Public()}}
+		set.Identity = k.Credential().Identity
+		set.Keys = []sign.PublicKey{{ID: k.KeyID(), Key: k.Public()}}
 		return set, nil
 	}
 	for rest := data; ; {
@@ -94,12 +101,12 @@ func keyFileSet(path string) (*keySet, error) {
 		}
 		pub, err := pemPublicKey(block)
 		if err != nil {
-			return nil, fmt.Errorf("--key-file %s: %s block: %w", path, block.Type, err)
+			return nil, fmt.Errorf("%s block: %w", block.Type, err)
 		}
-		set.keys = append(set.keys, rsaKey{pub: pub})
+		set.Keys = append(set.Keys, sign.PublicKey{Key: pub})
 	}
-	if len(set.keys) == 0 {
-		return nil, fmt.Errorf("--key-file %s: no service-account JSON or PEM block", path)
+	if len(set.Keys) == 0 {
+		return nil, errors.New("no service-account JSON or PEM block")
 	}
 	return set, nil
 }
@@ -145,15 +152,19 @@ func pemPublicKey(b *pem.Block) (*rsa.PublicKey, error) {
 	return pub, nil
 }
 
-// fetchKeys GETs a public-key endpoint and parses its answer.
-func fetchKeys(ctx context.Context, endpoint string, parse func([]byte) ([]rsaKey, error)) (*keySet, error) {
+// fetch GETs a public-key endpoint and parses its answer.
+func (s Source) fetch(ctx context.Context, endpoint string, parse func([]byte) ([]sign.PublicKey, error)) (*sign.KeySet, error) {
+	client := s.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	if err != nil {
 		return nil, fmt.Errorf("public keys %s: %w", endpoint, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot fetch the public keys: %w (use --key-file, --cert-url or --iam-endpoint offline)", err)
+		return nil, fmt.Errorf("cannot fetch the public keys: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxKeysBody))
@@ -162,7 +173,7 @@ func fetchKeys(ctx context.Context, endpoint string, parse func([]byte) ([]rsaKe
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return nil, fmt.Errorf("%w: %s answered 404: it knows no such service account", errNoKeys, endpoint)
+		return nil, fmt.Errorf("%w: %s answered 404: it knows no such service account", sign.ErrNoKeys, endpoint)
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("public keys %s: HTTP %d", endpoint, resp.StatusCode)
 	}
@@ -171,14 +182,14 @@ func fetchKeys(ctx context.Context, endpoint string, parse func([]byte) ([]rsaKe
 		return nil, fmt.Errorf("public keys %s: %w", endpoint, err)
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("%w: %s has none", errNoKeys, endpoint)
+		return nil, fmt.Errorf("%w: %s has none", sign.ErrNoKeys, endpoint)
 	}
-	return &keySet{source: endpoint, keys: keys}, nil
+	return &sign.KeySet{Source: endpoint, Keys: keys}, nil
 }
 
-// parseX509Set parses {"KEY_ID": "PEM certificate", ...}, the answer of
+// ParseX509Set parses {"KEY_ID": "PEM certificate", ...}, the answer of
 // Google's .../metadata/x509/EMAIL endpoint.
-func parseX509Set(body []byte) ([]rsaKey, error) {
+func ParseX509Set(body []byte) ([]sign.PublicKey, error) {
 	var certs map[string]string
 	if err := json.Unmarshal(body, &certs); err != nil {
 		return nil, fmt.Errorf("not an x509 certificate set: %w", err)
@@ -188,7 +199,7 @@ func parseX509Set(body []byte) ([]rsaKey, error) {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	var keys []rsaKey
+	var keys []sign.PublicKey
 	for _, id := range ids {
 		block, _ := pem.Decode([]byte(certs[id]))
 		if block == nil {
@@ -198,14 +209,14 @@ func parseX509Set(body []byte) ([]rsaKey, error) {
 		if err != nil {
 			return nil, fmt.Errorf("key %s: %w", id, err)
 		}
-		keys = append(keys, rsaKey{id: id, pub: pub})
+		keys = append(keys, sign.PublicKey{ID: id, Key: pub})
 	}
 	return keys, nil
 }
 
-// parseJWKSet parses {"keys": [{"kty": "RSA", "kid", "n", "e"}, ...]};
+// ParseJWKSet parses {"keys": [{"kty": "RSA", "kid", "n", "e"}, ...]};
 // keys of other types are skipped.
-func parseJWKSet(body []byte) ([]rsaKey, error) {
+func ParseJWKSet(body []byte) ([]sign.PublicKey, error) {
 	var set struct {
 		Keys []struct {
 			Kty string `json:"kty"`
@@ -217,7 +228,7 @@ func parseJWKSet(body []byte) ([]rsaKey, error) {
 	if err := json.Unmarshal(body, &set); err != nil {
 		return nil, fmt.Errorf("not a JWK set: %w", err)
 	}
-	var keys []rsaKey
+	var keys []sign.PublicKey
 	for _, k := range set.Keys {
 		if k.Kty != "RSA" {
 			continue
@@ -227,7 +238,7 @@ func parseJWKSet(body []byte) ([]rsaKey, error) {
 		if err1 != nil || err2 != nil || len(n) == 0 || len(e) == 0 || len(e) > 4 {
 			return nil, fmt.Errorf("key %s: bad n or e", k.Kid)
 		}
-		keys = append(keys, rsaKey{id: k.Kid, pub: &rsa.PublicKey{
+		keys = append(keys, sign.PublicKey{ID: k.Kid, Key: &rsa.PublicKey{
 			N: new(big.Int).SetBytes(n),
 			E: int(new(big.Int).SetBytes(e).Int64()),
 		}})
