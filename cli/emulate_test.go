@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkissuer/linkissuer/internal/vectors"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/iam"
-
-	"github.com/linkissuer/linkissuer/internal/vectors"
 )
 
 // emuBuffer is a bytes.Buffer safe to read while a command writes to it.

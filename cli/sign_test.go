@@ -11,9 +11,8 @@ import (
 	"testing"
 
 	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
-	"github.com/linkissuer/linkissuer/sign"
-
 	"github.com/linkissuer/linkissuer/internal/vectors"
+	"github.com/linkissuer/linkissuer/sign"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")

@@ -18,9 +18,8 @@ import (
 
 	"cloud.google.com/go/storage"
 
-	"github.com/linkissuer/linkissuer/sign"
-
 	"github.com/linkissuer/linkissuer/internal/vectors"
+	"github.com/linkissuer/linkissuer/sign"
 )
 
 // This file compares linkissuer's GOOG4-RSA-SHA256 URLs with the ones

@@ -12,9 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/linkissuer/linkissuer/sign"
-
 	"github.com/linkissuer/linkissuer/internal/vectors"
+	"github.com/linkissuer/linkissuer/sign"
 )
 
 // FuzzCanonicalize feeds arbitrary object names, one header and one query

@@ -10,18 +10,15 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
-	"os/exec"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/linkissuer/linkissuer/sign"
-
+	"github.com/linkissuer/linkissuer/internal/gcloudtest"
 	"github.com/linkissuer/linkissuer/internal/vectors"
+	"github.com/linkissuer/linkissuer/sign"
 )
 
 // This file cross-checks linkissuer with `gcloud storage sign-url`. gcloud
@@ -165,34 +162,6 @@ func (c gcloudCase) args(keyFile string) []string {
 	return args
 }
 
-var gcloudURL = regexp.MustCompile(`https://storage\.googleapis\.com/\S+`)
-
-// runGcloud returns the signed URL gcloud printed. gcloud prints it, then
-// probes the URL over the network, which fails offline: the exit status is
-// ignored as long as a URL was printed.
-func runGcloud(t *testing.T, gcloud string, args []string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, gcloud, args...)
-	cmd.Env = append(os.Environ(),
-		"CLOUDSDK_CONFIG="+t.TempDir(), // no user config, account or impersonation
-		"CLOUDSDK_CORE_DISABLE_PROMPTS=1",
-		"CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT=",
-	)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
-	if u := gcloudURL.Find(stdout.Bytes()); u != nil {
-		return string(u)
-	}
-	if u := gcloudURL.Find(stderr.Bytes()); u != nil {
-		return string(u)
-	}
-	t.Fatalf("gcloud printed no signed URL (%v)\nstdout: %s\nstderr: %s", runErr, redact(stdout.String()), redact(stderr.String()))
-	return ""
-}
-
 // gcloudRulesStringToSign rebuilds the string-to-sign of a gcloud URL the way
 // gcloud's sign_url_util.get_signed_url builds it, which departs from V4:
 // query values are quote_plus-encoded (a space is '+', not %20) and names are
@@ -231,13 +200,7 @@ func gcloudRulesStringToSign(rawURL, method string, headers []sign.Header) (stri
 }
 
 func TestGcloudSignURL(t *testing.T) {
-	gcloud, err := exec.LookPath("gcloud")
-	if err != nil {
-		t.Skip("gcloud is not installed: the gcloud cross-check is skipped")
-	}
-	if testing.Short() {
-		t.Skip("-short: each gcloud invocation takes 1-3 s")
-	}
+	gcloud := gcloudtest.Find(t)
 	sa := loadDummyServiceAccount(t)
 	keyFile := vectors.Path(vectors.DummyKey)
 	// Inputs stay inside what gcloud canonicalizes by the V4 rules: header
@@ -282,7 +245,7 @@ func TestGcloudSignURL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			raw := runGcloud(t, gcloud, tt.args(keyFile))
+			raw := gcloudtest.SignURL(t, gcloud, tt.args(keyFile))
 
 			// gcloud's URL verifies under our canonicalizer.
 			theirs, err := parseSignedURL(raw, tt.method, tt.headers)
@@ -292,6 +255,20 @@ func TestGcloudSignURL(t *testing.T) {
 			if err := theirs.verifyRSA(sa.Signer.Public()); err != nil {
 				t.Fatalf("gcloud's signature does not verify with sign's string-to-sign: %v\nURL: %s\ncanonical request:\n%s",
 					err, redact(raw), theirs.Canonical.String())
+			}
+
+			// sign.ParseSignedURL (what verify uses) reads gcloud's lower-case
+			// names the same way.
+			method, headers := tt.method, tt.headers
+			parsed, err := sign.ParseSignedURL(raw, method, headers)
+			if err != nil {
+				t.Fatalf("ParseSignedURL: %v", err)
+			}
+			if parsed.StringToSign != theirs.StringToSign {
+				t.Errorf("ParseSignedURL string-to-sign %q, want %q", parsed.StringToSign, theirs.StringToSign)
+			}
+			if err := parsed.VerifyRSA(sa.Signer.Public()); err != nil {
+				t.Errorf("ParseSignedURL: gcloud's signature does not verify: %v", err)
 			}
 
 			// Our request at gcloud's signing time, canonicalized by Prepare,
@@ -372,13 +349,7 @@ func TestGcloudSignURL(t *testing.T) {
 // rules and not under V4's; if it ever verifies under V4, gcloud has been
 // fixed and these inputs can join TestGcloudSignURL.
 func TestGcloudDepartures(t *testing.T) {
-	gcloud, err := exec.LookPath("gcloud")
-	if err != nil {
-		t.Skip("gcloud is not installed: the gcloud cross-check is skipped")
-	}
-	if testing.Short() {
-		t.Skip("-short: each gcloud invocation takes 1-3 s")
-	}
+	gcloud := gcloudtest.Find(t)
 	sa := loadDummyServiceAccount(t)
 	keyFile := vectors.Path(vectors.DummyKey)
 	c := gcloudCase{
@@ -392,7 +363,7 @@ func TestGcloudDepartures(t *testing.T) {
 		},
 		query: []sign.Param{{Name: "response-content-disposition", Value: `attachment; filename="Q1 report.pdf"`}},
 	}
-	raw := runGcloud(t, gcloud, c.args(keyFile))
+	raw := gcloudtest.SignURL(t, gcloud, c.args(keyFile))
 	sts, err := gcloudRulesStringToSign(raw, c.method, c.headers)
 	if err != nil {
 		t.Fatal(err)

@@ -21,9 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
-	"github.com/linkissuer/linkissuer/sign"
-
 	"github.com/linkissuer/linkissuer/internal/vectors"
+	"github.com/linkissuer/linkissuer/sign"
 )
 
 var updateApplicability = flag.Bool("update-sigv4", false, "rewrite testdata/sigv4-applicability.md from the table in sigv4_test.go")

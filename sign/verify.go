@@ -461,16 +461,23 @@ func Verify(ctx context.Context, req VerifyRequest, keys VerifyKeys) Verificatio
 }
 
 // diagnoseRSA tells why no key of set verified p: tampered when one key's
-// signature is recognisable but covers something else, unknown key when no
-// key made this signature at all.
+// signature is recognisable but covers something else, or when the set is
+// the URL's own account's key (a JSON key file) and the signature is
+// unrecognisable; unknown key when no key made this signature at all.
 func diagnoseRSA(p *ParsedURL, set *KeySet) (v Verdict, detail, key string) {
 	for _, k := range set.Keys {
 		if signedBy(p.Signature, k.Key) {
 			return Tampered, "key " + k.ID + " made this signature, but over a different request: the URL was altered (path, query, host or headers)", set.describe(k)
 		}
 	}
+	if set.Identity != "" && set.Identity == p.Identity {
+		// The key is the account's own (a JSON key file names it), yet
+		// the signature is not one it made: the signature bytes were
+		// altered, unless the account has another key that signed.
+		return Tampered, fmt.Sprintf("the URL names %s, whose key this is, but the key did not make this signature: the signature was altered (or another key of the account signed)", p.Identity), set.Source
+	}
 	detail = fmt.Sprintf("none of the %d key(s) from %s made this signature", len(set.Keys), set.Source)
-	if set.Identity != "" && set.Identity != p.Identity {
+	if set.Identity != "" {
 		detail += fmt.Sprintf(" (the key is %s's; the URL names %s)", set.Identity, p.Identity)
 	}
 	return UnknownKey, detail, set.Source
