@@ -8,11 +8,11 @@ package policy
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/linkissuer/linkissuer/glob"
 	"github.com/linkissuer/linkissuer/sign"
 )
 
@@ -36,10 +36,12 @@ func (r *Refusal) Error() string { return "refused by policy (" + r.Code + "): "
 
 // Config is the policy as configured (flags, environment, or a job).
 type Config struct {
-	// Allow lists "BUCKET" or "BUCKET/PATTERN" rules. In patterns '*'
-	// matches within one path segment, '**' across segments, '?' one
-	// character; "BUCKET" alone allows every object in it. Bucket names may
-	// use the same wildcards. Empty means nothing is allowed.
+	// Allow lists "BUCKET" or "BUCKET/PATTERN" rules. Patterns use the
+	// matchGlob syntax of package glob: '*' matches within one path
+	// segment, '**' across segments, '?' one character (not byte), [abc]
+	// and {a,b} as in Cloud Storage; "BUCKET" alone allows every object in
+	// it. Bucket names may use the same wildcards. Empty means nothing is
+	// allowed.
 	Allow []string
 	// Methods allowed; empty means GET only.
 	Methods []string
@@ -66,14 +68,17 @@ type Policy struct {
 	methods       map[string]bool
 	defaultExpiry time.Duration
 	maxExpiry     time.Duration
-	contentTypes  []*regexp.Regexp
-	params        []sign.Param
-	allowControl  bool
+	contentTypes  []glob.Glob
+	// untyped: the empty content-type pattern allows objects with none
+	// (an empty glob would match every type).
+	untyped      bool
+	params       []sign.Param
+	allowControl bool
 }
 
 type rule struct {
-	bucket *regexp.Regexp
-	object *regexp.Regexp // nil: any object
+	bucket glob.Glob
+	object glob.Glob // the zero Glob: any object
 }
 
 // New compiles c. It does not modify c.
@@ -106,9 +111,15 @@ func New(c Config) (*Policy, error) {
 		if bucket == "" {
 			return nil, fmt.Errorf("policy: allow rule %q has no bucket", a)
 		}
-		r := rule{bucket: compileGlob(bucket)}
+		var r rule
+		var err error
+		if r.bucket, err = glob.Compile(bucket); err != nil {
+			return nil, fmt.Errorf("policy: allow rule %q: %w", a, err)
+		}
 		if hasPattern && pattern != "" && pattern != "**" {
-			r.object = compileGlob(pattern)
+			if r.object, err = glob.Compile(pattern); err != nil {
+				return nil, fmt.Errorf("policy: allow rule %q: %w", a, err)
+			}
 		}
 		p.rules = append(p.rules, r)
 	}
@@ -124,7 +135,16 @@ func New(c Config) (*Policy, error) {
 		p.methods[m] = true
 	}
 	for _, ct := range c.ContentTypes {
-		p.contentTypes = append(p.contentTypes, compileGlob(strings.ToLower(strings.TrimSpace(ct))))
+		ct = strings.ToLower(strings.TrimSpace(ct))
+		if ct == "" {
+			p.untyped = true
+			continue
+		}
+		g, err := glob.Compile(ct)
+		if err != nil {
+			return nil, fmt.Errorf("policy: content type %q: %w", ct, err)
+		}
+		p.contentTypes = append(p.contentTypes, g)
 	}
 	return p, nil
 }
@@ -172,7 +192,7 @@ func (p *Policy) Check(r Request) (Grant, error) {
 	if exp < sign.MinExpiry || exp > p.maxExpiry {
 		return Grant{}, &Refusal{CodeExpiryOutOfRange, fmt.Sprintf("expiry %s is outside 1s..%s", exp, p.maxExpiry)}
 	}
-	if len(p.contentTypes) > 0 && !matchAny(p.contentTypes, strings.ToLower(r.ContentType)) {
+	if ct := strings.ToLower(r.ContentType); (len(p.contentTypes) > 0 || p.untyped) && !(ct == "" && p.untyped) && !matchAny(p.contentTypes, ct) {
 		return Grant{}, &Refusal{CodeContentType, fmt.Sprintf("content type %q is not allowed", r.ContentType)}
 	}
 	return Grant{Method: method, Expires: exp, Query: p.params}, nil
@@ -183,7 +203,7 @@ func (p *Policy) MaxExpiry() time.Duration { return p.maxExpiry }
 
 func (p *Policy) bucketAllowed(bucket string) bool {
 	for _, r := range p.rules {
-		if r.bucket.MatchString(bucket) {
+		if r.bucket.Match(bucket) {
 			return true
 		}
 	}
@@ -192,7 +212,7 @@ func (p *Policy) bucketAllowed(bucket string) bool {
 
 func (p *Policy) objectAllowed(bucket, object string) bool {
 	for _, r := range p.rules {
-		if r.bucket.MatchString(bucket) && (r.object == nil || r.object.MatchString(object)) {
+		if r.bucket.Match(bucket) && r.object.Match(object) {
 			return true
 		}
 	}
@@ -209,36 +229,11 @@ func HasControlChars(s string) bool {
 	return false
 }
 
-func matchAny(res []*regexp.Regexp, s string) bool {
-	for _, re := range res {
-		if re.MatchString(s) {
+func matchAny(globs []glob.Glob, s string) bool {
+	for _, g := range globs {
+		if g.Match(s) {
 			return true
 		}
 	}
 	return false
 }
-
-// compileGlob turns a glob into an anchored regexp: '**' any characters,
-// '*' any characters but '/', '?' one character but '/'.
-func compileGlob(glob string) *regexp.Regexp {
-	var b strings.Builder
-	b.WriteString(`^`)
-	for i := 0; i < len(glob); i++ {
-		switch c := glob[i]; {
-		case c == '*' && i+1 < len(glob) && glob[i+1] == '*':
-			b.WriteString(`.*`)
-			i++
-		case c == '*':
-			b.WriteString(`[^/]*`)
-		case c == '?':
-			b.WriteString(`[^/]`)
-		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
-		}
-	}
-	b.WriteString(`$`)
-	return regexp.MustCompile(b.String())
-}
-
-// MatchGlob reports whether name matches glob, with the rules of Config.Allow.
-func MatchGlob(glob, name string) bool { return compileGlob(glob).MatchString(name) }

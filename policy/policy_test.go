@@ -68,6 +68,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"default over max": {DefaultExpiry: 2 * time.Hour, MaxExpiry: time.Hour},
 		"unknown method":   {Methods: []string{"PATCH"}},
 		"rule w/o bucket":  {Allow: []string{"/prefix"}},
+		"unterminated [":   {Allow: []string{"media/[ab"}},
+		"bad content type": {ContentTypes: []string{"image/{png"}},
 	} {
 		if _, err := New(c); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -82,5 +84,42 @@ func TestEmptyAllowListAllowsNothing(t *testing.T) {
 	}
 	if _, err := p.Check(Request{Bucket: "any", Object: "thing"}); err == nil {
 		t.Fatal("empty allow list allowed a request")
+	}
+}
+
+// Patterns match characters, not bytes: "médias/**" grants "médias/a.jpg"
+// and refuses the mis-decoded "mÃ©dias/a.jpg" (each byte of "é" read as a
+// Latin-1 character), which the byte-wise glob of old did the other way round.
+func TestNonASCIIPatterns(t *testing.T) {
+	p, err := New(Config{Allow: []string{"media/médias/**", "media/?.txt", "bücher/*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		bucket   string
+		object   string
+		wantCode string
+	}{
+		{name: "accented prefix", bucket: "media", object: "médias/a.jpg"},
+		{name: "mis-decoded prefix", bucket: "media", object: "mÃ©dias/a.jpg", wantCode: CodeObjectNotAllowed},
+		{name: "unaccented prefix", bucket: "media", object: "medias/a.jpg", wantCode: CodeObjectNotAllowed},
+		{name: "question mark is one character", bucket: "media", object: "é.txt"},
+		{name: "accented bucket pattern", bucket: "bücher", object: "a"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := p.Check(Request{Bucket: tc.bucket, Object: tc.object})
+			if tc.wantCode == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var r *Refusal
+			if !errors.As(err, &r) || r.Code != tc.wantCode {
+				t.Fatalf("got %v, want refusal %s", err, tc.wantCode)
+			}
+		})
 	}
 }

@@ -127,7 +127,11 @@ func (k HMACKey) String() string { return "HMACKey{" + k.AccessID + " secret:RED
 // GoString shows the access ID only.
 func (k HMACKey) GoString() string { return k.String() }
 
-// Environment variables LoadHMACKey reads.
+// keyEnv names the variables one key is read from.
+type keyEnv struct{ accessID, secretFile, secret string }
+
+// Environment variables of linkissuer's own HMAC key (GCS links and
+// `linkissuer sign`), and the AWS pair loadKey falls back to.
 const (
 	EnvAccessID   = "LINKISSUER_HMAC_ACCESS_ID"
 	EnvSecret     = "LINKISSUER_HMAC_SECRET"
@@ -136,20 +140,13 @@ const (
 	EnvAWSSecret  = "AWS_SECRET_ACCESS_KEY"
 )
 
-// LoadHMACKey finds an HMAC key without ever taking the secret from a
+// loadKey finds an HMAC key without ever taking the secret from a
 // command-line value (which would show in process listings and shell
-// history). The access ID is accessID, else $LINKISSUER_HMAC_ACCESS_ID. The
-// secret comes from secretFile, else $LINKISSUER_HMAC_SECRET_FILE, else
-// $LINKISSUER_HMAC_SECRET. When none of these is set, the AWS pair
-// $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY is used, both or neither.
-// getenv is os.Getenv in production and a map lookup in tests.
-func LoadHMACKey(getenv func(string) string, accessID, secretFile string) (HMACKey, error) {
-	return loadKey(getenv, keyEnv{EnvAccessID, EnvSecretFile, EnvSecret}, accessID, secretFile)
-}
-
-// keyEnv names the variables one key is read from.
-type keyEnv struct{ accessID, secretFile, secret string }
-
+// history). The access ID is accessID, else $names.accessID. The secret
+// comes from secretFile, else $names.secretFile, else $names.secret. When
+// none of these is set, the AWS pair $AWS_ACCESS_KEY_ID /
+// $AWS_SECRET_ACCESS_KEY is used, both or neither. getenv is os.Getenv in
+// production and a map lookup in tests.
 func loadKey(getenv func(string) string, names keyEnv, accessID, secretFile string) (HMACKey, error) {
 	if accessID == "" {
 		accessID = getenv(names.accessID)

@@ -113,7 +113,7 @@ func TestHMACKeyHidesSecret(t *testing.T) {
 	}
 }
 
-func TestLoadHMACKey(t *testing.T) {
+func TestLoadKey(t *testing.T) {
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")
 	if err := os.WriteFile(secretFile, []byte("file-secret\n"), 0o600); err != nil {
@@ -146,10 +146,10 @@ func TestLoadHMACKey(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			getenv := func(k string) string { return tc.env[k] }
-			got, err := LoadHMACKey(getenv, tc.accessID, tc.secretFile)
+			got, err := loadKey(getenv, keyEnv{EnvAccessID, EnvSecretFile, EnvSecret}, tc.accessID, tc.secretFile)
 			if tc.wantErr {
 				if err == nil {
-					t.Errorf("LoadHMACKey = %v, want an error", got)
+					t.Errorf("loadKey = %v, want an error", got)
 				}
 				if err != nil && strings.Contains(err.Error(), "secret\n") {
 					t.Errorf("error shows file contents: %v", err)
@@ -157,7 +157,7 @@ func TestLoadHMACKey(t *testing.T) {
 				return
 			}
 			if err != nil || got != tc.want {
-				t.Errorf("LoadHMACKey = %v (secret %q), %v; want %v (secret %q)", got, got.Secret, err, tc.want, tc.want.Secret)
+				t.Errorf("loadKey = %v (secret %q), %v; want %v (secret %q)", got, got.Secret, err, tc.want, tc.want.Secret)
 			}
 		})
 	}

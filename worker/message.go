@@ -32,17 +32,6 @@ type Output struct {
 // ack, nack or publish by itself.
 type Handler func(ctx context.Context, m *Message) ([]Output, error)
 
-// Middleware wraps a Handler.
-type Middleware func(Handler) Handler
-
-// Chain applies middlewares so that the first one is the outermost.
-func Chain(h Handler, mws ...Middleware) Handler {
-	for i := len(mws) - 1; i >= 0; i-- {
-		h = mws[i](h)
-	}
-	return h
-}
-
 // Publisher publishes outputs and returns once Pub/Sub has confirmed every
 // one of them, or with the first error.
 type Publisher interface {
