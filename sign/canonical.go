@@ -40,26 +40,40 @@ type CanonicalRequest struct {
 // String renders the canonical request:
 //
 //	METHOD \n PATH \n QUERY \n HEADERS \n \n SIGNED-HEADERS \n PAYLOAD-HASH
+//
+// It is written by the pieces URLSigner signs with: appendRequestHead, the
+// canonical query, appendRequestTail.
 func (c *CanonicalRequest) String() string {
-	var b strings.Builder
-	b.Grow(256 + len(c.Path))
-	b.WriteString(c.Method)
-	b.WriteByte('\n')
-	b.WriteString(c.Path)
-	b.WriteByte('\n')
-	b.WriteString(CanonicalQuery(c.Query))
-	b.WriteByte('\n')
-	for _, h := range c.Headers {
-		b.WriteString(h.Name)
-		b.WriteByte(':')
-		b.WriteString(h.Value)
-		b.WriteByte('\n')
+	b := make([]byte, 0, 256+len(c.Path))
+	b = appendRequestHead(b, c.Method, c.Path)
+	b = appendQuery(b, c.Query)
+	b = appendRequestTail(b, c.Headers, SignedHeaders(c.Headers), c.PayloadHash)
+	return string(b)
+}
+
+// appendRequestHead appends "METHOD \n PATH \n", what precedes the
+// canonical query in a canonical request.
+func appendRequestHead(dst []byte, method, path string) []byte {
+	dst = append(dst, method...)
+	dst = append(dst, '\n')
+	dst = append(dst, path...)
+	return append(dst, '\n')
+}
+
+// appendRequestTail appends what follows the canonical query:
+// "\n HEADERS \n \n SIGNED-HEADERS \n PAYLOAD-HASH".
+func appendRequestTail(dst []byte, headers []Header, signed, payload string) []byte {
+	dst = append(dst, '\n')
+	for _, h := range headers {
+		dst = append(dst, h.Name...)
+		dst = append(dst, ':')
+		dst = append(dst, h.Value...)
+		dst = append(dst, '\n')
 	}
-	b.WriteByte('\n')
-	b.WriteString(SignedHeaders(c.Headers))
-	b.WriteByte('\n')
-	b.WriteString(c.PayloadHash)
-	return b.String()
+	dst = append(dst, '\n')
+	dst = append(dst, signed...)
+	dst = append(dst, '\n')
+	return append(dst, payload...)
 }
 
 // StringToSign renders the V4 string-to-sign for a canonical request:
@@ -87,34 +101,45 @@ func CanonicalQuery(params []Param) string {
 	if len(params) == 0 {
 		return ""
 	}
-	return string(appendCanonicalQuery(nil, params))
+	return string(appendQuery(nil, params))
 }
 
 // span locates one escaped parameter in a scratch buffer.
 type span struct{ name, value [2]int }
 
-// appendCanonicalQuery appends the canonical query of params to dst. The
-// escaped forms are written once into a scratch buffer and sorted by index,
-// so nothing is allocated per parameter.
-func appendCanonicalQuery(dst []byte, params []Param) []byte {
-	var spansArr [16]span
-	var scratchArr [512]byte
-	scratch, spans := escapeParams(scratchArr[:0], spansArr[:0], params)
-	slices.SortFunc(spans, byNameValue(scratch))
-	for i, sp := range spans {
-		if i > 0 {
-			dst = append(dst, '&')
-		}
-		dst = append(dst, scratch[sp.name[0]:sp.name[1]]...)
-		dst = append(dst, '=')
-		dst = append(dst, scratch[sp.value[0]:sp.value[1]]...)
-	}
-	return dst
+// Escaped parameters are collected in a scratch buffer, located by spans,
+// so that nothing is allocated per parameter. The functions below take the
+// scratch and spans and return them grown (plain slices, not a struct
+// behind a pointer, so that the caller's backing arrays stay on its stack).
+
+// queryPart is a piece of a parameter value: escaped already, or to escape.
+type queryPart struct {
+	s       string
+	escaped bool
 }
 
-// escapeParams appends the escaped name and value of each of params to
-// scratch and a span locating them to spans.
-func escapeParams(scratch []byte, spans []span, params []Param) ([]byte, []span) {
+// addParam appends one parameter whose name is escaped already and whose
+// escaped value is the concatenation of parts.
+func addParam(scratch []byte, spans []span, escapedName string, parts ...queryPart) ([]byte, []span) {
+	var sp span
+	sp.name[0] = len(scratch)
+	scratch = append(scratch, escapedName...)
+	sp.name[1] = len(scratch)
+	sp.value[0] = len(scratch)
+	for _, p := range parts {
+		if p.escaped {
+			scratch = append(scratch, p.s...)
+		} else {
+			scratch = appendEscape(scratch, p.s, false)
+		}
+	}
+	sp.value[1] = len(scratch)
+	return scratch, append(spans, sp)
+}
+
+// addParams escapes and appends params, then sorts the spans from from on
+// into canonical order.
+func addParams(scratch []byte, spans []span, from int, params []Param) ([]byte, []span) {
 	for _, p := range params {
 		var sp span
 		sp.name[0] = len(scratch)
@@ -125,56 +150,24 @@ func escapeParams(scratch []byte, spans []span, params []Param) ([]byte, []span)
 		sp.value[1] = len(scratch)
 		spans = append(spans, sp)
 	}
+	if len(spans)-from > 1 {
+		slices.SortFunc(spans[from:], byNameValue(scratch))
+	}
 	return scratch, spans
 }
 
-// byNameValue orders spans of scratch by escaped name, then escaped value:
-// the canonical query's order.
-func byNameValue(scratch []byte) func(a, b span) int {
-	return func(a, b span) int {
-		if c := bytes.Compare(scratch[a.name[0]:a.name[1]], scratch[b.name[0]:b.name[1]]); c != 0 {
-			return c
-		}
-		return bytes.Compare(scratch[a.value[0]:a.value[1]], scratch[b.value[0]:b.value[1]])
-	}
+// appendQuery appends the canonical query of params to dst.
+func appendQuery(dst []byte, params []Param) []byte {
+	var spansArr [16]span
+	var scratchArr [512]byte
+	scratch, spans := addParams(scratchArr[:0], spansArr[:0], 0, params)
+	return mergeSpans(dst, scratch, spans, 0)
 }
 
-// appendSigningQuery is appendCanonicalQuery for a URL being signed:
-// signing holds the five signing parameters in canonical order (algorithm,
-// credential, date, expires, signed headers), whose escaped forms are
-// mostly known in advance, so that only the caller's parameters are escaped
-// and sorted before the two sorted lists are merged. (checkRequest keeps
-// the caller's names out of the signing parameters'.)
-func (u *URLSigner) appendSigningQuery(dst []byte, signing, user []Param) []byte {
-	var spansArr [16]span
-	spans := spansArr[:0]
-	var scratchArr [512]byte
-	scratch := scratchArr[:0]
-	for i, p := range signing {
-		var sp span
-		sp.name[0] = len(scratch)
-		scratch = append(scratch, p.Name...) // unreserved
-		sp.name[1] = len(scratch)
-		sp.value[0] = len(scratch)
-		switch i {
-		case 1: // IDENTITY/DATE/SUFFIX: the date is digits
-			scratch = append(scratch, u.escaped.credPrefix...)
-			scratch = append(scratch, p.Value[len(u.cred.Identity)+1:len(u.cred.Identity)+9]...)
-			scratch = append(scratch, u.escaped.scopeSuffix...)
-		case 4: // header names joined by ';'
-			scratch = appendEscape(scratch, p.Value, false)
-		default: // algorithm, date and expiry are unreserved
-			scratch = append(scratch, p.Value...)
-		}
-		sp.value[1] = len(scratch)
-		spans = append(spans, sp)
-	}
-	n := len(spans)
-	scratch, spans = escapeParams(scratch, spans, user)
+// mergeSpans appends the parameters of spans, two sorted runs [0, n) and
+// [n, len), merged into canonical order and joined with '&'.
+func mergeSpans(dst, scratch []byte, spans []span, n int) []byte {
 	cmp := byNameValue(scratch)
-	if len(spans)-n > 1 {
-		slices.SortFunc(spans[n:], cmp)
-	}
 	for i, j := 0, n; i < n || j < len(spans); {
 		if i+j > n {
 			dst = append(dst, '&')
@@ -190,6 +183,17 @@ func (u *URLSigner) appendSigningQuery(dst []byte, signing, user []Param) []byte
 		dst = append(dst, scratch[sp.value[0]:sp.value[1]]...)
 	}
 	return dst
+}
+
+// byNameValue orders spans of scratch by escaped name, then escaped value:
+// the canonical query's order.
+func byNameValue(scratch []byte) func(a, b span) int {
+	return func(a, b span) int {
+		if c := bytes.Compare(scratch[a.name[0]:a.name[1]], scratch[b.name[0]:b.name[1]]); c != 0 {
+			return c
+		}
+		return bytes.Compare(scratch[a.value[0]:a.value[1]], scratch[b.value[0]:b.value[1]])
+	}
 }
 
 // CanonicalHeaders lower-cases names, trims values and folds runs of spaces

@@ -300,11 +300,11 @@ func (u *URLSigner) build(r *Request, query []Param, headers []Header) (Canonica
 	signed := cut(at)
 	n := &paramNames[u.dialect]
 	query = append(query,
-		Param{n[0], u.algorithm},
-		Param{n[1], credential},
-		Param{n[2], stamp},
-		Param{n[3], expires},
-		Param{n[4], signed},
+		Param{n.algorithm, u.algorithm},
+		Param{n.credential, credential},
+		Param{n.date, stamp},
+		Param{n.expires, expires},
+		Param{n.signedHeaders, signed},
 	)
 	query = append(query, r.Query...)
 	payload := payloadHash(canonHeaders, u.dialect)
@@ -312,24 +312,13 @@ func (u *URLSigner) build(r *Request, query []Param, headers []Header) (Canonica
 	// The canonical request is written once, hashed, and its query part
 	// reused as the URL's query.
 	var crArr [1024]byte
-	cr := append(crArr[:0], method...)
-	cr = append(cr, '\n')
-	cr = append(cr, path...)
-	cr = append(cr, '\n')
+	cr := appendRequestHead(crArr[:0], method, path)
 	qStart := len(cr)
-	cr = u.appendSigningQuery(cr, query[:5], query[5:])
+	cr = u.appendSigningQuery(cr, signingValues{
+		algorithm: u.algorithm, date: stamp[:8], stamp: stamp, expires: expires, signedHeaders: signed,
+	}, r.Query)
 	qEnd := len(cr)
-	cr = append(cr, '\n')
-	for _, h := range canonHeaders {
-		cr = append(cr, h.Name...)
-		cr = append(cr, ':')
-		cr = append(cr, h.Value...)
-		cr = append(cr, '\n')
-	}
-	cr = append(cr, '\n')
-	cr = append(cr, signed...)
-	cr = append(cr, '\n')
-	cr = append(cr, payload...)
+	cr = appendRequestTail(cr, canonHeaders, signed, payload)
 	sum := sha256.Sum256(cr)
 
 	at = len(arena)
@@ -375,10 +364,48 @@ func (u *URLSigner) signatureLen() int {
 	return 256 // RSA-2048
 }
 
+// signingNames are the names of the signed signing parameters of one
+// dialect, in canonical (sorted) order.
+type signingNames struct{ algorithm, credential, date, expires, signedHeaders string }
+
+// all lists the names, in canonical order.
+func (n *signingNames) all() [5]string {
+	return [5]string{n.algorithm, n.credential, n.date, n.expires, n.signedHeaders}
+}
+
 // paramNames are the signing parameters' names per dialect, built once.
-var paramNames = [...][5]string{
+var paramNames = [...]signingNames{
 	GOOG4: {"X-Goog-Algorithm", "X-Goog-Credential", "X-Goog-Date", "X-Goog-Expires", "X-Goog-SignedHeaders"},
 	AWS4:  {"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders"},
+}
+
+// signingValues are the signing parameters' values of one request.
+type signingValues struct {
+	algorithm, date, stamp, expires, signedHeaders string
+}
+
+// appendSigningQuery appends the canonical query of a URL being signed:
+// the five signing parameters, whose escaped forms are mostly known in
+// advance (u.escaped), added by name in their canonical order, merged with
+// the caller's parameters, escaped and sorted (checkRequest keeps the
+// caller's names out of the signing parameters'). It is built from the
+// pieces CanonicalQuery uses.
+func (u *URLSigner) appendSigningQuery(dst []byte, v signingValues, user []Param) []byte {
+	var spansArr [16]span
+	var scratchArr [512]byte
+	scratch, spans := scratchArr[:0], spansArr[:0]
+	n := &paramNames[u.dialect]
+	// Algorithm, date and expiry are unreserved; the credential is
+	// IDENTITY/DATE/REGION/SERVICE/TERMINATOR with all but the date
+	// escaped once in New; header names joined by ';' are escaped here.
+	scratch, spans = addParam(scratch, spans, n.algorithm, queryPart{v.algorithm, true})
+	scratch, spans = addParam(scratch, spans, n.credential, queryPart{u.escaped.credPrefix, true}, queryPart{v.date, true}, queryPart{u.escaped.scopeSuffix, true})
+	scratch, spans = addParam(scratch, spans, n.date, queryPart{v.stamp, true})
+	scratch, spans = addParam(scratch, spans, n.expires, queryPart{v.expires, true})
+	scratch, spans = addParam(scratch, spans, n.signedHeaders, queryPart{v.signedHeaders, false})
+	pre := len(spans)
+	scratch, spans = addParams(scratch, spans, pre, user)
+	return mergeSpans(dst, scratch, spans, pre)
 }
 
 // unsafeString turns a buffer this package no longer writes into a string
@@ -504,7 +531,7 @@ func (u *URLSigner) checkRequest(r *Request) (method string, err error) {
 	for _, q := range r.Query {
 		if len(q.Name) > 6 && strings.EqualFold(q.Name[:6], u.dialect.paramPrefix()[:6]) {
 			// X-Goog-* / X-Amz-*: the signing parameters' namespace.
-			for _, n := range paramNames[u.dialect] {
+			for _, n := range paramNames[u.dialect].all() {
 				if strings.EqualFold(q.Name, n) {
 					return "", &InputError{Field: "query", Reason: quote(q.Name) + " is a signing parameter; it cannot be set"}
 				}
