@@ -39,8 +39,8 @@ appended. HMAC URLs need --hmac-access-id and the secret, from
 --hmac-secret-file or $LINKISSUER_HMAC_SECRET.
 
 Sign with headers (--header when signing) must be verified with the same ones.
-A resumable-upload link is checked with --method RESUMABLE (the POST that
-starts the upload, with x-goog-resumable: start).`
+A resumable-upload link's method is RESUMABLE: the POST that starts the
+upload, with x-goog-resumable: start signed in (--method POST does not add it).`
 
 // verifyFlags is the parsed command line of `linkissuer verify`.
 type verifyFlags struct {

@@ -83,3 +83,13 @@ func TestVerifyGcloudURLs(t *testing.T) {
 		})
 	}
 }
+
+// verify -h names RESUMABLE, the method that checks resumable-upload links,
+// and no longer sends users to POST for them.
+func TestVerifyHelpNamesResumable(t *testing.T) {
+	_, out, errOut := runCmd(t, Verify, "", nil, "-h")
+	help := out + errOut
+	if !strings.Contains(help, "method is RESUMABLE") || strings.Contains(help, "POST for RESUMABLE") {
+		t.Errorf("verify -h does not point at --method RESUMABLE:\n%s", help)
+	}
+}
