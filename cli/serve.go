@@ -2,24 +2,20 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/linkissuer/linkissuer/policy"
-	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
 const serveUsage = `Usage: linkissuer serve --results-topic T --errors-topic T --allow RULES --push-emails SA[,SA] [flags]
 
 Push mode for Cloud Run: POST /pubsub/push takes Pub/Sub push deliveries,
-POST /events takes Eventarc CloudEvents, POST /v1/links issues one link
-synchronously. Requests must carry a Google-signed OIDC token from one of
---push-emails for one of --audiences. The status code tells Pub/Sub whether
+POST /events takes Eventarc CloudEvents, POST /v1/links (--sync-links) issues
+links synchronously, one or a batch of up to 1000. Requests must carry a
+Google-signed OIDC token from one of --push-emails for one of --audiences. The status code tells Pub/Sub whether
 to redeliver. Also serves /healthz, /readyz and /metrics.`
 
 // Serve implements `linkissuer serve` (push mode).
@@ -58,9 +54,11 @@ func Serve(ctx context.Context, env Env, args []string) int {
 		Metrics:          worker.NewHTTPMetrics(svc.registry),
 	}
 	if syncLinks {
-		opts.Links = worker.LinkIssuerFunc(func(ctx context.Context, r worker.LinkRequest) (*schema.Link, error) {
-			return issueSync(ctx, svc.links, r)
-		})
+		issuer := &worker.SyncIssuer{Links: svc.links}
+		if svc.storage != nil {
+			issuer.Objects = worker.GCSObjects{Client: svc.storage}
+		}
+		opts.Links = issuer
 	}
 	push, err := worker.NewPushServer(svc.router, opts)
 	if err != nil {
@@ -79,25 +77,6 @@ func Serve(ctx context.Context, env Env, args []string) int {
 	svc.publisher.Stop()
 	svc.log.Info("serve stopped")
 	return ExitOK
-}
-
-// issueSync serves POST /v1/links through the same policy and signer as
-// events.
-func issueSync(ctx context.Context, h *worker.LinkHandler, r worker.LinkRequest) (*schema.Link, error) {
-	var expires time.Duration
-	if r.ExpiresIn != "" {
-		var err error
-		if expires, err = schema.ParseExpiresIn(r.ExpiresIn); err != nil {
-			return nil, err
-		}
-	}
-	if err := schema.ValidateObjectName("object", r.Object); err != nil {
-		return nil, err
-	}
-	id := make([]byte, 8)
-	_, _ = rand.Read(id)
-	return h.IssueLink(ctx, policy.Request{Bucket: r.Bucket, Object: r.Object, Method: r.Method, Expires: expires},
-		schema.LinkObject{Generation: r.Generation, Size: -1}, schema.LinkSource{MessageID: "sync-" + hex.EncodeToString(id)})
 }
 
 // checkPushEmails says, in flag names, what worker.PushOptions.Validate

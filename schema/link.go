@@ -67,6 +67,9 @@ type LinkObject struct {
 	Generation  int64
 	Size        int64
 	ContentType string
+	// Pin signs generation=Generation into the URL, so that the link serves
+	// that generation only, not whatever is live when it is used.
+	Pin bool
 }
 
 // NewLink builds a Link from the request that was signed and its result. The

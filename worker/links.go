@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/linkissuer/linkissuer/policy"
@@ -99,11 +101,15 @@ func (h *LinkHandler) IssueLink(ctx context.Context, req policy.Request, obj sch
 	if h.Now != nil {
 		now = h.Now
 	}
+	query := grant.Query
+	if obj.Pin && obj.Generation > 0 {
+		query = append(slices.Clip(query), sign.Param{Name: "generation", Value: strconv.FormatInt(obj.Generation, 10)})
+	}
 	sreq := sign.Request{
 		Method:  grant.Method,
 		Bucket:  req.Bucket,
 		Object:  req.Object,
-		Query:   grant.Query,
+		Query:   query,
 		Expires: grant.Expires,
 		Time:    now().UTC().Truncate(time.Second),
 	}
@@ -116,9 +122,9 @@ func (h *LinkHandler) IssueLink(ctx context.Context, req policy.Request, obj sch
 
 // LinkOutput encodes a link for the results topic.
 func LinkOutput(l *schema.Link) (Output, error) {
-	data, err := json.Marshal(l)
+	data, err := l.Data()
 	if err != nil {
-		return Output{}, fmt.Errorf("encode link: %w", err)
+		return Output{}, err
 	}
 	return Output{Topic: TopicResults, Data: data, Attributes: l.Attributes()}, nil
 }

@@ -1,12 +1,20 @@
 package worker
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"sync"
+	"time"
 
+	"cloud.google.com/go/storage"
 	"go.uber.org/zap"
+	"google.golang.org/api/googleapi"
 
 	"github.com/linkissuer/linkissuer/logging"
 	"github.com/linkissuer/linkissuer/policy"
@@ -14,8 +22,16 @@ import (
 	"github.com/linkissuer/linkissuer/sign"
 )
 
-// MaxLinkRequestBytes bounds a POST /v1/links body.
-const MaxLinkRequestBytes = 64 << 10
+// Limits of POST /v1/links.
+const (
+	// MaxLinkBatch is the most items one POST /v1/links request may carry.
+	MaxLinkBatch = 1000
+	// MaxLinkRequestBytes bounds a POST /v1/links body: a full batch of
+	// items with names at their limits (1024-byte object, 222-byte bucket).
+	MaxLinkRequestBytes = 2 << 20
+	// linkBatchWorkers bounds the items of one batch issued at once.
+	linkBatchWorkers = 16
+)
 
 // LinkRequest is the body of POST /v1/links.
 type LinkRequest struct {
@@ -49,12 +65,42 @@ func (f LinkIssuerFunc) IssueLink(ctx context.Context, req LinkRequest) (*schema
 	return f(ctx, req)
 }
 
-// serveLink answers POST /v1/links.
+// linkBody is a POST /v1/links body: one LinkRequest, or a batch of them
+// in items.
+type linkBody struct {
+	LinkRequest
+	Items []LinkRequest `json:"items"`
+}
+
+// LinkResult is one item's answer in a batch: a link or an error.
+type LinkResult struct {
+	Link  *schema.Link `json:"link,omitempty"`
+	Error *ItemError   `json:"error,omitempty"`
+}
+
+// ItemError is why one item of a batch got no link: the code and message a
+// single request would have answered, and that answer's status.
+type ItemError struct {
+	Status  int    `json:"status"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// LinkBatchResponse answers a batch: Items[i] answers the request's
+// items[i].
+type LinkBatchResponse struct {
+	Items []LinkResult `json:"items"`
+}
+
+// serveLink answers POST /v1/links. A body with "items" is a batch of up to
+// MaxLinkBatch requests, answered 200 with one LinkResult per item, in
+// order; any other body is one request, answered with the link or an
+// error status.
 func (s *PushServer) serveLink(w http.ResponseWriter, r *http.Request, caller string) {
-	var req LinkRequest
+	var body linkBody
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxLinkRequestBytes))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(&req)
+	err := dec.Decode(&body)
 	if err == nil && dec.More() {
 		err = errors.New("trailing data after the JSON object")
 	}
@@ -62,21 +108,88 @@ func (s *PushServer) serveLink(w http.ResponseWriter, r *http.Request, caller st
 		writeBodyError(w, err, string(schema.CodeInvalidJSON))
 		return
 	}
-	req.Caller = caller
 	ctx, cancel := s.withTimeout(r.Context())
 	defer cancel()
-	link, err := s.links.IssueLink(ctx, req)
-	if err != nil {
-		status, code, msg := linkErrorStatus(err)
-		if status >= 500 {
-			s.log.Warn("link request failed", zap.String("code", code), zap.Error(err), logging.TraceFromHeaders(s.project, r.Header))
+	if body.Items == nil {
+		req := body.LinkRequest
+		req.Caller = caller
+		link, err := s.links.IssueLink(ctx, req)
+		if err != nil {
+			e := s.linkError(r, err)
+			writeError(w, e.Status, e.Code, e.Message)
+			return
 		}
-		writeError(w, status, code, msg)
+		writeLinkJSON(w, link)
 		return
 	}
-	// The body holds a credential: no cache may keep it.
+	switch {
+	case body.LinkRequest != (LinkRequest{}):
+		writeError(w, http.StatusBadRequest, string(schema.CodeInvalidField), "a batch carries its requests in items only")
+		return
+	case len(body.Items) == 0:
+		writeError(w, http.StatusBadRequest, string(schema.CodeMissingField), "items is empty")
+		return
+	case len(body.Items) > MaxLinkBatch:
+		writeError(w, http.StatusRequestEntityTooLarge, string(schema.CodeTooLarge), fmt.Sprintf("%d items; at most %d per request", len(body.Items), MaxLinkBatch))
+		return
+	}
+	writeLinkJSON(w, LinkBatchResponse{Items: s.issueBatch(ctx, r, body.Items, caller)})
+}
+
+// issueBatch issues items with at most linkBatchWorkers at once and returns
+// their results in order.
+func (s *PushServer) issueBatch(ctx context.Context, r *http.Request, items []LinkRequest, caller string) []LinkResult {
+	results := make([]LinkResult, len(items))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(linkBatchWorkers, len(items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				req := items[i]
+				req.Caller = caller
+				link, err := s.links.IssueLink(ctx, req)
+				if err != nil {
+					e := s.linkError(r, err)
+					results[i].Error = &e
+					continue
+				}
+				results[i].Link = link
+			}
+		}()
+	}
+	for i := range items {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return results
+}
+
+// linkError classifies an IssueLink error and logs the server's failures.
+func (s *PushServer) linkError(r *http.Request, err error) ItemError {
+	status, code, msg := linkErrorStatus(err)
+	if status >= 500 {
+		s.log.Warn("link request failed", zap.String("code", code), zap.Error(err), logging.TraceFromHeaders(s.project, r.Header))
+	}
+	return ItemError{Status: status, Code: code, Message: msg}
+}
+
+// writeLinkJSON answers 200 with v, which holds credentials: no cache may
+// keep it, and URLs keep their & (no HTML escaping).
+func writeLinkJSON(w http.ResponseWriter, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		writeError(w, http.StatusInternalServerError, string(schema.CodeInternal), "encoding the response failed")
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, link)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b.Bytes()) // the client may be gone; nothing to do then
 }
 
 // linkErrorStatus maps an IssueLink error to a status, a stable code and a
@@ -86,6 +199,8 @@ func linkErrorStatus(err error) (int, string, string) {
 	var input *sign.InputError
 	var perm *PermanentError
 	switch {
+	case errors.Is(err, ErrObjectNotFound):
+		return http.StatusNotFound, "object_not_found", err.Error()
 	case errors.As(err, &refusal):
 		return http.StatusForbidden, refusal.Code, refusal.Error()
 	case errors.Is(err, schema.ErrInvalid):
@@ -100,4 +215,90 @@ func linkErrorStatus(err error) (int, string, string) {
 		return http.StatusServiceUnavailable, "timeout", "the request timed out; retry later"
 	}
 	return http.StatusInternalServerError, string(schema.CodeInternal), "internal error"
+}
+
+// ObjectStater looks up what a link is for: an object's generation (the
+// live one when generation is 0), size and content type. Errors for a
+// missing object or generation must match ErrObjectNotFound.
+type ObjectStater interface {
+	StatObject(ctx context.Context, bucket, object string, generation int64) (schema.LinkObject, error)
+}
+
+// ErrObjectNotFound is what ObjectStater errors match when the object (or
+// the requested generation) does not exist; POST /v1/links answers 404.
+var ErrObjectNotFound = errors.New("object not found")
+
+// SyncIssuer issues POST /v1/links requests through the same policy and
+// signer as events. With Objects set, it looks each object up first, so
+// that the content-type policy applies and the link carries the object's
+// size, content type and generation; a requested generation is also signed
+// into the URL (generation=N), so the link serves that generation only.
+type SyncIssuer struct {
+	Links *LinkHandler
+	// Objects looks objects up; nil issues without a lookup (size -1, no
+	// content type, which a content-type policy refuses).
+	Objects ObjectStater
+}
+
+// IssueLink implements LinkIssuer.
+func (s *SyncIssuer) IssueLink(ctx context.Context, r LinkRequest) (*schema.Link, error) {
+	var expires time.Duration
+	if r.ExpiresIn != "" {
+		var err error
+		if expires, err = schema.ParseExpiresIn(r.ExpiresIn); err != nil {
+			return nil, err
+		}
+	}
+	if err := schema.ValidateObjectName("object", r.Object); err != nil {
+		return nil, err
+	}
+	if r.Generation < 0 {
+		return nil, &schema.FieldError{Field: "generation", Reason: "negative", Code: schema.CodeInvalidField}
+	}
+	preq := policy.Request{Bucket: r.Bucket, Object: r.Object, Method: r.Method, Expires: expires}
+	obj := schema.LinkObject{Generation: r.Generation, Size: -1, Pin: r.Generation > 0}
+	if s.Objects != nil {
+		// Policy first, all but the content type, which the lookup gives:
+		// an object the caller may not have is never looked up.
+		if _, err := s.Links.Policy.Check(preq); err != nil && !isContentTypeRefusal(err) {
+			return nil, err
+		}
+		found, err := s.Objects.StatObject(ctx, r.Bucket, r.Object, r.Generation)
+		if err != nil {
+			return nil, err
+		}
+		obj.Generation, obj.Size, obj.ContentType = found.Generation, found.Size, found.ContentType
+		preq.ContentType = found.ContentType
+	}
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	return s.Links.IssueLink(ctx, preq, obj, schema.LinkSource{MessageID: "sync-" + hex.EncodeToString(id)})
+}
+
+func isContentTypeRefusal(err error) bool {
+	var ref *policy.Refusal
+	return errors.As(err, &ref) && ref.Code == policy.CodeContentType
+}
+
+// GCSObjects is an ObjectStater over Cloud Storage.
+type GCSObjects struct{ Client *storage.Client }
+
+// StatObject implements ObjectStater.
+func (g GCSObjects) StatObject(ctx context.Context, bucket, object string, generation int64) (schema.LinkObject, error) {
+	o := g.Client.Bucket(bucket).Object(object)
+	if generation > 0 {
+		o = o.Generation(generation)
+	}
+	a, err := o.Attrs(ctx)
+	switch {
+	case errors.Is(err, storage.ErrObjectNotExist), errors.Is(err, storage.ErrBucketNotExist):
+		return schema.LinkObject{}, fmt.Errorf("gs://%s/%s (generation %d): %w", bucket, object, generation, ErrObjectNotFound)
+	case err != nil:
+		var ge *googleapi.Error
+		if errors.As(err, &ge) && (ge.Code == http.StatusTooManyRequests || ge.Code >= 500) {
+			return schema.LinkObject{}, &sign.RetryableError{Err: err}
+		}
+		return schema.LinkObject{}, fmt.Errorf("look up gs://%s/%s: %w", bucket, object, err)
+	}
+	return schema.LinkObject{Generation: a.Generation, Size: a.Size, ContentType: a.ContentType}, nil
 }
