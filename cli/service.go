@@ -14,7 +14,8 @@ import (
 // (push): credentials, URL shape, policy, topics and logging. Every flag
 // takes its default from an environment variable, Cloud Run style.
 type serviceFlags struct {
-	cred credFlags
+	cred  credFlags
+	audit auditFlags
 
 	project      string
 	resultsTopic string
@@ -49,6 +50,7 @@ type serviceFlags struct {
 
 func (s *serviceFlags) register(fs *flag.FlagSet, env Env) {
 	s.cred.register(fs, env)
+	s.audit.register(fs, env)
 	fs.StringVar(&s.project, "project", envString(env, "LINKISSUER_PROJECT", envString(env, "GOOGLE_CLOUD_PROJECT", "")), "Google Cloud project of the topics and subscription [$LINKISSUER_PROJECT, $GOOGLE_CLOUD_PROJECT]")
 	fs.StringVar(&s.resultsTopic, "results-topic", envString(env, "LINKISSUER_RESULTS_TOPIC", ""), "topic for linkissuer.link.v1 messages [$LINKISSUER_RESULTS_TOPIC]")
 	fs.StringVar(&s.errorsTopic, "errors-topic", envString(env, "LINKISSUER_ERRORS_TOPIC", ""), "topic for linkissuer.deadletter.v1 messages (bad input, policy refusals) [$LINKISSUER_ERRORS_TOPIC]")

@@ -107,6 +107,8 @@ type service struct {
 	links   *worker.LinkHandler
 	cred    *credentials
 	grace   time.Duration
+	// stopAudit flushes the audit publisher.
+	stopAudit func()
 }
 
 func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
@@ -162,6 +164,14 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 	// publishes those and passes logical names on to pub.
 	named := jobs.NewNamedTopics(client, pub, pubsub.PublishSettings{DelayThreshold: f.publishDelay, CountThreshold: 100})
 	links := &worker.LinkHandler{Signer: urls, Policy: pol}
+	rec, stopAudit, err := f.audit.recorder(client, cred, f.cred.keyFile, log, pubsub.PublishSettings{DelayThreshold: f.publishDelay, CountThreshold: 100})
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	if rec != nil {
+		links.Audit = rec
+	}
 	gcs, err := storageClient(ctx, env)
 	if err != nil {
 		log.Warn("no Cloud Storage client: job messages will be dead-lettered", zap.Error(err))
@@ -169,6 +179,7 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 		runner, err := f.jobsRunner(env, gcs, urls, pol, named, cred, log)
 		if err != nil {
 			gcs.Close()
+			stopAudit()
 			client.Close()
 			return nil, err
 		}
@@ -183,10 +194,11 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 		if gcs != nil {
 			gcs.Close()
 		}
+		stopAudit()
 		client.Close()
 		return nil, err
 	}
-	return &service{log: log, registry: reg, metrics: metrics, ready: worker.NewReadiness(), client: client,
+	return &service{stopAudit: stopAudit, log: log, registry: reg, metrics: metrics, ready: worker.NewReadiness(), client: client,
 		publisher: pub, named: named, storage: gcs, router: router, links: links, cred: cred, grace: f.grace}, nil
 }
 
@@ -241,6 +253,7 @@ func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSi
 
 func (s *service) close() {
 	s.named.Stop()
+	s.stopAudit()
 	if s.storage != nil {
 		s.storage.Close()
 	}

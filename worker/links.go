@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
@@ -39,6 +40,14 @@ type LinkHandler struct {
 	Jobs Handler
 	// Now is the signing clock; nil means time.Now.
 	Now func() time.Time
+	// Audit, if set, records every issued link before it is released; its
+	// error withholds the link (the message is nacked, the API answers 503).
+	Audit Auditor
+}
+
+// Auditor records an issued link; *audit.Recorder implements it.
+type Auditor interface {
+	Record(ctx context.Context, l audit.Link) error
 }
 
 // Handle implements Handler.
@@ -74,6 +83,7 @@ func (h *LinkHandler) Handle(ctx context.Context, m *Message) ([]Output, error) 
 	if ev.ID != "" {
 		src.MessageID = ev.ID
 	}
+	ctx = audit.WithRequester(ctx, audit.Requester{Path: audit.PathEvent, Subscription: m.Subscription, MessageID: src.MessageID})
 	link, err := h.IssueLink(ctx, policy.Request{
 		Bucket:      ev.Bucket,
 		Object:      ev.Object,
@@ -117,7 +127,16 @@ func (h *LinkHandler) IssueLink(ctx context.Context, req policy.Request, obj sch
 	if err != nil {
 		return nil, err
 	}
-	return schema.NewLink(sreq, signed, obj, src)
+	link, err := schema.NewLink(sreq, signed, obj, src)
+	if err != nil {
+		return nil, err
+	}
+	if h.Audit != nil {
+		if err := h.Audit.Record(ctx, audit.Link{Request: sreq, Signed: signed, Generation: obj.Generation}); err != nil {
+			return nil, err
+		}
+	}
+	return link, nil
 }
 
 // LinkOutput encodes a link for the results topic.

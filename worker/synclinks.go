@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/api/googleapi"
 
+	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/logging"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
@@ -201,6 +202,8 @@ func linkErrorStatus(err error) (int, string, string) {
 	switch {
 	case errors.Is(err, ErrObjectNotFound):
 		return http.StatusNotFound, "object_not_found", err.Error()
+	case errors.Is(err, audit.ErrUnavailable):
+		return http.StatusServiceUnavailable, "audit_unavailable", "the link could not be recorded; retry later"
 	case errors.As(err, &refusal):
 		return http.StatusForbidden, refusal.Code, refusal.Error()
 	case errors.Is(err, schema.ErrInvalid):
@@ -272,7 +275,9 @@ func (s *SyncIssuer) IssueLink(ctx context.Context, r LinkRequest) (*schema.Link
 	}
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
-	return s.Links.IssueLink(ctx, preq, obj, schema.LinkSource{MessageID: "sync-" + hex.EncodeToString(id)})
+	src := schema.LinkSource{MessageID: "sync-" + hex.EncodeToString(id)}
+	ctx = audit.WithRequester(ctx, audit.Requester{Path: audit.PathSync, Caller: r.Caller, MessageID: src.MessageID})
+	return s.Links.IssueLink(ctx, preq, obj, src)
 }
 
 func isContentTypeRefusal(err error) bool {

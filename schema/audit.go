@@ -1,0 +1,74 @@
+package schema
+
+import "time"
+
+// AuditV1 is the schema attribute value of an audit record.
+const AuditV1 = "linkissuer.audit.v1"
+
+// Audit outcomes.
+const (
+	// OutcomeIssued: the link was released to the requester.
+	OutcomeIssued = "issued"
+	// OutcomeRefused: a durable-link click was refused (revoked, expired).
+	OutcomeRefused = "refused"
+)
+
+// AuditRecord is a linkissuer.audit.v1 message: one issued link accounted
+// for, without the credential. It never carries the URL or its signature;
+// Fingerprint (see audit.Fingerprint) identifies the URL instead, so that
+// a link found in the wild can be looked up. The fields are flat so that a
+// Pub/Sub BigQuery subscription writes them to columns of the same names.
+type AuditRecord struct {
+	// RecordID identifies the record (hex); a redelivered event that is
+	// signed again gets a new record and a new fingerprint.
+	RecordID string `json:"record_id"`
+	// IssuedAt is the signing time (X-Goog-Date), RFC 3339.
+	IssuedAt time.Time `json:"issued_at"`
+	// Path is what asked: "event", "sync", "job", "durable" or "cli".
+	Path string `json:"path"`
+	// Outcome is OutcomeIssued, or OutcomeRefused for a refused click.
+	Outcome string `json:"outcome"`
+	// Caller is the verified identity of the API caller (push or sync
+	// token email), when there is one.
+	Caller       string `json:"caller,omitempty"`
+	Subscription string `json:"subscription,omitempty"`
+	MessageID    string `json:"message_id,omitempty"`
+	JobID        string `json:"job_id,omitempty"`
+	// TokenID is the durable link's id for clicks.
+	TokenID string `json:"token_id,omitempty"`
+
+	Bucket     string `json:"bucket"`
+	Object     string `json:"object"`
+	Generation int64  `json:"generation"`
+	Method     string `json:"method"`
+	// SignedHeaders are the names of the headers signed in (host included).
+	SignedHeaders []string `json:"signed_headers,omitempty"`
+	// ResponseParams are the query parameters signed in besides the
+	// signing ones (response-*, generation).
+	ResponseParams []AuditParam `json:"response_params,omitempty"`
+	ExpiresAt      time.Time    `json:"expires_at"`
+
+	// SignerIdentity is the service-account email or HMAC access ID;
+	// SignerKind "rsa" or "hmac"; KeyID the key file's private_key_id when
+	// known.
+	SignerIdentity string `json:"signer_identity"`
+	SignerKind     string `json:"signer_kind"`
+	KeyID          string `json:"key_id,omitempty"`
+	// Fingerprint is "sha256:" and the hex SHA-256 of the URL with its
+	// signature parameter removed.
+	Fingerprint string `json:"fingerprint"`
+}
+
+// AuditParam is one signed query parameter.
+type AuditParam struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Data is r's message data: compact JSON without HTML escaping.
+func (r *AuditRecord) Data() ([]byte, error) { return marshal(r) }
+
+// Attributes are r's Pub/Sub attributes.
+func (r *AuditRecord) Attributes() map[string]string {
+	return map[string]string{AttrSchema: AuditV1, AttrBucket: r.Bucket, AttrMethod: r.Method}
+}
