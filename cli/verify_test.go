@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkissuer/linkissuer/audit"
 	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/internal/vectors"
 	"github.com/linkissuer/linkissuer/sign"
@@ -136,6 +137,11 @@ func TestVerifyPrintsTheDecodedURL(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	// The fingerprint looks the link up in the audit trail.
+	fp, err := audit.Fingerprint(v.ExpectedURL)
+	if err != nil || !strings.Contains(out, "fingerprint:    "+fp) {
+		t.Errorf("output lacks the fingerprint %s (%v):\n%s", fp, err, out)
 	}
 }
 
