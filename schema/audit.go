@@ -32,8 +32,11 @@ type AuditRecord struct {
 	// token email), when there is one.
 	Caller       string `json:"caller,omitempty"`
 	Subscription string `json:"subscription,omitempty"`
-	MessageID    string `json:"message_id,omitempty"`
-	JobID        string `json:"job_id,omitempty"`
+	// MessageID is the event's (or the job message's) id, or the sync
+	// request's "sync-..." id; source_ because a BigQuery subscription
+	// writes the audit message's own id as message_id.
+	MessageID string `json:"source_message_id,omitempty"`
+	JobID     string `json:"job_id,omitempty"`
 	// TokenID is the durable link's id for clicks.
 	TokenID string `json:"token_id,omitempty"`
 

@@ -19,6 +19,7 @@ locals {
     topic_results        = "${var.name}-results"
     topic_errors         = "${var.name}-errors"
     topic_dead_letter    = "${var.name}-dead-letter"
+    topic_audit          = "${var.name}-audit"
     sub_objects          = "${var.name}-objects-worker"
     sub_jobs             = "${var.name}-jobs-worker"
     sub_errors_hold      = "${var.name}-errors-hold"
@@ -85,7 +86,7 @@ locals {
   # Environment shared by `worker` and `serve`: exactly the variables the
   # binary reads (`linkissuer worker -h`). Keyless: LINKISSUER_SERVICE_ACCOUNT
   # signs through signBlob; no key file or HMAC secret exists.
-  common_env = {
+  common_env = merge(local.audit_env, {
     GOOGLE_CLOUD_PROJECT       = var.project_id
     LINKISSUER_RESULTS_TOPIC   = google_pubsub_topic.results.name
     LINKISSUER_ERRORS_TOPIC    = google_pubsub_topic.errors.name
@@ -99,7 +100,7 @@ locals {
     LINKISSUER_LOG_LEVEL       = var.log_level
     # Cloud Run sends SIGKILL 10 s after SIGTERM.
     LINKISSUER_GRACE = "8s"
-  }
+  })
 
   pull_env = {
     for k, v in local.inputs : k => merge(local.common_env, {
@@ -122,6 +123,7 @@ locals {
 resource "google_project_service" "apis" {
   for_each = var.enable_apis ? toset(concat(
     ["pubsub.googleapis.com", "storage.googleapis.com", "iamcredentials.googleapis.com", "iam.googleapis.com"],
+    var.audit ? ["bigquery.googleapis.com"] : [],
     var.mode == "gke" ? ["container.googleapis.com", "monitoring.googleapis.com"] : ["run.googleapis.com"],
   )) : toset([])
 

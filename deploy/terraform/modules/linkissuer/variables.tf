@@ -302,3 +302,27 @@ variable "labels" {
   type        = map(string)
   default     = {}
 }
+
+variable "audit" {
+  description = "Record every issued link (linkissuer.audit.v1) on NAME-audit and in BigQuery (dataset audit_dataset, table links)."
+  type        = bool
+  default     = true
+}
+
+variable "audit_fail_closed" {
+  description = "Withhold a link whose audit record cannot be published (the message is redelivered, the sync API answers 503)."
+  type        = bool
+  default     = false
+}
+
+variable "audit_location" {
+  description = "BigQuery location of the audit dataset."
+  type        = string
+  default     = "US"
+}
+
+variable "audit_dataset" {
+  description = "BigQuery dataset of the audit table (letters, digits and underscores)."
+  type        = string
+  default     = "linkissuer_audit"
+}
