@@ -15,8 +15,8 @@ const serveUsage = `Usage: linkissuer serve --results-topic T --errors-topic T -
 Push mode for Cloud Run: POST /pubsub/push takes Pub/Sub push deliveries,
 POST /events takes Eventarc CloudEvents, POST /v1/links (--sync-links) issues
 links synchronously, one or a batch of up to 1000. Requests must carry a
-Google-signed OIDC token from one of --push-emails for one of --audiences. The status code tells Pub/Sub whether
-to redeliver. Also serves /healthz, /readyz and /metrics.`
+Google-signed OIDC token from one of --push-emails for one of --audiences.
+The status code tells Pub/Sub whether to redeliver. Also serves /healthz, /readyz and /metrics.`
 
 // Serve implements `linkissuer serve` (push mode).
 func Serve(ctx context.Context, env Env, args []string) int {

@@ -235,7 +235,7 @@ func printVerification(w io.Writer, req sign.VerifyRequest, res sign.Verificatio
 		line("expires at", "%s (%s after signing)", p.ExpiresAt().UTC().Format(time.RFC3339), p.Expires)
 		line("time left", "%s (at %s)", timeLeft(p, req.At), req.At.UTC().Format(time.RFC3339))
 		line("signature", "%d bytes, %x…", len(p.Signature), p.Signature[:min(4, len(p.Signature))])
-		if fp, err := audit.Fingerprint(req.raw); err == nil {
+		if fp, err := audit.Fingerprint(req.URL); err == nil {
 			line("fingerprint", "%s (audit records' fingerprint)", fp)
 		}
 	}
