@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkissuer/linkissuer/internal/slowtest"
 	"github.com/linkissuer/linkissuer/internal/testbin"
 )
 
@@ -45,12 +46,16 @@ func TestDemoSubprocess(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
+		slow bool // starts the real Pub/Sub emulator (Java): see slowtest
 	}{
 		{name: "pstest", args: []string{"demo"}},
-		{name: "real emulator", args: []string{"demo", "--real-pubsub"}},
+		{name: "real emulator", args: []string{"demo", "--real-pubsub"}, slow: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.slow {
+				slowtest.Require(t)
+			}
 			runDemoScript(t, bin, tc.args)
 		})
 	}
