@@ -6,54 +6,14 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linkissuer/linkissuer/internal/slowtest"
+	"github.com/linkissuer/linkissuer/internal/testbin"
 )
-
-// buildBinary builds linkissuer from the repository root into a temporary
-// directory, as a newcomer's `go build` would.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go tool on PATH: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "linkissuer")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", bin, ".")
-	cmd.Dir = cleanCheckout(t, ctx)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// cleanCheckout returns a fresh clone of the repository's HEAD, so that the
-// demo is built as a newcomer would build it (no untracked or generated
-// files), or the working tree itself when it has uncommitted changes (a
-// developer's run) or is not a git checkout.
-func cleanCheckout(t *testing.T, ctx context.Context) string {
-	t.Helper()
-	git, err := exec.LookPath("git")
-	if err != nil {
-		return ".."
-	}
-	status, err := exec.CommandContext(ctx, git, "-C", "..", "status", "--porcelain").Output()
-	if err != nil || len(status) != 0 {
-		t.Logf("building the demo from the working tree (not a clean git checkout)")
-		return ".."
-	}
-	dir := filepath.Join(t.TempDir(), "linkissuer")
-	if out, err := exec.CommandContext(ctx, git, "clone", "--quiet", "--", "..", dir).CombinedOutput(); err != nil {
-		t.Fatalf("git clone: %v\n%s", err, out)
-	}
-	// The clone sits elsewhere, so it has no ../shared; the demo needs none.
-	return dir
-}
 
 // demoEnv is the environment of the demo subprocess: this one's, without
 // the variables that point at emulators, as on a fresh machine.
@@ -81,17 +41,21 @@ func TestDemoSubprocess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs the demo; skipped with -short")
 	}
-	bin := buildBinary(t)
+	bin := testbin.Linkissuer(t)
 
 	tests := []struct {
 		name string
 		args []string
+		slow bool // starts the real Pub/Sub emulator (Java): see slowtest
 	}{
 		{name: "pstest", args: []string{"demo"}},
-		{name: "real emulator", args: []string{"demo", "--real-pubsub"}},
+		{name: "real emulator", args: []string{"demo", "--real-pubsub"}, slow: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.slow {
+				slowtest.Require(t)
+			}
 			runDemoScript(t, bin, tc.args)
 		})
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/linkissuer/linkissuer/internal/localstack"
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
+	"github.com/linkissuer/linkissuer/internal/slowtest"
 )
 
 // exports parses the `export NAME=value` lines of dev's output.
@@ -35,12 +36,16 @@ func TestDevStartsPrintsAndStops(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
+		slow bool // starts the real Pub/Sub emulator (Java): see slowtest
 	}{
 		{name: "pstest", args: []string{"--bucket", "dev-bucket", "--project", "dev-project"}},
-		{name: "real emulator", args: []string{"--bucket", "dev-bucket", "--project", "dev-project", "--real-pubsub"}},
+		{name: "real emulator", args: []string{"--bucket", "dev-bucket", "--project", "dev-project", "--real-pubsub"}, slow: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.slow {
+				slowtest.Require(t)
+			}
 			t.Setenv(localstack.EnvPubSub, "")
 			t.Setenv(localstack.EnvStorage, "")
 			env, out, errOut := emulateEnv(nil)

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/linkissuer/linkissuer/internal/testbin"
 )
 
 // Paths of the files under test, relative to the repository root.
@@ -53,6 +55,7 @@ func TestMain(m *testing.M) {
 	tmpRoot = dir
 	code := m.Run()
 	os.RemoveAll(dir)
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
@@ -378,21 +381,16 @@ func settingMayDiffer(key string) bool {
 }
 
 // TestDockerBuildMatchesGoBuild checks that the Dockerfile builds the same
-// program as a plain `go build .` in the repository: same Go version, main
-// package and module, and the same dependencies at the same versions and
-// checksums (with the same replacements). A .dockerignore or build-line
-// change that swapped a dependency, added build tags or changed GOOS/GOARCH
-// handling would show here.
+// program as a plain `go build` of the repository (testbin's, the binary the
+// other tests run): same Go version, main package and module, and the same
+// dependencies at the same versions and checksums (with the same
+// replacements). A .dockerignore or build-line change that swapped a
+// dependency, added build tags or changed GOOS/GOARCH handling would show
+// here.
 func TestDockerBuildMatchesGoBuild(t *testing.T) {
+	t.Parallel()
 	b := mustBinary(t)
-	plain := filepath.Join(tmpRoot, "plain", "linkissuer")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", plain, ".")
-	cmd.Dir = repoRoot
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build . in %s: %v\n%s", repoRoot, err, out)
-	}
+	plain := testbin.Linkissuer(t)
 	docker, local := goVersionM(t, b.path), goVersionM(t, plain)
 
 	if docker.GoVersion != local.GoVersion {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkissuer/linkissuer/internal/slowtest"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/worker"
 )
@@ -41,6 +42,7 @@ func (c *composeRecorder) Compose(ctx context.Context, bucket, dst string, srcs 
 // has an intermediate level, that the final files hold every row once, in
 // shard order, with one header, and that parts and composites are deleted.
 func TestComposeTree(t *testing.T) {
+	slowtest.Require(t)
 	const public, private = 40, 36 // 77 row sources and 37 error sources with the CSV headers
 	for _, tc := range []struct {
 		name   string

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/sign"
 )
 
@@ -175,32 +176,21 @@ func (g *GCS) Delete(ctx context.Context, bucket, name string) error {
 }
 
 // gcsErr adds ErrNotFound or ErrExists to the storage library's errors, and
-// marks throttling and server errors retryable.
+// marks throttling and server errors as transient failures of storage.
 func gcsErr(err error) error {
 	if errors.Is(err, storage.ErrObjectNotExist) || errors.Is(err, storage.ErrBucketNotExist) {
-		return &kindError{kind: ErrNotFound, err: err}
+		return MarkNotFound(err)
 	}
 	var ge *googleapi.Error
 	if errors.As(err, &ge) {
 		switch {
 		case ge.Code == http.StatusNotFound:
-			return &kindError{kind: ErrNotFound, err: err}
+			return MarkNotFound(err)
 		case ge.Code == http.StatusPreconditionFailed:
-			return &kindError{kind: ErrExists, err: err}
+			return MarkExists(err)
 		case ge.Code == http.StatusTooManyRequests || ge.Code >= 500:
-			return &sign.RetryableError{Err: err}
+			return failure.Transient(failure.Storage, err)
 		}
 	}
 	return err
 }
-
-// kindError is a store error that also matches one of this package's
-// sentinels (ErrNotFound, ErrExists) with errors.Is.
-type kindError struct {
-	kind error
-	err  error
-}
-
-func (e *kindError) Error() string        { return e.err.Error() }
-func (e *kindError) Unwrap() error        { return e.err }
-func (e *kindError) Is(target error) bool { return target == e.kind }

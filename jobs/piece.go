@@ -12,19 +12,19 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
-// Reason codes of error rows that schema does not define.
+// Reason codes of error rows only jobs writes (defined in package failure).
 const (
 	// CodeObjectNotFound: an explicitly listed object does not exist.
-	CodeObjectNotFound schema.ReasonCode = "object_not_found"
-	// CodeSignFailed: signing failed permanently (for example the keyless
-	// engine gave up after its retries).
-	CodeSignFailed schema.ReasonCode = "sign_failed"
+	CodeObjectNotFound = failure.CodeObjectNotFound
+	// CodeSignFailed: signing failed with an error nothing classified.
+	CodeSignFailed = failure.CodeSignFailed
 )
 
 // Metadata keys set on manifests, parts and errors files.
@@ -213,14 +213,10 @@ func (r *Runner) process(ctx context.Context, t *task, it item) result {
 		ContentType: info.ContentType, Expires: t.expires,
 	})
 	if err != nil {
-		var ref *policy.Refusal
-		switch {
-		case jobRefusal(err):
+		if jobRefusal(err) {
 			return result{fatal: fmt.Errorf("job %s: %w", t.job.JobID, err)}
-		case errors.As(err, &ref) && ref.Code == policy.CodeInvalidObjectName:
-			return errorRow(info.Name, info.Generation, schema.CodeInvalidObjectName, err.Error())
 		}
-		return errorRow(info.Name, info.Generation, schema.CodePolicyRefused, err.Error())
+		return rowOrFatal(ctx, info, err)
 	}
 	query := mergeQuery(grant.Query, t.query)
 	if pin > 0 {
@@ -231,14 +227,8 @@ func (r *Runner) process(ctx context.Context, t *task, it item) result {
 		Query: query, Expires: grant.Expires, Time: r.o.Now().UTC().Truncate(time.Second),
 	}
 	signed, err := t.backend.Signer.Sign(ctx, req)
-	switch {
-	case err == nil:
-	case ctx.Err() != nil || sign.IsRetryable(err):
-		return result{fatal: err}
-	case sign.IsInputError(err):
-		return errorRow(info.Name, info.Generation, schema.CodeSignRefused, err.Error())
-	default:
-		return errorRow(info.Name, info.Generation, CodeSignFailed, err.Error())
+	if err != nil {
+		return rowOrFatal(ctx, info, err)
 	}
 	row := &schema.ManifestRow{
 		Object: info.Name, Generation: info.Generation, Size: info.Size, ContentType: info.ContentType,
@@ -253,6 +243,23 @@ func (r *Runner) process(ctx context.Context, t *task, it item) result {
 		return errorRow(info.Name, info.Generation, CodeSignFailed, err.Error())
 	}
 	return result{row: row, link: link}
+}
+
+// rowOrFatal is the one decision between an error row and a failed piece,
+// by failure.Classify: a permanent failure (a policy refusal, a request the
+// signer refuses) is one object's error row with its reason code; a
+// transient one (an outage of the signer or of storage) or a cut context
+// fails the piece, so that its message is redelivered; an error nothing
+// classified is an error row with CodeSignFailed.
+func rowOrFatal(ctx context.Context, info ObjectInfo, err error) result {
+	c := failure.Classify(err)
+	switch {
+	case ctx.Err() != nil || c.Kind == failure.KindTransient && c.Component != failure.Unknown:
+		return result{fatal: err}
+	case c.Kind == failure.KindPermanent:
+		return errorRow(info.Name, info.Generation, c.Code, err.Error())
+	}
+	return errorRow(info.Name, info.Generation, CodeSignFailed, err.Error())
 }
 
 func errorRow(name string, gen int64, code schema.ReasonCode, reason string) result {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkissuer/linkissuer/internal/slowtest"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/worker"
@@ -312,6 +313,7 @@ func keys(ms ...map[string]object) func(func(string) bool) {
 // chunk of rows went out: the manifest must not exist, the error must ask
 // for redelivery, and the redelivery writes it whole.
 func TestKilledJobLeavesNoManifest(t *testing.T) {
+	slowtest.Require(t)
 	f := newFixture(t)
 	all := f.seed("public/many/%04d", 700)
 	ctx, kill := context.WithCancel(context.Background())

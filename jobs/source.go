@@ -38,10 +38,11 @@ package jobs
 // ErrNotFound for a missing object; Delete of a missing object may also
 // succeed.
 //
-// Errors from every method should wrap the backend's error with %w, and
-// mark failures that are worth retrying (throttling, 5xx, timeouts) as
-// *sign.RetryableError, or leave them unmarked: the worker treats any error
-// it cannot classify as transient and redelivers the job.
+// Errors from every method should wrap the backend's error with %w (MarkNotFound
+// and MarkExists add the sentinels), and mark failures that are worth retrying
+// (throttling, 5xx, timeouts) with failure.Transient(failure.Storage, err), or
+// leave them unmarked: the worker treats any error it cannot classify as
+// transient and redelivers the job.
 
 import (
 	"context"

@@ -16,6 +16,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
+	"github.com/linkissuer/linkissuer/internal/slowtest"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/worker"
 )
@@ -306,6 +307,7 @@ func shardedSetup(t *testing.T, s *stack, f *fixture, id string, n int) (*schema
 // (two or more replicas signed; 1200 signatures in all, so no shard ran
 // twice), and would time out, not pass, if the shards did not spread.
 func TestThreeWorkersShareAJob(t *testing.T) {
+	slowtest.Require(t)
 	s := newStack(t)
 	f := newFixture(t)
 	job, all := shardedSetup(t, s, f, "three", 1200)

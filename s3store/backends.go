@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/schema"
-	"github.com/linkissuer/linkissuer/worker"
 )
 
 // Backends serves the jobs whose source is an S3-compatible store, for the
@@ -56,7 +56,7 @@ func NewBackends(stores []Config, opts *ClientOptions) (*Backends, error) {
 // jobs.BackendFunc.
 func (b *Backends) Backend(_ context.Context, src *schema.JobSource) (jobs.Backend, error) {
 	if src.Store != schema.StoreS3 {
-		return jobs.Backend{}, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("s3store: source store %q is not s3", src.Store))
+		return jobs.Backend{}, failure.Permanent(failure.CodeInvalidField, fmt.Errorf("s3store: source store %q is not s3", src.Store))
 	}
 	id, err := (&Config{Endpoint: src.Endpoint, Region: src.Region}).id()
 	if err == nil {
@@ -68,7 +68,7 @@ func (b *Backends) Backend(_ context.Context, src *schema.JobSource) (jobs.Backe
 			err = fmt.Errorf("this worker has no key for AWS S3 in region %s", src.Region)
 		}
 	}
-	return jobs.Backend{}, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("s3store: source s3://%s: %w", src.Bucket, err))
+	return jobs.Backend{}, failure.Permanent(failure.CodeInvalidField, fmt.Errorf("s3store: source s3://%s: %w", src.Bucket, err))
 }
 
 // Func returns a jobs.BackendFunc that serves s3 sources from b and every

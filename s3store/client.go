@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/sign"
 )
@@ -173,8 +174,8 @@ func (c *Client) CreateBucket(ctx context.Context, bucket string) error {
 
 // wrap classifies an SDK error for the jobs package: jobs.ErrNotFound and
 // jobs.ErrExists by error code; throttling, 5xx and network failures that
-// outlived the SDK's retries as *sign.RetryableError; everything else
-// (access denied, bad requests) as it is, permanent.
+// outlived the SDK's retries as transient failures of storage; everything
+// else (access denied, bad requests) as it is.
 func wrap(op, bucket, key string, err error) error {
 	if err == nil {
 		return nil
@@ -186,22 +187,22 @@ func wrap(op, bucket, key string, err error) error {
 	var api smithy.APIError
 	if !errors.As(err, &api) {
 		// Connection refused or reset, DNS: the store may come back.
-		return &sign.RetryableError{Err: fmt.Errorf("%s: %w", where, err)}
+		return failure.Transient(failure.Storage, fmt.Errorf("%s: %w", where, err))
 	}
 	switch code := api.ErrorCode(); {
 	case code == "PreconditionFailed" || code == "ConditionalRequestConflict":
-		return fmt.Errorf("%s: %w", where, &kindError{kind: jobs.ErrExists, err: err})
+		return fmt.Errorf("%s: %w", where, jobs.MarkExists(err))
 	case code == "NoSuchKey" || code == "NoSuchBucket" || code == "NotFound" || code == "NoSuchUpload":
-		return fmt.Errorf("%s: %w", where, &kindError{kind: jobs.ErrNotFound, err: err})
+		return fmt.Errorf("%s: %w", where, jobs.MarkNotFound(err))
 	case code == "SlowDown" || code == "InternalError" || code == "ServiceUnavailable" ||
 		code == "RequestTimeout" || strings.HasPrefix(code, "Throttl"):
-		return &sign.RetryableError{Err: fmt.Errorf("%s: %w", where, err)}
+		return failure.Transient(failure.Storage, fmt.Errorf("%s: %w", where, err))
 	}
 	switch status := httpStatus(err); {
 	case status == http.StatusNotFound:
-		return fmt.Errorf("%s: %w", where, &kindError{kind: jobs.ErrNotFound, err: err})
+		return fmt.Errorf("%s: %w", where, jobs.MarkNotFound(err))
 	case status == http.StatusTooManyRequests || status >= 500:
-		return &sign.RetryableError{Err: fmt.Errorf("%s: %w", where, err)}
+		return failure.Transient(failure.Storage, fmt.Errorf("%s: %w", where, err))
 	}
 	return fmt.Errorf("%s: %w", where, err)
 }
@@ -214,14 +215,3 @@ func httpStatus(err error) int {
 	}
 	return 0
 }
-
-// kindError is a store error that also matches a jobs sentinel
-// (ErrNotFound, ErrExists) with errors.Is.
-type kindError struct {
-	kind error
-	err  error
-}
-
-func (e *kindError) Error() string        { return e.err.Error() }
-func (e *kindError) Unwrap() error        { return e.err }
-func (e *kindError) Is(target error) bool { return target == e.kind }

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
-	"github.com/linkissuer/linkissuer/worker"
 )
 
 // errorServer answers every request with status and an S3 error document
@@ -36,8 +36,10 @@ func errorServer(t *testing.T, status int, code string) *Client {
 	return c
 }
 
-// TestErrorClasses checks how store failures reach the jobs package:
-// sentinels it branches on, retryable outages, and permanent refusals.
+// TestErrorClasses checks how store failures reach the jobs package and the
+// worker: sentinels jobs branches on, outages that failure.Classify reports
+// as storage outages (storage_unavailable, never signer_unavailable), and
+// refusals left unmarked.
 func TestErrorClasses(t *testing.T) {
 	type class int
 	const (
@@ -74,11 +76,14 @@ func TestErrorClasses(t *testing.T) {
 				got = notFound
 			case errors.Is(err, jobs.ErrExists):
 				got = exists
-			case sign.IsRetryable(err):
+			case failure.IsTransient(err):
 				got = retryable
 			}
 			if got != tc.want {
 				t.Errorf("error %v: class %d, want %d", err, got, tc.want)
+			}
+			if c := failure.Classify(err); tc.want == retryable && (c.Component != failure.Storage || c.Reason() != "storage_unavailable") {
+				t.Errorf("error %v: classified %+v (reason %s), want a storage outage", err, c, c.Reason())
 			}
 			if !strings.Contains(err.Error(), "s3://") {
 				t.Errorf("error %q does not name the object", err)
@@ -92,16 +97,16 @@ func TestErrorClasses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := readCall(t.Context(), c); !sign.IsRetryable(err) {
-			t.Errorf("got %v, want a retryable error", err)
+		if err := readCall(t.Context(), c); failure.Classify(err).Component != failure.Storage {
+			t.Errorf("got %v, want a storage outage", err)
 		}
 	})
 	t.Run("cancelled is not retryable", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		err := readCall(ctx, errorServer(t, 500, "InternalError"))
-		if !errors.Is(err, context.Canceled) || sign.IsRetryable(err) {
-			t.Errorf("got %v, want context.Canceled, not retryable", err)
+		if !errors.Is(err, context.Canceled) || failure.Classify(err).Component != failure.Canceled {
+			t.Errorf("got %v, want context.Canceled, classified as cancelled", err)
 		}
 	})
 }
@@ -151,8 +156,7 @@ func TestBackendsServeOnlyConfiguredStores(t *testing.T) {
 			tc.src.Bucket = "media"
 			be, err := b.Backend(t.Context(), &tc.src)
 			if tc.wantID == "" {
-				var perm *worker.PermanentError
-				if !errors.As(err, &perm) {
+				if c := failure.Classify(err); c.Kind != failure.KindPermanent || c.Code != failure.CodeInvalidField {
 					t.Errorf("Backend = %v, want a permanent refusal", err)
 				}
 				return

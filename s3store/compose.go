@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/sign"
 )
@@ -57,11 +58,11 @@ func (c *Client) stream(ctx context.Context, w *writer, bucket, src string, size
 		if w.err != nil {
 			return w.err
 		}
-		return w.fail(&sign.RetryableError{Err: fmt.Errorf("s3store: compose s3://%s/%s: reading s3://%s/%s: %w", bucket, w.name, bucket, src, err)})
+		return w.fail(failure.Transient(failure.Storage, fmt.Errorf("s3store: compose s3://%s/%s: reading s3://%s/%s: %w", bucket, w.name, bucket, src, err)))
 	}
 	if n != size {
 		// The source changed between HeadObject and GetObject.
-		return w.fail(&sign.RetryableError{Err: fmt.Errorf("s3store: compose s3://%s/%s: s3://%s/%s was %d bytes, read %d", bucket, w.name, bucket, src, size, n)})
+		return w.fail(failure.Transient(failure.Storage, fmt.Errorf("s3store: compose s3://%s/%s: s3://%s/%s was %d bytes, read %d", bucket, w.name, bucket, src, size, n)))
 	}
 	return nil
 }

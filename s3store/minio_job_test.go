@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/api/option"
 
+	"github.com/linkissuer/linkissuer/internal/slowtest"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/s3store"
@@ -100,6 +101,7 @@ func gcsManifests(t *testing.T) manifestStore {
 // object's bytes from MinIO, and the completion's manifest URL must serve
 // the manifest.
 func TestMinIOBulkJob(t *testing.T) {
+	slowtest.Require(t)
 	f := newFixture(t)
 	want := seedBulk(t, f)
 	backends, err := s3store.NewBackends([]s3store.Config{f.cfg}, nil)

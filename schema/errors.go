@@ -9,66 +9,40 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/linkissuer/linkissuer/failure"
 )
 
 // ErrInvalid is the sentinel every validation error matches with errors.Is:
 // the message can never be processed as sent, so the worker dead-letters it
-// (with the *FieldError's Code as reason_code) and acks it.
-var ErrInvalid = errors.New("invalid message")
+// (with the *FieldError's Code as reason_code) and acks it. On its own it is
+// a permanent failure with code invalid_field.
+var ErrInvalid error = failure.Permanent(failure.CodeInvalidField, errors.New("invalid message"))
 
 // ReasonCode is a stable, machine-readable reason for refusing or ignoring a
-// message. It is the reason_code of linkissuer.deadletter.v1 and a metric
-// label, so the values never change meaning; new ones may be added.
-type ReasonCode string
+// message: a failure.Code, where every code is defined.
+type ReasonCode = failure.Code
 
-// Reason codes. Those marked (worker) are never produced by this package; they
-// are listed so that every code that can reach the error topic is defined in
-// one place.
+// Reason codes, as schema's parsers name them. The values live in package
+// failure (see failure.Code for their meaning); these names keep the
+// parsers short.
 const (
-	// CodeInvalidJSON: the payload is not well-formed JSON (or is empty where
-	// JSON is required).
-	CodeInvalidJSON ReasonCode = "invalid_json"
-	// CodeInvalidField: a field or attribute has the wrong JSON type or an
-	// unusable value; FieldError.Field names it.
-	CodeInvalidField ReasonCode = "invalid_field"
-	// CodeMissingAttribute: a required Pub/Sub attribute, CloudEvent
-	// attribute or HTTP header is absent.
-	CodeMissingAttribute ReasonCode = "missing_attribute"
-	// CodeMissingField: a required JSON field is absent or empty.
-	CodeMissingField ReasonCode = "missing_field"
-	// CodeUnknownSchema: the schema attribute names a format this worker does
-	// not consume.
-	CodeUnknownSchema ReasonCode = "unknown_schema"
-	// CodeUnknownEventType: a GCS eventType or CloudEvent type we do not know.
-	CodeUnknownEventType ReasonCode = "unknown_event_type"
-	// CodeUnknownPayloadFormat: a GCS payloadFormat other than JSON_API_V1 or
-	// NONE.
-	CodeUnknownPayloadFormat ReasonCode = "unknown_payload_format"
-	// CodeInvalidObjectName: an object name that is empty, longer than 1024
-	// bytes, not UTF-8, contains CR/LF, or (strict check) other control
-	// characters.
-	CodeInvalidObjectName ReasonCode = "invalid_object_name"
-	// CodeInvalidBucketName: a bucket name GCS or S3 would not accept.
-	CodeInvalidBucketName ReasonCode = "invalid_bucket_name"
-	// CodeAttributeMismatch: the attributes and the payload disagree about the
-	// bucket, object or generation.
-	CodeAttributeMismatch ReasonCode = "attribute_mismatch"
-	// CodeInvalidMethod: a method other than GET, HEAD, PUT, POST, DELETE,
-	// RESUMABLE.
-	CodeInvalidMethod ReasonCode = "invalid_method"
-	// CodeExpiryOutOfRange: a lifetime outside 1s..7d (or outside the
-	// worker's policy maximum).
-	CodeExpiryOutOfRange ReasonCode = "expiry_out_of_range"
-	// CodeTooLarge: the message is larger than MaxMessageBytes.
-	CodeTooLarge ReasonCode = "too_large"
-	// CodePolicyRefused (worker): the message is valid but outside policy
-	// (bucket, prefix, method, content type).
-	CodePolicyRefused ReasonCode = "policy_refused"
-	// CodeSignRefused (worker): the signer rejected the request as input
-	// (a *sign.InputError not caught earlier).
-	CodeSignRefused ReasonCode = "sign_refused"
-	// CodeInternal (worker): a permanent failure with no better code.
-	CodeInternal ReasonCode = "internal"
+	CodeInvalidJSON          = failure.CodeInvalidJSON
+	CodeInvalidField         = failure.CodeInvalidField
+	CodeMissingAttribute     = failure.CodeMissingAttribute
+	CodeMissingField         = failure.CodeMissingField
+	CodeUnknownSchema        = failure.CodeUnknownSchema
+	CodeUnknownEventType     = failure.CodeUnknownEventType
+	CodeUnknownPayloadFormat = failure.CodeUnknownPayloadFormat
+	CodeInvalidObjectName    = failure.CodeInvalidObjectName
+	CodeInvalidBucketName    = failure.CodeInvalidBucketName
+	CodeAttributeMismatch    = failure.CodeAttributeMismatch
+	CodeInvalidMethod        = failure.CodeInvalidMethod
+	CodeExpiryOutOfRange     = failure.CodeExpiryOutOfRange
+	CodeTooLarge             = failure.CodeTooLarge
+	CodePolicyRefused        = failure.CodePolicyRefused
+	CodeSignRefused          = failure.CodeSignRefused
+	CodeInternal             = failure.CodeInternal
 )
 
 // FieldError is a validation failure that names the offending field. It
@@ -98,6 +72,11 @@ func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
 
 // Unwrap returns the underlying cause.
 func (e *FieldError) Unwrap() error { return e.Err }
+
+// Failure implements failure.Classifier: a permanent failure with Code.
+func (e *FieldError) Failure() failure.Class {
+	return failure.Class{Kind: failure.KindPermanent, Code: e.Code}
+}
 
 // CodeOf returns the reason code carried by err: the Code of the first
 // *FieldError in its chain, CodeInvalidField for other ErrInvalid errors, and

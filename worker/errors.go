@@ -1,43 +1,30 @@
 package worker
 
 import (
-	"context"
-	"errors"
 	"fmt"
 
-	"github.com/linkissuer/linkissuer/policy"
-	"github.com/linkissuer/linkissuer/schema"
-	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/failure"
 )
 
-// PermanentError is a failure that redelivery cannot fix. The Router
-// dead-letters the message with Code and the error text, then acks it.
-type PermanentError struct {
-	Code string
-	Err  error
-}
-
-func (e *PermanentError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the cause.
-func (e *PermanentError) Unwrap() error { return e.Err }
+// PermanentError is a failure that redelivery cannot fix.
+//
+// Deprecated: use failure.PermanentError.
+type PermanentError = failure.PermanentError
 
 // Permanent marks err as permanent with a stable reason code.
-func Permanent(code string, err error) error {
-	return &PermanentError{Code: code, Err: err}
-}
+//
+// Deprecated: use failure.Permanent.
+func Permanent(code string, err error) error { return failure.Permanent(failure.Code(code), err) }
 
-// IgnoredError marks a message that is deliberately not processed (an
-// overwritten generation's delete, a metadata update). The Router acks it
-// and counts Reason.
-type IgnoredError struct {
-	Reason string
-}
-
-func (e *IgnoredError) Error() string { return "ignored: " + e.Reason }
+// IgnoredError marks a message that is deliberately not processed.
+//
+// Deprecated: use failure.IgnoredError.
+type IgnoredError = failure.IgnoredError
 
 // Ignore returns an *IgnoredError.
-func Ignore(reason string) error { return &IgnoredError{Reason: reason} }
+//
+// Deprecated: use failure.Ignore.
+func Ignore(reason string) error { return failure.Ignore(reason) }
 
 // Outcome is what became of a message.
 type Outcome string
@@ -50,39 +37,32 @@ const (
 	OutcomeRetry      Outcome = "retry"       // nacked for redelivery
 )
 
-// Classify maps a handler error to an outcome and a reason code. Unknown
-// errors are transient: redelivery is the safe default, and the
-// subscription's dead-letter policy bounds it.
-func Classify(err error) (Outcome, string) {
-	var perm *PermanentError
-	var ign *IgnoredError
-	var refusal *policy.Refusal
-	var input *sign.InputError
-	switch {
-	case err == nil:
-		return OutcomeIssued, ""
-	case errors.As(err, &ign):
-		return OutcomeIgnored, ign.Reason
-	case errors.As(err, &perm):
-		return OutcomeDeadLetter, perm.Code
-	case errors.Is(err, schema.ErrInvalid):
-		return OutcomeDeadLetter, string(schema.CodeOf(err))
-	case errors.As(err, &refusal):
-		if refusal.Code == policy.CodeInvalidObjectName {
-			return OutcomeDeadLetter, string(schema.CodeInvalidObjectName)
-		}
-		return OutcomeDeadLetter, string(schema.CodePolicyRefused)
-	case errors.As(err, &input):
-		return OutcomeDeadLetter, string(schema.CodeSignRefused)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return OutcomeRetry, "cancelled"
-	case sign.IsRetryable(err):
-		return OutcomeRetry, "signer_unavailable"
+// outcomeOf is what the Router does with a message whose handler failed as
+// c says: a permanent failure is dead-lettered, an ignored message acked,
+// a transient failure nacked.
+func outcomeOf(c failure.Class) Outcome {
+	switch c.Kind {
+	case failure.KindNone:
+		return OutcomeIssued
+	case failure.KindIgnored:
+		return OutcomeIgnored
+	case failure.KindPermanent:
+		return OutcomeDeadLetter
 	}
-	return OutcomeRetry, "transient"
+	return OutcomeRetry
 }
 
-// panicError is a recovered handler panic.
+// Classify maps a handler error to the Router's outcome and reason.
+//
+// Deprecated: use failure.Classify; the Router's outcome follows from its
+// Kind.
+func Classify(err error) (Outcome, string) {
+	c := failure.Classify(err)
+	return outcomeOf(c), c.Reason()
+}
+
+// panicError is a recovered handler panic: transient, with no component to
+// blame (failure.Unknown).
 type panicError struct{ value any }
 
 func (e *panicError) Error() string { return fmt.Sprintf("handler panicked: %v", e.value) }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/linkissuer/linkissuer/audit"
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
@@ -63,7 +64,7 @@ func (h *LinkHandler) Handle(ctx context.Context, m *Message) ([]Output, error) 
 			if _, err := schema.ParseJob(m.Data); err != nil {
 				return nil, err
 			}
-			return nil, Permanent(string(schema.CodeUnknownSchema), errors.New("this worker does not run jobs (no jobs handler configured)"))
+			return nil, failure.Permanent(failure.CodeUnknownSchema, errors.New("this worker does not run jobs (no jobs handler configured)"))
 		}
 		return h.Jobs(ctx, m)
 	case schema.KindGCSNotification:
@@ -71,13 +72,13 @@ func (h *LinkHandler) Handle(ctx context.Context, m *Message) ([]Output, error) 
 	case schema.KindCloudEvent:
 		ev, err = schema.ParseCloudEventAttributes(m.Attributes, m.Data)
 	default:
-		return nil, Permanent(string(schema.CodeUnknownSchema), fmt.Errorf("cannot route message of kind %s", kind))
+		return nil, failure.Permanent(failure.CodeUnknownSchema, fmt.Errorf("cannot route message of kind %s", kind))
 	}
 	if err != nil {
 		return nil, err
 	}
 	if reason, ignore := ev.Ignore(); ignore {
-		return nil, Ignore(string(reason))
+		return nil, failure.Ignore(string(reason))
 	}
 	src := schema.LinkSource{MessageID: m.ID, EventType: string(ev.Type)}
 	if ev.ID != "" {
@@ -154,13 +155,13 @@ func DeadLetters(workerID string, now func() time.Time) DeadLetterFunc {
 	if now == nil {
 		now = time.Now
 	}
-	return func(m *Message, code string, err error) (Output, error) {
+	return func(m *Message, code failure.Code, err error) (Output, error) {
 		d := schema.NewDeadLetter(schema.Original{
 			MessageID:    m.ID,
 			Attributes:   m.Attributes,
 			Data:         m.Data,
 			Subscription: m.Subscription,
-		}, err, schema.ReasonCode(code), workerID, now())
+		}, err, code, workerID, now())
 		data, merr := json.Marshal(d)
 		if merr != nil {
 			return Output{}, fmt.Errorf("encode dead letter: %w", merr)

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/api/idtoken"
 	"google.golang.org/api/option"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/logging"
 )
 
@@ -203,8 +204,8 @@ func newPushHarness(t *testing.T, o PushOptions) *pushHarness {
 		return []Output{{Topic: "results", Data: []byte("link")}}, nil
 	}
 	r, err := NewRouter(handler, h, RouterOptions{
-		DeadLetter: func(m *Message, code string, _ error) (Output, error) {
-			return Output{Topic: "errors", Data: m.Data, Attributes: map[string]string{"reason_code": code}}, nil
+		DeadLetter: func(m *Message, code failure.Code, _ error) (Output, error) {
+			return Output{Topic: "errors", Data: m.Data, Attributes: map[string]string{"reason_code": string(code)}}, nil
 		},
 	})
 	if err != nil {

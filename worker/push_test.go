@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/logging"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
@@ -499,7 +500,9 @@ func TestLinks(t *testing.T) {
 		{name: "issued", body: body, wantStatus: 200},
 		{name: "refused by policy", body: body, err: fmt.Errorf("check: %w", &policy.Refusal{Code: policy.CodeBucketNotAllowed, Reason: "no"}), wantStatus: 403, wantCode: "bucket_not_allowed"},
 		{name: "invalid", body: body, err: &schema.FieldError{Field: "expires_in", Reason: "too long", Code: schema.CodeExpiryOutOfRange}, wantStatus: 400, wantCode: "expiry_out_of_range"},
-		{name: "signer input", body: body, err: &sign.InputError{Field: "object", Reason: "too long"}, wantStatus: 400, wantCode: "invalid_field"},
+		{name: "signer input", body: body, err: &sign.InputError{Field: "object", Reason: "too long"}, wantStatus: 400, wantCode: "sign_refused"},
+		{name: "storage outage", body: body, err: failure.Transient(failure.Storage, errors.New("503")), wantStatus: 503, wantCode: "storage_unavailable"},
+		{name: "timed out", body: body, err: fmt.Errorf("stat: %w", context.DeadlineExceeded), wantStatus: 503, wantCode: "cancelled"},
 		{name: "signer throttled", body: body, err: &sign.RetryableError{Err: errors.New("429")}, wantStatus: 503, wantCode: "signer_unavailable"},
 		{name: "unknown failure", body: body, err: errors.New("secret internals"), wantStatus: 500, wantCode: "internal"},
 		{name: "unknown field", body: []byte(`{"bucket":"b","objekt":"o"}`), wantStatus: 400, wantCode: "invalid_json"},

@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/linkissuer/linkissuer/failure"
 )
 
 // DeadLetterFunc builds the error-topic message for a permanently failed
 // delivery: the original payload and attributes, the reason code and the
 // error.
-type DeadLetterFunc func(m *Message, code string, err error) (Output, error)
+type DeadLetterFunc func(m *Message, code failure.Code, err error) (Output, error)
 
 // Router runs the handler on each delivery, publishes its outputs, and is
 // the single place that decides ack or nack.
@@ -72,11 +74,20 @@ type Decision struct {
 	// dead-lettered); false asks for redelivery.
 	Ack     bool
 	Outcome Outcome
-	// Reason is a stable code for ignored, dead-lettered and retried
-	// messages.
+	// Class is the handler's error (or, when publishing failed, the
+	// publisher's) as failure.Classify sees it.
+	Class failure.Class
+	// Reason is Class.Reason(): a stable code for ignored, dead-lettered and
+	// retried messages, and the metric label.
 	Reason string
 	// Err is the handler's or publisher's error, if any.
 	Err error
+}
+
+// decide is the Decision for a classified error.
+func decide(c failure.Class, err error) Decision {
+	o := outcomeOf(c)
+	return Decision{Ack: o != OutcomeRetry, Outcome: o, Class: c, Reason: c.Reason(), Err: err}
 }
 
 // Process handles one delivery under ctx and decides its fate. It never
@@ -87,22 +98,21 @@ func (r *Router) Process(ctx context.Context, m *Message) Decision {
 	defer r.metrics.inFlight(-1)
 
 	outs, err := r.handle(ctx, m)
-	outcome, reason := Classify(err)
-	d := Decision{Ack: outcome != OutcomeRetry, Outcome: outcome, Reason: reason, Err: err}
-	switch outcome {
+	d := decide(failure.Classify(err), err)
+	switch d.Outcome {
 	case OutcomeIssued:
 		if len(outs) > 0 {
 			if perr := r.publish(ctx, outs...); perr != nil {
-				d = Decision{Outcome: OutcomeRetry, Reason: "publish_failed", Err: perr}
+				d = decide(failure.Classify(failure.Transient(failure.Publisher, perr)), perr)
 			}
 		}
 	case OutcomeDeadLetter:
-		out, derr := r.deadLetter(m, reason, err)
+		out, derr := r.deadLetter(m, d.Class.Code, err)
 		if derr == nil {
 			derr = r.publish(ctx, out)
 		}
 		if derr != nil {
-			d = Decision{Outcome: OutcomeRetry, Reason: "dead_letter_publish_failed", Err: derr}
+			d = decide(failure.Classify(failure.Transient(failure.DeadLetter, derr)), derr)
 		}
 	}
 	r.metrics.observe(d, r.now().Sub(start))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
@@ -62,6 +63,9 @@ func TestRouterDecisions(t *testing.T) {
 		{"retryable signer error is nacked", func(context.Context, *Message) ([]Output, error) {
 			return nil, &sign.RetryableError{Err: errors.New("429")}
 		}, nil, false, OutcomeRetry, "signer_unavailable", nil},
+		{"storage outage is nacked as a storage outage", func(context.Context, *Message) ([]Output, error) {
+			return nil, fmt.Errorf("list: %w", failure.Transient(failure.Storage, errors.New("503")))
+		}, nil, false, OutcomeRetry, "storage_unavailable", nil},
 		{"unknown error is nacked", func(context.Context, *Message) ([]Output, error) { return nil, errors.New("boom") }, nil, false, OutcomeRetry, "transient", nil},
 		{"panic is nacked, not a crash", func(context.Context, *Message) ([]Output, error) { panic("bad input crashed a parser") }, nil, false, OutcomeRetry, "transient", nil},
 		{"result publish failure is nacked", func(context.Context, *Message) ([]Output, error) { return []Output{result}, nil }, failTopic(TopicResults), false, OutcomeRetry, "publish_failed", nil},

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/api/googleapi"
 
 	"github.com/linkissuer/linkissuer/audit"
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/logging"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
@@ -51,9 +52,7 @@ type LinkRequest struct {
 }
 
 // LinkIssuer issues one link synchronously. Its errors are classified like
-// a handler's: *policy.Refusal -> 403; schema.ErrInvalid, *sign.InputError,
-// *PermanentError -> 400; retryable and context errors -> 503; anything
-// else -> 500.
+// a handler's, by failure.Classify, and answered as linkErrorStatus says.
 type LinkIssuer interface {
 	IssueLink(ctx context.Context, req LinkRequest) (*schema.Link, error)
 }
@@ -193,31 +192,34 @@ func writeLinkJSON(w http.ResponseWriter, v any) {
 	_, _ = w.Write(b.Bytes()) // the client may be gone; nothing to do then
 }
 
-// linkErrorStatus maps an IssueLink error to a status, a stable code and a
-// message safe to return to the caller.
+// linkErrorStatus maps an IssueLink error, as failure.Classify sees it, to
+// a status, a stable code and a message safe to return to the caller: a
+// missing object is 404; an audit record that could not be written 503
+// (audit_unavailable); a policy refusal 403 with the rule that refused; other
+// permanent failures 400 with their reason code; a transient failure of a
+// known component (or a cut context) 503 with its reason (signer_unavailable,
+// storage_unavailable, cancelled); anything else 500.
 func linkErrorStatus(err error) (int, string, string) {
-	var refusal *policy.Refusal
-	var input *sign.InputError
-	var perm *PermanentError
 	switch {
 	case errors.Is(err, ErrObjectNotFound):
-		return http.StatusNotFound, "object_not_found", err.Error()
+		return http.StatusNotFound, string(failure.CodeObjectNotFound), err.Error()
 	case errors.Is(err, audit.ErrUnavailable):
 		return http.StatusServiceUnavailable, "audit_unavailable", "the link could not be recorded; retry later"
-	case errors.As(err, &refusal):
-		return http.StatusForbidden, refusal.Code, refusal.Error()
-	case errors.Is(err, schema.ErrInvalid):
-		return http.StatusBadRequest, string(schema.CodeOf(err)), err.Error()
-	case errors.As(err, &input):
-		return http.StatusBadRequest, string(schema.CodeInvalidField), input.Error()
-	case errors.As(err, &perm):
-		return http.StatusBadRequest, perm.Code, perm.Error()
-	case sign.IsRetryable(err):
-		return http.StatusServiceUnavailable, "signer_unavailable", "the signer is unavailable; retry later"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return http.StatusServiceUnavailable, "timeout", "the request timed out; retry later"
 	}
-	return http.StatusInternalServerError, string(schema.CodeInternal), "internal error"
+	c := failure.Classify(err)
+	switch {
+	case c.Kind == failure.KindPermanent && c.Code == failure.CodePolicyRefused:
+		code := c.Detail
+		if code == "" {
+			code = string(c.Code)
+		}
+		return http.StatusForbidden, code, err.Error()
+	case c.Kind == failure.KindPermanent:
+		return http.StatusBadRequest, string(c.Code), err.Error()
+	case c.Kind == failure.KindTransient && c.Component != failure.Unknown:
+		return http.StatusServiceUnavailable, c.Reason(), "not available now (" + string(c.Component) + "); retry later"
+	}
+	return http.StatusInternalServerError, string(failure.CodeInternal), "internal error"
 }
 
 // ObjectStater looks up what a link is for: an object's generation (the

@@ -9,11 +9,12 @@
 //     slow start until the first 429 / RESOURCE_EXHAUSTED, then additive
 //     increase and a multiplicative cut to just under what the server
 //     admitted, at most once per round trip. Options.Ceiling caps it.
-//   - Retryable errors (sign.IsRetryable: 429, 5xx, timeouts, the transient
-//     signBlob 403) are retried with exponential backoff and full jitter, at
-//     most Options.MaxAttempts calls per signature; then a *GiveUpError,
-//     which is permanent and wraps the last cause. Other errors are returned
-//     at once, unchanged.
+//   - Transient errors (failure.IsTransient, such as a *sign.RetryableError:
+//     429, 5xx, timeouts, the transient signBlob 403) are retried with
+//     exponential backoff and full jitter, at most Options.MaxAttempts calls
+//     per signature; then a *GiveUpError, which wraps the last cause, is not
+//     retried by the engine and classifies as a transient failure of the
+//     signer. Other errors are returned at once, unchanged.
 //   - Each call has its own deadline (Options.CallTimeout); a call that
 //     runs out is retried. Cancelling the caller's context stops its waits
 //     (concurrency slot, pacing, backoff) and its call at once.

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/sign"
 )
 
@@ -145,9 +146,10 @@ func (e *Engine) Credential() sign.Credential { return e.cred }
 func (e *Engine) Options() Options { return e.opts }
 
 // GiveUpError reports a signature that still failed after MaxAttempts
-// calls, each with a retryable error. It is permanent: sign.IsRetryable
-// reports false, and Err, the last cause, is unwrapped from its
-// *sign.RetryableError (errors.As still finds, say, a *iam.Error).
+// calls, each with a retryable error. The engine is done with it:
+// sign.IsRetryable reports false, and Err, the last cause, is unwrapped from
+// its *sign.RetryableError (errors.As still finds, say, a *iam.Error).
+// For failure.Classify it is a transient failure of the signer.
 type GiveUpError struct {
 	Attempts int
 	Err      error
@@ -223,7 +225,7 @@ func (e *Engine) signWithRetries(ctx context.Context, scope sign.Scope, stringTo
 			return sig, nil
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("sign: stopped after %d attempts: %w", attempt, ctx.Err())
-		case !sign.IsRetryable(err):
+		case !failure.IsTransient(err):
 			return nil, err
 		case attempt >= e.opts.MaxAttempts:
 			e.stats.gaveUp.Add(1)
