@@ -68,8 +68,11 @@ func Classify(err error) (Outcome, string) {
 	case errors.Is(err, schema.ErrInvalid):
 		return OutcomeDeadLetter, string(schema.CodeOf(err))
 	case errors.As(err, &refusal):
-		if refusal.Code == policy.CodeInvalidObjectName {
+		switch refusal.Code {
+		case policy.CodeInvalidObjectName:
 			return OutcomeDeadLetter, string(schema.CodeInvalidObjectName)
+		case policy.CodeDotSegment:
+			return OutcomeDeadLetter, string(schema.CodeDotSegment)
 		}
 		return OutcomeDeadLetter, string(schema.CodePolicyRefused)
 	case errors.As(err, &input):
