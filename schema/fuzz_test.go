@@ -90,7 +90,7 @@ func FuzzParseGCSNotification(f *testing.F) {
 }
 
 func FuzzCloudEvent(f *testing.F) {
-	for _, c := range corpusSeeds(f, "c") // cloudevent_* and ce_* {
+	for _, c := range corpusSeeds(f, "c") { // cloudevent_* and ce_*
 		h := c.Header()
 		if c.Transport != "http" {
 			h = http.Header{}
