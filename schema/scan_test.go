@@ -144,6 +144,28 @@ func BenchmarkScanHostile(b *testing.B) {
 	}
 }
 
+// hostileDeep is the shape of the message that held a core for 86 s: arrays
+// nested as deep as the size allows, each holding a string with invalid
+// UTF-8.
+func hostileDeep(size int) []byte {
+	n := size / 8
+	return []byte(`{"name":"a/b.txt","bucket":"b","generation":"1","x":` + strings.Repeat("[\"\xff\",", n) + "1" + strings.Repeat("]", n) + "}")
+}
+
+func BenchmarkScanHostileDeep(b *testing.B) {
+	attrs := finalizeAttrs()
+	attrs[AttrObjectID] = "a/b.txt"
+	for _, size := range []int{12 << 10, 24 << 10, 48 << 10, 96 << 10} {
+		data := hostileDeep(size)
+		b.Run(byteSize(size), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				_, _ = ParseGCSNotification(context.Background(), attrs, data)
+			}
+		})
+	}
+}
+
 func byteSize(n int) string {
 	if n >= 1<<20 {
 		return strconv.Itoa(n>>20) + "MB"
