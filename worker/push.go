@@ -140,7 +140,8 @@ func (o *PushOptions) Validate() error {
 //
 //   - acked (issued, ignored, dead-lettered): 204;
 //   - retry: 503, and Pub/Sub or Eventarc redeliver with backoff;
-//   - overload (MaxInFlight reached): 429, also redelivered;
+//   - overload (MaxInFlight requests, or MaxBytesInFlight bytes of bodies,
+//     reached): 429 with Retry-After, also redelivered;
 //   - missing or invalid token: 401; valid token of another account: 403;
 //   - body over the limit: 413;
 //   - a body that is not a push envelope or a CloudEvent: 400, without
