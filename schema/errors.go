@@ -127,19 +127,17 @@ func fieldErr(code ReasonCode, field, format string, args ...any) *FieldError {
 }
 
 // DecodeJSON decodes one JSON object of untrusted input into v with the
-// checks every parser in this package makes: at most MaxMessageBytes,
-// nesting at most MaxJSONDepth, no string that encoding/json would silently
+// checks every parser in this package makes: nesting at most MaxJSONDepth, no string that encoding/json would silently
 // change (invalid UTF-8, lone surrogate escapes), no trailing data, unknown
 // fields refused when strict. The work is linear in len(data) and stops
 // with ctx's error when ctx ends. Other failures are *FieldError values
 // (ErrInvalid). It is for transport envelopes and request bodies outside
-// this package (the push envelope, the sync API body). nameFields are the
+// this package (the push envelope, the sync API body), whose callers bound
+// len(data) themselves: a push envelope carries a full Pub/Sub message in
+// base64, more than MaxMessageBytes. nameFields are the
 // dotted paths that hold object names: bad text there is reported as
 // invalid_object_name.
 func DecodeJSON(ctx context.Context, data []byte, v any, strict bool, nameFields ...string) error {
-	if len(data) > MaxMessageBytes {
-		return fieldErr(CodeTooLarge, "data", "%d bytes, the limit is %d", len(data), MaxMessageBytes)
-	}
 	return decodeStrict(ctx, data, v, "", strict, nameFields)
 }
 

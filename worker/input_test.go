@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -125,5 +126,23 @@ func TestDotSegmentsRefused(t *testing.T) {
 	}
 	if _, err := allowing.Check(policy.Request{Bucket: "media", Object: "public/../x"}); err != nil {
 		t.Errorf("AllowDotSegments: %v", err)
+	}
+}
+
+// TestPushEnvelopeOfLargestMessage: the envelope of a message of Pub/Sub's
+// full size (base64, so a third larger than schema.MaxMessageBytes) is
+// read, not refused as too large.
+func TestPushEnvelopeOfLargestMessage(t *testing.T) {
+	data := make([]byte, schema.MaxMessageBytes)
+	body := envelope(t, data, map[string]string{"k": "v"}, nil)
+	if len(body) <= schema.MaxMessageBytes || int64(len(body)) > DefaultMaxBodyBytes {
+		t.Fatalf("envelope of %d bytes does not test what it should", len(body))
+	}
+	m, err := pushMessage(context.Background(), http.Header{}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Data) != schema.MaxMessageBytes || m.Attributes["k"] != "v" {
+		t.Errorf("message of %d bytes, attributes %v", len(m.Data), m.Attributes)
 	}
 }
