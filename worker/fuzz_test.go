@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -73,19 +74,25 @@ func FuzzEventMessage(f *testing.F) {
 
 func FuzzParseLinkRequest(f *testing.F) {
 	f.Add([]byte(`{"bucket":"b","object":"o","generation":7,"method":"GET","expires_in":"15m"}`))
-	f.Add([]byte(`{"bucket":"b","object":"a\ud800"}`))
+	f.Add([]byte(`{"items":[{"bucket":"b","object":"a"},{"bucket":"b","object":"a\ud800"}]}`))
 	f.Add([]byte(`{"bucket":"b","object":"public/../x"}`))
 	f.Add([]byte(`{"bucket":"b"} {}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := ParseLinkRequest(context.Background(), body)
+		b, err := parseLinkBody(context.Background(), body)
 		if err != nil {
 			if !errors.Is(err, schema.ErrInvalid) {
 				t.Fatalf("error %v (%T) is not ErrInvalid", err, err)
 			}
 			return
 		}
-		if req.Caller != "" || schema.ValidateObjectName("object", req.Object) != nil || !utf8.ValidString(req.Bucket) {
-			t.Fatalf("accepted %+v", req)
+		for _, r := range append([]LinkRequest{b.LinkRequest}, b.Items...) {
+			if r.Caller != "" || !utf8.ValidString(r.Object) || !utf8.ValidString(r.Bucket) {
+				t.Fatalf("accepted %+v", r)
+			}
+			if strings.ContainsRune(r.Object, utf8.RuneError) && !strings.Contains(strings.ToLower(string(body)), `\ufffd`) &&
+				!strings.Contains(string(body), "\uFFFD") {
+				t.Fatalf("accepted object %q with a U+FFFD the body did not hold", r.Object)
+			}
 		}
 	})
 }

@@ -529,6 +529,7 @@ func TestLinks(t *testing.T) {
 		{name: "unknown failure", body: body, err: errors.New("secret internals"), wantStatus: 500, wantCode: "internal"},
 		{name: "unknown field", body: []byte(`{"bucket":"b","objekt":"o"}`), wantStatus: 400, wantCode: "invalid_field"},
 		{name: "lone surrogate in the object", body: []byte(`{"bucket":"b","object":"a\ud800"}`), wantStatus: 400, wantCode: "invalid_object_name"},
+		{name: "lone surrogate in a batch item", body: []byte(`{"items":[{"bucket":"b","object":"a"},{"bucket":"b","object":"a\udc00"}]}`), wantStatus: 400, wantCode: "invalid_object_name"},
 		{name: "invalid UTF-8 in the object", body: []byte("{\"bucket\":\"b\",\"object\":\"a\xff\"}"), wantStatus: 400, wantCode: "invalid_object_name"},
 		{name: "not JSON", body: []byte(`bucket=b`), wantStatus: 400, wantCode: "invalid_json"},
 		{name: "trailing data", body: []byte(`{"bucket":"b"} {}`), wantStatus: 400, wantCode: "invalid_json"},
