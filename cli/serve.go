@@ -15,19 +15,27 @@ const serveUsage = `Usage: linkissuer serve --results-topic T --errors-topic T -
 Push mode for Cloud Run: POST /pubsub/push takes Pub/Sub push deliveries,
 POST /events takes Eventarc CloudEvents, POST /v1/links (--sync-links) issues
 links synchronously, one or a batch of up to 1000. Requests must carry a
-Google-signed OIDC token from one of --push-emails for one of --audiences.
-The status code tells Pub/Sub whether to redeliver. Also serves /healthz, /readyz and /metrics.`
+Google-signed OIDC token from one of --push-emails for one of --audiences or
+the --service-url endpoints (the audience is never taken from the request's
+Host; Cloud Run does not put the service URL in the environment, so set one
+of them). Bodies are bounded per request (--max-body-bytes, 413) and in sum
+(--max-bytes-in-flight, 429 with Retry-After). The status code tells Pub/Sub
+whether to redeliver. Also serves /healthz, /readyz and /metrics.`
 
 // Serve implements `linkissuer serve` (push mode).
 func Serve(ctx context.Context, env Env, args []string) int {
 	var f serviceFlags
-	var emails, audiences string
+	var emails, audiences, serviceURL string
+	var maxBody, maxBytesInFlight int
 	var insecure, syncLinks bool
 	var handlerTimeout time.Duration
 	fs := newFlagSet(env, "serve", serveUsage)
 	f.register(fs, env)
 	fs.StringVar(&emails, "push-emails", envString(env, "LINKISSUER_PUSH_EMAILS", ""), "comma-separated service accounts whose push/Eventarc tokens are accepted [$LINKISSUER_PUSH_EMAILS]")
 	fs.StringVar(&audiences, "audiences", envString(env, "LINKISSUER_AUDIENCES", ""), "comma-separated accepted token audiences (the push endpoint URL) [$LINKISSUER_AUDIENCES]")
+	fs.StringVar(&serviceURL, "service-url", envString(env, "LINKISSUER_SERVICE_URL", ""), "this service's URL (https://NAME-HASH.REGION.run.app); the URL and its /pubsub/push and /events are accepted token audiences [$LINKISSUER_SERVICE_URL]")
+	fs.IntVar(&maxBody, "max-body-bytes", envInt(env, "LINKISSUER_MAX_BODY_BYTES", worker.DefaultMaxBodyBytes), "largest push or event body; larger get 413 [$LINKISSUER_MAX_BODY_BYTES]")
+	fs.IntVar(&maxBytesInFlight, "max-bytes-in-flight", envInt(env, "LINKISSUER_MAX_BYTES_IN_FLIGHT", worker.DefaultMaxBytesInFlight), "bytes of bodies held at once; more get 429 with Retry-After (fit the instance's memory) [$LINKISSUER_MAX_BYTES_IN_FLIGHT]")
 	fs.BoolVar(&insecure, "insecure-skip-auth", false, "accept requests without a token (local use against emulators only)")
 	fs.BoolVar(&syncLinks, "sync-links", envString(env, "LINKISSUER_SYNC_LINKS", "") == "true", "serve POST /v1/links [$LINKISSUER_SYNC_LINKS=true]")
 	fs.DurationVar(&handlerTimeout, "handler-timeout", envDuration(env, "LINKISSUER_HANDLER_TIMEOUT", 30*time.Second), "bound on one delivery's processing (keep under the ack deadline) [$LINKISSUER_HANDLER_TIMEOUT]")
@@ -38,6 +46,11 @@ func Serve(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "linkissuer serve: %v\n", err)
 		return ExitUsage
 	}
+	auds, err := pushAudiences(audiences, serviceURL, insecure)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "linkissuer serve: %v\n", err)
+		return ExitUsage
+	}
 	svc, err := f.build(ctx, env)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "linkissuer serve: %v\n", err)
@@ -45,7 +58,9 @@ func Serve(ctx context.Context, env Env, args []string) int {
 	}
 	defer svc.close()
 	opts := &worker.PushOptions{
-		Audiences:        splitList(audiences),
+		Audiences:        auds,
+		MaxBodyBytes:     int64(maxBody),
+		MaxBytesInFlight: int64(maxBytesInFlight),
 		AllowedEmails:    splitList(emails),
 		InsecureSkipAuth: insecure,
 		HandlerTimeout:   handlerTimeout,

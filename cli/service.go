@@ -38,6 +38,7 @@ type serviceFlags struct {
 	maxExpiry      time.Duration
 	contentTypes   string
 	responseParams stringList
+	allowDots      bool
 	allowControl   bool
 	allowLong      bool
 
@@ -73,6 +74,7 @@ func (s *serviceFlags) register(fs *flag.FlagSet, env Env) {
 		s.responseParams = strings.Split(v, ",")
 	}
 	fs.BoolVar(&s.allowControl, "allow-control-chars", false, "sign object names that contain control characters")
+	fs.BoolVar(&s.allowDots, "allow-dot-segments", false, "sign object names with a . or .. segment (public/../private/x), which path-normalizing clients read as another object")
 	fs.BoolVar(&s.allowLong, "allow-long-keyless", false, "allow keyless URLs beyond 12h")
 
 	fs.StringVar(&s.addr, "addr", ":"+envString(env, "PORT", "8080"), "listen address for health, metrics (and push endpoints in serve) [$PORT]")
@@ -90,6 +92,7 @@ func (s *serviceFlags) policy() (*policy.Policy, error) {
 		MaxExpiry:         s.maxExpiry,
 		ContentTypes:      splitList(s.contentTypes),
 		AllowControlChars: s.allowControl,
+		AllowDotSegments:  s.allowDots,
 	}
 	for _, p := range s.responseParams {
 		name, value, ok := strings.Cut(p, "=")

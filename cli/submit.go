@@ -50,7 +50,7 @@ func Submit(ctx context.Context, env Env, args []string) int {
 	if err != nil {
 		return ExitUsage
 	}
-	data, job, err := f.message(env, positional)
+	data, job, err := f.message(ctx, env, positional)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "linkissuer submit: %v\n", err)
 		return ExitUsage
@@ -75,7 +75,7 @@ func Submit(ctx context.Context, env Env, args []string) int {
 
 // message returns the job's wire form, checked by schema.ParseJob exactly
 // as the worker will decode it.
-func (f *submitFlags) message(env Env, positional []string) ([]byte, *schema.Job, error) {
+func (f *submitFlags) message(ctx context.Context, env Env, positional []string) ([]byte, *schema.Job, error) {
 	var data []byte
 	if f.file != "" {
 		if len(positional) > 0 {
@@ -108,7 +108,7 @@ func (f *submitFlags) message(env Env, positional []string) ([]byte, *schema.Job
 			return nil, nil, err
 		}
 	}
-	job, err := schema.ParseJob(data)
+	job, err := schema.ParseJob(ctx, data)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -83,7 +83,7 @@ func TestSubmitBuildsJobs(t *testing.T) {
 			if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 				t.Fatalf("%q: %v", stdout, err)
 			}
-			job, err := schema.ParseJob(out.Data)
+			job, err := schema.ParseJob(context.Background(), out.Data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,7 +154,7 @@ func TestSubmitPublishes(t *testing.T) {
 	if err != nil || got == nil {
 		t.Fatalf("no message received (%v)", err)
 	}
-	job, err := schema.ParseJob(got.Data)
+	job, err := schema.ParseJob(context.Background(), got.Data)
 	if err != nil {
 		t.Fatal(err)
 	}

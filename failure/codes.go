@@ -32,6 +32,12 @@ const (
 	// bytes, not UTF-8, contains CR/LF, or (strict check) other control
 	// characters.
 	CodeInvalidObjectName Code = "invalid_object_name"
+	// CodeDotSegment: an object name with a "." or ".." path segment, literal
+	// or percent-encoded ("public/../private/secret"). GCS stores such names,
+	// but a prefix rule such as public/** would grant what a client or proxy
+	// normalizing the path reads as another object; the policy refuses them
+	// unless told otherwise.
+	CodeDotSegment Code = "dot_segment"
 	// CodeInvalidBucketName: a bucket name GCS or S3 would not accept.
 	CodeInvalidBucketName Code = "invalid_bucket_name"
 	// CodeAttributeMismatch: the attributes and the payload disagree about the

@@ -179,7 +179,7 @@ func New(o Options) (*Runner, error) {
 // and returns the completion Output (to the job's notify_topic, or
 // worker.TopicResults).
 func (r *Runner) Handle(ctx context.Context, m *worker.Message) ([]worker.Output, error) {
-	job, err := schema.ParseJob(m.Data)
+	job, err := schema.ParseJob(ctx, m.Data)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/linkissuer/linkissuer/glob"
+	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 )
 
@@ -24,6 +25,7 @@ const (
 	CodeExpiryOutOfRange  = "expiry_out_of_range"
 	CodeContentType       = "content_type_not_allowed"
 	CodeInvalidObjectName = "invalid_object_name"
+	CodeDotSegment        = string(schema.CodeDotSegment)
 )
 
 // Refusal is a request outside policy. It is permanent.
@@ -60,6 +62,11 @@ type Config struct {
 	// (U+0000-U+001F, U+007F-U+009F). Off by default: such names are legal in
 	// GCS but are usually a sign of a bug, and break many consumers.
 	AllowControlChars bool
+	// AllowDotSegments permits object names with a "." or ".." segment,
+	// also percent-encoded (schema.HasDotSegment). Off by default: a prefix
+	// rule would grant "public/../private/secret", which a client or proxy
+	// that normalizes paths reads as "private/secret".
+	AllowDotSegments bool
 }
 
 // Policy is a validated, compiled Config.
@@ -74,6 +81,7 @@ type Policy struct {
 	untyped      bool
 	params       []sign.Param
 	allowControl bool
+	allowDots    bool
 }
 
 type rule struct {
@@ -89,6 +97,7 @@ func New(c Config) (*Policy, error) {
 		maxExpiry:     c.MaxExpiry,
 		params:        append([]sign.Param(nil), c.ResponseParams...),
 		allowControl:  c.AllowControlChars,
+		allowDots:     c.AllowDotSegments,
 	}
 	if p.defaultExpiry == 0 {
 		p.defaultExpiry = 15 * time.Minute
@@ -171,6 +180,9 @@ type Grant struct {
 func (p *Policy) Check(r Request) (Grant, error) {
 	if !p.allowControl && HasControlChars(r.Object) {
 		return Grant{}, &Refusal{CodeInvalidObjectName, fmt.Sprintf("object name %q contains control characters", r.Object)}
+	}
+	if !p.allowDots && schema.HasDotSegment(r.Object) {
+		return Grant{}, &Refusal{CodeDotSegment, fmt.Sprintf("object name %q has a . or .. segment", r.Object)}
 	}
 	if !p.bucketAllowed(r.Bucket) {
 		return Grant{}, &Refusal{CodeBucketNotAllowed, fmt.Sprintf("bucket %q is not in the allow list", r.Bucket)}

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -33,6 +34,16 @@ func structured(data string) string {
 		`"type":"google.cloud.storage.object.v1.finalized","subject":"objects/a/b.txt","time":"2024-04-05T19:34:38Z"` + data + `}`
 }
 
+// parseHTTP reads and validates a CloudEvent received over HTTP, as the push
+// server does.
+func parseHTTP(header http.Header, body []byte) (*ObjectEvent, error) {
+	attrs, data, err := CloudEventHTTP(context.Background(), header, body)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCloudEventAttributes(context.Background(), attrs, data)
+}
+
 func TestParseCloudEvent(t *testing.T) {
 	structuredCT := http.Header{"Content-Type": {"application/cloudevents+json"}}
 	tests := []struct {
@@ -53,17 +64,17 @@ func TestParseCloudEvent(t *testing.T) {
 		{name: "structured both data forms", header: structuredCT, body: structured(`,"data":` + ceData + `,"data_base64":"e30="`), code: CodeInvalidField, field: "data"},
 		{name: "structured bad base64", header: structuredCT, body: structured(`,"data_base64":"!!"`), code: CodeInvalidField, field: "data_base64"},
 		{name: "structured no data", header: structuredCT, body: structured(``), code: CodeInvalidJSON, field: "data"},
-		{name: "structured xml data", header: structuredCT, body: structured(`,"datacontenttype":"text/xml","data":` + ceData), code: CodeInvalidField, field: "datacontenttype"},
+		{name: "structured xml data", header: structuredCT, body: structured(`,"datacontenttype":"text/xml","data":` + ceData), code: CodeInvalidField, field: "ce-datacontenttype"},
 		{name: "specversion 0.3", header: ceHeader("ce-specversion", "0.3"), body: ceData, code: CodeInvalidField, field: "ce-specversion"},
 		{name: "missing time", header: ceHeader("ce-time", "-"), body: ceData, code: CodeMissingAttribute, field: "ce-time"},
 		{name: "subject without objects/", header: ceHeader("ce-subject", "a/b.txt"), body: ceData, code: CodeInvalidField, field: "ce-subject"},
 		{name: "bad bucket in source", header: ceHeader("ce-source", "//storage.googleapis.com/projects/_/buckets/Bad_Bucket"), body: ceData, code: CodeInvalidBucketName, field: "ce-source"},
 		{name: "data for another object", header: ceHeader("ce-subject", "objects/a/c.txt"), body: ceData, code: CodeAttributeMismatch, field: "data.name"},
-		{name: "wrong body type", header: ceHeader("Content-Type", "text/plain"), body: ceData, code: CodeInvalidField, field: "content-type"},
+		{name: "wrong body type", header: ceHeader("Content-Type", "text/plain"), body: ceData, code: CodeInvalidField, field: "ce-datacontenttype"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := ParseCloudEvent(tt.header, []byte(tt.body))
+			ev, err := parseHTTP(tt.header, []byte(tt.body))
 			if tt.code != "" {
 				var fe *FieldError
 				if !errors.As(err, &fe) || fe.Code != tt.code || fe.Field != tt.field {
@@ -87,7 +98,7 @@ func TestParseCloudEventAttributes(t *testing.T) {
 		"ce-id": "7", "ce-source": "//storage.googleapis.com/projects/_/buckets/example-media", "ce-specversion": "1.0",
 		"ce-type": CloudEventFinalized, "ce-subject": "objects/a/b.txt", "ce-time": "2024-04-05T19:34:38Z",
 	}
-	in, err := Parse(attrs, []byte(ceData))
+	in, err := Parse(context.Background(), attrs, []byte(ceData))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +106,7 @@ func TestParseCloudEventAttributes(t *testing.T) {
 		t.Errorf("got %+v / %+v", in, in.Event)
 	}
 	delete(attrs, "ce-subject")
-	if _, err := Parse(attrs, []byte(ceData)); CodeOf(err) != CodeMissingAttribute {
+	if _, err := Parse(context.Background(), attrs, []byte(ceData)); CodeOf(err) != CodeMissingAttribute {
 		t.Errorf("without ce-subject: err = %v, want missing_attribute", err)
 	}
 }

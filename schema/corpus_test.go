@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -9,13 +10,13 @@ import (
 // parseCase runs a corpus case through the entry point its transport uses.
 func parseCase(c *corpusCase) (*Input, error) {
 	if c.Transport == "http" {
-		ev, err := ParseCloudEvent(c.Header(), c.Data)
+		ev, err := parseHTTP(c.Header(), c.Data)
 		if err != nil {
 			return nil, err
 		}
 		return &Input{Kind: KindCloudEvent, Event: ev}, nil
 	}
-	return Parse(c.Attributes, c.Data)
+	return Parse(context.Background(), c.Attributes, c.Data)
 }
 
 func TestGoodCorpus(t *testing.T) {

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"errors"
 	"maps"
 	"time"
@@ -26,12 +27,14 @@ const (
 // The worker publishes it, then acks the original.
 type DeadLetter struct {
 	OriginalMessageID string `json:"original_message_id"`
-	// OriginalAttributes are copied as received.
+	// OriginalAttributes are copied as received, signatures redacted.
 	OriginalAttributes map[string]string `json:"original_attributes"`
-	// OriginalData is the original payload (base64 in JSON), cut at
-	// MaxDeadLetterPayload bytes.
+	// OriginalData is the original payload (base64 in JSON), with every
+	// URL signature redacted (RedactSignatures), cut at MaxDeadLetterPayload
+	// bytes.
 	OriginalData []byte `json:"original_data"`
-	// OriginalSize is the length of the original payload in bytes.
+	// OriginalSize is the length of the original payload in bytes, as
+	// received.
 	OriginalSize      int  `json:"original_size"`
 	OriginalTruncated bool `json:"original_truncated,omitempty"`
 	// Reason is human-readable text; ReasonCode is the stable code; Field,
@@ -61,8 +64,8 @@ type Original struct {
 func NewDeadLetter(msg Original, err error, code ReasonCode, workerID string, now time.Time) *DeadLetter {
 	d := &DeadLetter{
 		OriginalMessageID:  msg.MessageID,
-		OriginalAttributes: maps.Clone(msg.Attributes),
-		OriginalData:       msg.Data,
+		OriginalAttributes: redactAttributes(maps.Clone(msg.Attributes)),
+		OriginalData:       RedactSignatures(msg.Data),
 		OriginalSize:       len(msg.Data),
 		Subscription:       msg.Subscription,
 		ReasonCode:         code,
@@ -88,7 +91,7 @@ func NewDeadLetter(msg Original, err error, code ReasonCode, workerID string, no
 		d.Field = fe.Field
 	}
 	if err != nil {
-		d.Reason = truncateUTF8(err.Error(), MaxReasonLen)
+		d.Reason = truncateUTF8(string(RedactSignatures([]byte(err.Error()))), MaxReasonLen)
 	} else {
 		d.Reason = string(d.ReasonCode)
 	}
@@ -150,4 +153,106 @@ func truncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// signatureParams are the query parameters (and POST policy form fields)
+// that carry a V4 signature, in lower case.
+var signatureParams = []string{"x-goog-signature", "x-amz-signature"}
+
+// Redacted replaces a signature in a dead letter.
+const Redacted = "REDACTED"
+
+// RedactSignatures returns b with the value of every X-Goog-Signature and
+// X-Amz-Signature it holds, in any letter case, replaced by REDACTED:
+// query parameters (name=value, also name%3Dvalue and name\u003dvalue) and
+// JSON fields ("name": "value"). A signed URL is a bearer credential, and a
+// dead letter is read by people and tools that must not be able to use it.
+// Values shorter than REDACTED (V4 signatures are 64 hex digits or more)
+// are left, so the result is never longer than b. It returns b itself when
+// there is nothing to redact; it is linear in len(b).
+func RedactSignatures(b []byte) []byte {
+	var out []byte
+	last := 0
+	for i := 0; i < len(b); i++ {
+		if b[i] != 'x' && b[i] != 'X' {
+			continue
+		}
+		n := signatureNameAt(b, i)
+		if n == 0 {
+			continue
+		}
+		start := valueStart(b, i+n)
+		if start < 0 {
+			continue
+		}
+		end := start
+		for end < len(b) && isSignatureByte(b[end]) {
+			end++
+		}
+		if end-start < len(Redacted) {
+			continue // too short to be a signature; keeps the output no longer than b
+		}
+		out = append(append(out, b[last:start]...), Redacted...)
+		last, i = end, end-1
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[last:]...)
+}
+
+// signatureNameAt returns the length of the signature parameter name at
+// b[i:], or 0.
+func signatureNameAt(b []byte, i int) int {
+	for _, name := range signatureParams {
+		if len(b)-i >= len(name) && bytes.EqualFold(b[i:i+len(name)], []byte(name)) {
+			return len(name)
+		}
+	}
+	return 0
+}
+
+// valueStart returns where the value after a signature name at b[j:]
+// begins, or -1 when no separator follows.
+func valueStart(b []byte, j int) int {
+	rest := b[j:]
+	for _, sep := range []string{"=", "%3d", `\u003d`} {
+		if len(rest) >= len(sep) && bytes.EqualFold(rest[:len(sep)], []byte(sep)) {
+			return j + len(sep)
+		}
+	}
+	// A JSON field: "name" : "value".
+	k := j
+	if k < len(b) && b[k] == '"' {
+		k++
+		for k < len(b) && (b[k] == ' ' || b[k] == '\t' || b[k] == '\n' || b[k] == '\r') {
+			k++
+		}
+		if k < len(b) && b[k] == ':' {
+			k++
+			for k < len(b) && (b[k] == ' ' || b[k] == '\t' || b[k] == '\n' || b[k] == '\r') {
+				k++
+			}
+			if k < len(b) && b[k] == '"' {
+				return k + 1
+			}
+		}
+	}
+	return -1
+}
+
+// isSignatureByte reports whether c can be part of a signature: hex for V4,
+// and the base64 alphabet for anything older.
+func isSignatureByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '_' || c == '-'
+}
+
+// redactAttributes returns attrs with signatures redacted from the values.
+func redactAttributes(attrs map[string]string) map[string]string {
+	for k, v := range attrs {
+		if r := RedactSignatures([]byte(v)); len(r) != len(v) || string(r) != v {
+			attrs[k] = string(r)
+		}
+	}
+	return attrs
 }

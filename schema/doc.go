@@ -12,8 +12,9 @@
 //     overwroteGeneration, overwrittenByGeneration (sometimes); data a
 //     storage#object (JSON_API_V1) or empty (NONE). ParseGCSNotification.
 //   - Eventarc Cloud Storage CloudEvents (CloudEventStorageV1), binary or
-//     structured mode over HTTP (ParseCloudEvent) or ce-* attributes on
-//     Pub/Sub (ParseCloudEventAttributes).
+//     structured mode over HTTP (CloudEventHTTP reads it into ce-*
+//     attributes and data) or ce-* attributes on Pub/Sub; either way
+//     ParseCloudEventAttributes validates it.
 //   - Job messages, attribute schema=linkissuer.job.v1 (JobV1). ParseJob.
 //
 // Outputs, each with a schema attribute equal to its version:
@@ -39,8 +40,21 @@
 // never succeed: the worker dead-letters it with CodeOf(err) and acks it.
 //
 // Object names are checked with sign.ValidateObject (valid UTF-8, 1-1024
-// bytes, no CR or LF); invalid UTF-8 inside JSON is refused rather than
-// replaced with U+FFFD as encoding/json would. ValidateObjectNameStrict adds
+// bytes, no CR or LF); invalid UTF-8 and lone UTF-16 surrogate escapes
+// (\ud800) inside JSON are refused rather than replaced with U+FFFD as
+// encoding/json would.
+//
+// Every parser of untrusted input takes a context and is bounded and
+// linear: input over MaxMessageBytes is refused before it is read, one scan
+// (linear in the input, nesting limited to MaxJSONDepth) runs before
+// encoding/json decodes, and the scan returns the context's error within
+// 64 KiB of the context ending (so the message is retried, not
+// dead-lettered). DecodeJSON offers the same to transport envelopes and
+// request bodies elsewhere.
+//
+// Dead letters (NewDeadLetter) redact every URL signature from the
+// original payload, attributes and reason (RedactSignatures). HasDotSegment
+// finds the "." and ".." name segments policy refuses with dot_segment. ValidateObjectNameStrict adds
 // a refusal of every other control character; the worker's policy applies it,
 // since GCS itself stores such names. Bucket names are checked with
 // sign.ValidateBucket. Policy (allowed buckets, prefixes, methods, expiry

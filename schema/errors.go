@@ -2,13 +2,13 @@ package schema
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/linkissuer/linkissuer/failure"
 )
@@ -35,6 +35,7 @@ const (
 	CodeUnknownEventType     = failure.CodeUnknownEventType
 	CodeUnknownPayloadFormat = failure.CodeUnknownPayloadFormat
 	CodeInvalidObjectName    = failure.CodeInvalidObjectName
+	CodeDotSegment           = failure.CodeDotSegment
 	CodeInvalidBucketName    = failure.CodeInvalidBucketName
 	CodeAttributeMismatch    = failure.CodeAttributeMismatch
 	CodeInvalidMethod        = failure.CodeInvalidMethod
@@ -98,30 +99,41 @@ func fieldErr(code ReasonCode, field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...), Code: code}
 }
 
+// DecodeJSON decodes one JSON object of untrusted input into v with the
+// checks every parser in this package makes: nesting at most MaxJSONDepth, no string that encoding/json would silently
+// change (invalid UTF-8, lone surrogate escapes), no trailing data, unknown
+// fields refused when strict. The work is linear in len(data) and stops
+// with ctx's error when ctx ends. Other failures are *FieldError values
+// (ErrInvalid). It is for transport envelopes and request bodies outside
+// this package (the push envelope, the sync API body), whose callers bound
+// len(data) themselves: a push envelope carries a full Pub/Sub message in
+// base64, more than MaxMessageBytes. nameFields are the
+// dotted paths that hold object names: bad text there is reported as
+// invalid_object_name.
+func DecodeJSON(ctx context.Context, data []byte, v any, strict bool, nameFields ...string) error {
+	return decodeStrict(ctx, data, v, "", strict, nameFields)
+}
+
 // decodeStrict decodes one JSON object from data into v, rejecting unknown
 // fields when strict is set, and turns every failure into a *FieldError whose
 // Field is prefixed with prefix ("data" for GCS payloads, "" for our own
-// formats). nameField says which JSON paths hold object names, so that
-// invalid UTF-8 there is reported as invalid_object_name.
-func decodeStrict(data []byte, v any, prefix string, strict bool, nameField func(path string) bool) error {
+// formats). names lists the dotted JSON paths that hold object names, so that
+// invalid text there is reported as invalid_object_name.
+//
+// A one-pass scan (scanJSON) runs first: it refuses strings encoding/json
+// would silently change (invalid UTF-8, lone surrogate escapes), nesting
+// deeper than MaxJSONDepth, and stops when ctx ends. The decode that follows
+// is linear and runs on at most MaxMessageBytes of scanned input.
+func decodeStrict(ctx context.Context, data []byte, v any, prefix string, strict bool, names []string) error {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
 		return fieldErr(CodeInvalidJSON, orData(prefix), "empty payload, expected a JSON object")
 	}
-	if !utf8.Valid(data) {
-		if nameField == nil {
-			nameField = func(string) bool { return false }
-		}
-		path, isName := invalidUTF8Path(data, nameField)
-		code := CodeInvalidJSON
-		if isName {
-			code = CodeInvalidObjectName
-		}
-		field := join(prefix, path)
-		if field == "" {
-			field = "data"
-		}
-		return fieldErr(code, field, "not valid UTF-8")
+	if err := scanJSON(ctx, data, prefix, names); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if trimmed[0] != '{' {
 		if !json.Valid(trimmed) {
@@ -201,93 +213,4 @@ func join(prefix, field string) string {
 		return field
 	}
 	return prefix + "." + field
-}
-
-// invalidUTF8Path walks data token by token and returns the dotted JSON path
-// (array indices omitted, as encoding/json does) of a string holding invalid
-// UTF-8: the first such path for which isName is true if there is one (an
-// object name is the likeliest culprit and gets the more useful code),
-// otherwise the first such path, or "" if it cannot tell. encoding/json
-// silently replaces invalid bytes with U+FFFD, which would turn a non-UTF-8
-// object name into a different, valid one; we refuse instead, and say where.
-func invalidUTF8Path(data []byte, isName func(string) bool) (path string, name bool) {
-	first, found := "", false
-	walkUTF8(data, func(p string) bool {
-		if isName(p) {
-			path, name = p, true
-			return false
-		}
-		if !found {
-			first, found = p, true
-		}
-		return true
-	})
-	if name {
-		return path, true
-	}
-	return first, false
-}
-
-// walkUTF8 calls yield with the path of every string (key or value) holding
-// invalid UTF-8, in document order, until yield returns false.
-func walkUTF8(data []byte, yield func(string) bool) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	type frame struct {
-		object    bool
-		expectKey bool
-		key       string
-	}
-	var stack []frame
-	path := func(last string) string {
-		var parts []string
-		for _, f := range stack {
-			if f.object && f.key != "" {
-				parts = append(parts, f.key)
-			}
-		}
-		if last != "" {
-			parts = append(parts, last)
-		}
-		return strings.Join(parts, ".")
-	}
-	prev := int64(0)
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return
-		}
-		off := dec.InputOffset()
-		raw := data[prev:off]
-		prev = off
-		var top *frame
-		if len(stack) > 0 {
-			top = &stack[len(stack)-1]
-		}
-		if d, ok := tok.(json.Delim); ok {
-			switch d {
-			case '{', '[':
-				if top != nil && top.object {
-					top.expectKey = true
-				}
-				stack = append(stack, frame{object: d == '{', expectKey: d == '{'})
-			default:
-				stack = stack[:len(stack)-1]
-			}
-			continue
-		}
-		if top != nil && top.object && top.expectKey {
-			s, _ := tok.(string)
-			if !utf8.Valid(raw) && !yield(path(s)) {
-				return
-			}
-			top.key, top.expectKey = s, false
-			continue
-		}
-		if !utf8.Valid(raw) && !yield(path("")) {
-			return
-		}
-		if top != nil && top.object {
-			top.expectKey = true
-		}
-	}
 }

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"strconv"
@@ -194,7 +195,7 @@ func (e *ObjectEvent) Ignore() (IgnoreReason, bool) {
 // sign.ValidateObject; generations are positive integers; eventTime is RFC
 // 3339. With JSON_API_V1 the data must be a storage#object whose bucket, name
 // and generation match the attributes; with NONE it must be empty.
-func ParseGCSNotification(attrs map[string]string, data []byte) (*ObjectEvent, error) {
+func ParseGCSNotification(ctx context.Context, attrs map[string]string, data []byte) (*ObjectEvent, error) {
 	if len(data) > MaxMessageBytes {
 		return nil, fieldErr(CodeTooLarge, "data", "%d bytes, the limit is %d", len(data), MaxMessageBytes)
 	}
@@ -247,7 +248,7 @@ func ParseGCSNotification(attrs map[string]string, data []byte) (*ObjectEvent, e
 		}
 		return ev, nil
 	}
-	obj, err := decodeStorageObject(data, "data")
+	obj, err := decodeStorageObject(ctx, data, "data")
 	if err != nil {
 		return nil, err
 	}
@@ -259,10 +260,9 @@ func ParseGCSNotification(attrs map[string]string, data []byte) (*ObjectEvent, e
 
 // decodeStorageObject decodes and checks a storage#object payload on its own;
 // cross-checks against attributes are applyPayload's.
-func decodeStorageObject(data []byte, prefix string) (*StorageObject, error) {
+func decodeStorageObject(ctx context.Context, data []byte, prefix string) (*StorageObject, error) {
 	var obj StorageObject
-	isName := func(p string) bool { return p == "name" }
-	if err := decodeStrict(data, &obj, prefix, false, isName); err != nil {
+	if err := decodeStrict(ctx, data, &obj, prefix, false, []string{"name"}); err != nil {
 		return nil, err
 	}
 	if obj.Kind != "" && obj.Kind != "storage#object" {

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -104,7 +105,7 @@ func TestParseGCSNotification(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := ParseGCSNotification(tt.attrs, []byte(tt.data))
+			ev, err := ParseGCSNotification(context.Background(), tt.attrs, []byte(tt.data))
 			if tt.code != "" {
 				var fe *FieldError
 				if !errors.As(err, &fe) || fe.Code != tt.code || fe.Field != tt.field {
@@ -132,7 +133,7 @@ func TestParseGCSNotification(t *testing.T) {
 }
 
 func TestParseGCSNotificationTooLarge(t *testing.T) {
-	_, err := ParseGCSNotification(finalizeAttrs(), make([]byte, MaxMessageBytes+1))
+	_, err := ParseGCSNotification(context.Background(), finalizeAttrs(), make([]byte, MaxMessageBytes+1))
 	if CodeOf(err) != CodeTooLarge {
 		t.Fatalf("err = %v, want too_large", err)
 	}

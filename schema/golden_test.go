@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"os"
@@ -175,7 +176,7 @@ func goldenDeadLetters(t *testing.T) (parse, policy *DeadLetter) {
 	if c == nil {
 		t.Fatal("corpus case gcs_generation_object.json not found")
 	}
-	_, err := Parse(c.Attributes, c.Data)
+	_, err := Parse(context.Background(), c.Attributes, c.Data)
 	if err == nil {
 		t.Fatal("corpus case parsed")
 	}

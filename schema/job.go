@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -178,16 +179,16 @@ func ShardJobID(parent string, index int) string {
 	return fmt.Sprintf("%s.s%05d", parent, index)
 }
 
+// jobNamePaths are the fields of a job that hold object names.
+var jobNamePaths = []string{"source.objects.name", "source.prefix", "shard.start_offset", "shard.end_offset"}
+
 // ParseJob decodes and validates a linkissuer.job.v1 message body.
-func ParseJob(data []byte) (*Job, error) {
+func ParseJob(ctx context.Context, data []byte) (*Job, error) {
 	if len(data) > MaxMessageBytes {
 		return nil, fieldErr(CodeTooLarge, "data", "%d bytes, the limit is %d", len(data), MaxMessageBytes)
 	}
 	var j Job
-	isName := func(p string) bool {
-		return p == "source.objects.name" || p == "source.prefix" || strings.HasSuffix(p, "_offset")
-	}
-	if err := decodeStrict(data, &j, "", true, isName); err != nil {
+	if err := decodeStrict(ctx, data, &j, "", true, jobNamePaths); err != nil {
 		return nil, err
 	}
 	if err := j.Validate(); err != nil {

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -149,7 +150,7 @@ func TestJobValidate(t *testing.T) {
 					t.Fatalf("Validate: %v", err)
 				}
 				// What Validate accepts, ParseJob accepts after a round trip.
-				if _, err := ParseJob(before); err != nil {
+				if _, err := ParseJob(context.Background(), before); err != nil {
 					t.Fatalf("ParseJob(Marshal(job)): %v", err)
 				}
 				return
@@ -183,7 +184,7 @@ func TestNewShard(t *testing.T) {
 		t.Errorf("shard attributes = %v", a)
 	}
 	data, _ := json.Marshal(s)
-	if _, err := ParseJob(data); err != nil {
+	if _, err := ParseJob(context.Background(), data); err != nil {
 		t.Errorf("shard does not round-trip: %v", err)
 	}
 

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -168,7 +169,7 @@ func TestDeadLetter(t *testing.T) {
 func ParseErrForTest() error {
 	a := finalizeAttrs()
 	delete(a, "objectId")
-	_, err := ParseGCSNotification(a, []byte(finalizePayload))
+	_, err := ParseGCSNotification(context.Background(), a, []byte(finalizePayload))
 	return err
 }
 

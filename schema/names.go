@@ -49,6 +49,35 @@ func ValidateObjectNameStrict(field, name string) error {
 	return nil
 }
 
+// HasDotSegment reports whether a "/"-separated segment of name is "." or
+// "..", also when its dots are percent-encoded (%2e, %2E), as a URL path
+// normalizer would read it. It is linear in len(name).
+func HasDotSegment(name string) bool {
+	for len(name) > 0 {
+		seg, rest, _ := strings.Cut(name, "/")
+		if isDotSegment(seg) {
+			return true
+		}
+		name = rest
+	}
+	return false
+}
+
+func isDotSegment(seg string) bool {
+	dots := 0
+	for i := 0; i < len(seg); dots++ {
+		switch {
+		case seg[i] == '.':
+			i++
+		case len(seg)-i >= 3 && seg[i] == '%' && seg[i+1] == '2' && (seg[i+2] == 'e' || seg[i+2] == 'E'):
+			i += 3
+		default:
+			return false
+		}
+	}
+	return dots == 1 || dots == 2
+}
+
 // ValidateBucketName checks a bucket name with sign.ValidateBucket for the
 // given dialect and reports a failure as a *FieldError with code
 // invalid_bucket_name.

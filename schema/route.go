@@ -1,6 +1,9 @@
 package schema
 
-import "strings"
+import (
+	"context"
+	"strings"
+)
 
 // Attributes linkissuer sets on the messages it publishes and reads on the
 // messages it consumes.
@@ -93,7 +96,7 @@ type Input struct {
 }
 
 // Parse routes a Pub/Sub message and parses it with the matching parser.
-func Parse(attrs map[string]string, data []byte) (*Input, error) {
+func Parse(ctx context.Context, attrs map[string]string, data []byte) (*Input, error) {
 	kind, err := Route(attrs, data)
 	if err != nil {
 		return nil, err
@@ -101,11 +104,11 @@ func Parse(attrs map[string]string, data []byte) (*Input, error) {
 	in := &Input{Kind: kind}
 	switch kind {
 	case KindGCSNotification:
-		in.Event, err = ParseGCSNotification(attrs, data)
+		in.Event, err = ParseGCSNotification(ctx, attrs, data)
 	case KindCloudEvent:
-		in.Event, err = ParseCloudEventAttributes(attrs, data)
+		in.Event, err = ParseCloudEventAttributes(ctx, attrs, data)
 	case KindJob:
-		in.Job, err = ParseJob(data)
+		in.Job, err = ParseJob(ctx, data)
 	}
 	if err != nil {
 		return nil, err

@@ -1,7 +1,9 @@
 package schema
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -61,24 +63,44 @@ func TestFieldError(t *testing.T) {
 	}
 }
 
-func TestInvalidUTF8Path(t *testing.T) {
-	isName := func(p string) bool { return p == "a.name" }
+func TestScanJSONBadStrings(t *testing.T) {
+	names := []string{"a.name"}
 	tests := []struct {
-		data     string
-		path     string
-		wantName bool
+		name  string
+		data  string
+		field string
+		code  ReasonCode
 	}{
-		{data: "{\"x\":\"\xff\"}", path: "x"},
-		{data: "{\"a\":{\"id\":\"\xff\",\"name\":\"\xfe\"}}", path: "a.name", wantName: true},
-		{data: "{\"a\":[{\"k\":1},{\"k\":\"\xff\"}]}", path: "a.k"},
-		{data: "{\"a\":{\"b\":[1]},\"c\":\"\xff\"}", path: "c"},
-		{data: "{\"\xff\":1}", path: "\ufffd"},
-		{data: "[\"ok\",\"\xff\"]", path: ""},
+		{name: "invalid UTF-8 value", data: "{\"x\":\"\xff\"}", field: "x", code: CodeInvalidJSON},
+		{name: "name path preferred", data: "{\"a\":{\"id\":\"\xff\",\"name\":\"\xfe\"}}", field: "a.name", code: CodeInvalidObjectName},
+		{name: "array indices left out", data: "{\"a\":[{\"k\":1},{\"k\":\"\xff\"}]}", field: "a.k", code: CodeInvalidJSON},
+		{name: "after a closed object", data: "{\"a\":{\"b\":[1]},\"c\":\"\xff\"}", field: "c", code: CodeInvalidJSON},
+		{name: "invalid key", data: "{\"\xff\":1}", field: "\ufffd", code: CodeInvalidJSON},
+		{name: "top-level array", data: "[\"ok\",\"\xff\"]", field: "data", code: CodeInvalidJSON},
+		{name: "lone high surrogate", data: `{"a":{"name":"x\ud800y"}}`, field: "a.name", code: CodeInvalidObjectName},
+		{name: "lone high surrogate at the end", data: `{"a":{"name":"x\uD800"}}`, field: "a.name", code: CodeInvalidObjectName},
+		{name: "lone low surrogate", data: `{"b":"\udc00"}`, field: "b", code: CodeInvalidJSON},
+		{name: "two high surrogates", data: `{"b":"\ud800\ud800\udc00"}`, field: "b", code: CodeInvalidJSON},
+		{name: "escaped key on a name path", data: `{"a":{"n\u0061me":"\ud800"}}`, field: "a.name", code: CodeInvalidObjectName},
+		{name: "too deep", data: strings.Repeat("[", MaxJSONDepth+1) + strings.Repeat("]", MaxJSONDepth+1), field: "data", code: CodeInvalidJSON},
+		{name: "surrogate pair", data: `{"a":{"name":"\ud83d\ude00"}}`},
+		{name: "escaped backslash before u", data: `{"a":"\\ud800"}`},
+		{name: "deep enough", data: strings.Repeat("[", MaxJSONDepth) + strings.Repeat("]", MaxJSONDepth)},
+		{name: "syntax error left to the decoder", data: `{"a":"\uZZZZ"}`},
 	}
 	for _, tt := range tests {
-		path, name := invalidUTF8Path([]byte(tt.data), isName)
-		if path != tt.path || name != tt.wantName {
-			t.Errorf("invalidUTF8Path(%q) = %q, %v; want %q, %v", tt.data, path, name, tt.path, tt.wantName)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			err := scanJSON(context.Background(), []byte(tt.data), "", names)
+			if tt.code == "" {
+				if err != nil {
+					t.Fatalf("scanJSON = %v, want nil", err)
+				}
+				return
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field || fe.Code != tt.code {
+				t.Fatalf("scanJSON = %v, want %s on %q", err, tt.code, tt.field)
+			}
+		})
 	}
 }

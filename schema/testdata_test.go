@@ -51,7 +51,7 @@ func (c *corpusCase) Header() http.Header {
 }
 
 // loadCorpus reads every *.json file of dir, sorted by name.
-func loadCorpus(t *testing.T, dir string) []*corpusCase {
+func loadCorpus(t testing.TB, dir string) []*corpusCase {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {

@@ -61,16 +61,16 @@ func (h *LinkHandler) Handle(ctx context.Context, m *Message) ([]Output, error) 
 	switch kind {
 	case schema.KindJob:
 		if h.Jobs == nil {
-			if _, err := schema.ParseJob(m.Data); err != nil {
+			if _, err := schema.ParseJob(ctx, m.Data); err != nil {
 				return nil, err
 			}
 			return nil, failure.Permanent(failure.CodeUnknownSchema, errors.New("this worker does not run jobs (no jobs handler configured)"))
 		}
 		return h.Jobs(ctx, m)
 	case schema.KindGCSNotification:
-		ev, err = schema.ParseGCSNotification(m.Attributes, m.Data)
+		ev, err = schema.ParseGCSNotification(ctx, m.Attributes, m.Data)
 	case schema.KindCloudEvent:
-		ev, err = schema.ParseCloudEventAttributes(m.Attributes, m.Data)
+		ev, err = schema.ParseCloudEventAttributes(ctx, m.Attributes, m.Data)
 	default:
 		return nil, failure.Permanent(failure.CodeUnknownSchema, fmt.Errorf("cannot route message of kind %s", kind))
 	}

@@ -5,10 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,9 +60,9 @@ func (defaultValidator) Validate(ctx context.Context, token, audience string) (*
 type PushOptions struct {
 	// Audiences are the accepted aud claims: the push endpoint URL, or the
 	// subscription's configured audience, and for Eventarc the service
-	// URL. Empty derives them per request from X-Forwarded-Proto, Host and
-	// the path (origin+path and origin); that trusts the Host header, so
-	// production should list them.
+	// URL. Required unless InsecureSkipAuth. They are never derived from
+	// the request: its Host header is the caller's to choose, so a token
+	// minted for another service would pass with that service's Host.
 	Audiences []string
 	// AllowedEmails are the service accounts whose tokens are accepted (the
 	// push subscription's and the Eventarc trigger's). Required unless
@@ -75,8 +75,13 @@ type PushOptions struct {
 	// Validator checks token signatures; nil means idtoken.Validate
 	// (Google's certificates over http.DefaultClient).
 	Validator TokenValidator
-	// MaxBodyBytes bounds /pubsub/push and /events bodies (0: default).
+	// MaxBodyBytes bounds /pubsub/push and /events bodies (0: default);
+	// larger ones get 413.
 	MaxBodyBytes int64
+	// MaxBytesInFlight bounds the bytes of bodies held by the requests in
+	// flight (0: DefaultMaxBytesInFlight); a body that does not fit gets
+	// 429 with Retry-After. At least MaxBodyBytes.
+	MaxBytesInFlight int64
 	// MaxInFlight bounds concurrent requests (0: default).
 	MaxInFlight int
 	// HandlerTimeout bounds one message's processing beyond the request's
@@ -104,12 +109,19 @@ func (o *PushOptions) Validate() error {
 	switch {
 	case v.MaxBodyBytes < 0:
 		return errors.New("worker: push MaxBodyBytes is negative")
+	case v.MaxBytesInFlight < 0:
+		return errors.New("worker: push MaxBytesInFlight is negative")
+	case cmp.Or(v.MaxBytesInFlight, DefaultMaxBytesInFlight) < cmp.Or(v.MaxBodyBytes, DefaultMaxBodyBytes):
+		return fmt.Errorf("worker: push MaxBytesInFlight (%d) is below MaxBodyBytes (%d): the largest body could never be read",
+			cmp.Or(v.MaxBytesInFlight, DefaultMaxBytesInFlight), cmp.Or(v.MaxBodyBytes, DefaultMaxBodyBytes))
 	case v.MaxInFlight < 0:
 		return errors.New("worker: push MaxInFlight is negative")
 	case v.HandlerTimeout < 0:
 		return errors.New("worker: push HandlerTimeout is negative")
 	case !v.InsecureSkipAuth && len(v.AllowedEmails) == 0:
 		return errors.New("worker: push authentication needs AllowedEmails (the push and Eventarc service accounts)")
+	case !v.InsecureSkipAuth && len(v.Audiences) == 0:
+		return errors.New("worker: push authentication needs Audiences (the push endpoint URL or the service URL); they are never taken from the request's Host")
 	}
 	for _, e := range v.AllowedEmails {
 		if !strings.Contains(e, "@") {
@@ -128,7 +140,8 @@ func (o *PushOptions) Validate() error {
 //
 //   - acked (issued, ignored, dead-lettered): 204;
 //   - retry: 503, and Pub/Sub or Eventarc redeliver with backoff;
-//   - overload (MaxInFlight reached): 429, also redelivered;
+//   - overload (MaxInFlight requests, or MaxBytesInFlight bytes of bodies,
+//     reached): 429 with Retry-After, also redelivered;
 //   - missing or invalid token: 401; valid token of another account: 403;
 //   - body over the limit: 413;
 //   - a body that is not a push envelope or a CloudEvent: 400, without
@@ -145,6 +158,7 @@ type PushServer struct {
 	emails    map[string]bool
 	skipAuth  bool
 	maxBody   int64
+	budget    *byteBudget
 	sem       chan struct{}
 	timeout   time.Duration
 	log       *zap.Logger
@@ -168,6 +182,7 @@ func NewPushServer(r *Router, o *PushOptions) (*PushServer, error) {
 		emails:    map[string]bool{},
 		skipAuth:  o.InsecureSkipAuth,
 		maxBody:   cmp.Or(o.MaxBodyBytes, DefaultMaxBodyBytes),
+		budget:    &byteBudget{max: cmp.Or(o.MaxBytesInFlight, DefaultMaxBytesInFlight)},
 		sem:       make(chan struct{}, cmp.Or(o.MaxInFlight, DefaultMaxInFlight)),
 		timeout:   o.HandlerTimeout,
 		log:       cmp.Or(o.Logger, zap.NewNop()),
@@ -177,11 +192,8 @@ func NewPushServer(r *Router, o *PushOptions) (*PushServer, error) {
 	for _, e := range o.AllowedEmails {
 		s.emails[strings.ToLower(e)] = true
 	}
-	switch {
-	case s.skipAuth:
+	if s.skipAuth {
 		s.log.Warn("push authentication is OFF: every request is accepted without a token; use only locally")
-	case len(s.audiences) == 0:
-		s.log.Warn("push audiences are derived from each request's Host header; configure them explicitly in production")
 	}
 	return s, nil
 }
@@ -229,6 +241,7 @@ func (s *PushServer) serve(w *statusRecorder, r *http.Request) (route, msgID str
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
 	default:
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 		writeError(w, http.StatusTooManyRequests, "overloaded", "too many requests in flight; retry later")
 		return route, ""
 	}
@@ -237,16 +250,23 @@ func (s *PushServer) serve(w *statusRecorder, r *http.Request) (route, msgID str
 		return route, ""
 	}
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
-	if err != nil {
-		writeBodyError(w, err, "unreadable_body")
+	body, release, ok := s.readBody(w, r)
+	if !ok {
 		return route, ""
 	}
+	defer release()
+	ctx, cancel := s.withTimeout(r.Context())
+	defer cancel()
 	var m *Message
+	var err error
 	if route == PathPush {
-		m, err = pushMessage(r.Header, body)
+		m, err = pushMessage(ctx, r.Header, body)
 	} else {
-		m, err = eventMessage(r.Header, body)
+		m, err = eventMessage(ctx, r.Header, body)
+	}
+	if ctx.Err() != nil {
+		writeError(w, http.StatusServiceUnavailable, "timeout", "the request timed out; retry later")
+		return route, ""
 	}
 	if err != nil {
 		status := http.StatusBadRequest
@@ -257,8 +277,6 @@ func (s *PushServer) serve(w *statusRecorder, r *http.Request) (route, msgID str
 		writeError(w, status, "bad_envelope", err.Error())
 		return route, ""
 	}
-	ctx, cancel := s.withTimeout(r.Context())
-	defer cancel()
 	s.deliver(ctx, w, m)
 	return route, m.ID
 }
@@ -319,7 +337,7 @@ func (s *PushServer) authenticate(w http.ResponseWriter, r *http.Request) (strin
 	if !slices.Contains(googleIssuers, p.Issuer) {
 		return fail(http.StatusUnauthorized, "invalid_token", "the token is not issued by Google", fmt.Errorf("issuer %q", p.Issuer))
 	}
-	if !slices.Contains(s.audiencesFor(r), p.Audience) {
+	if !slices.Contains(s.audiences, p.Audience) {
 		return fail(http.StatusUnauthorized, "wrong_audience", "the token is for another audience", fmt.Errorf("audience %q", p.Audience))
 	}
 	email, _ := p.Claims["email"].(string)
@@ -328,22 +346,4 @@ func (s *PushServer) authenticate(w http.ResponseWriter, r *http.Request) (strin
 			fmt.Errorf("email %q (verified: %v)", email, p.Claims["email_verified"]))
 	}
 	return email, true
-}
-
-// audiencesFor returns the configured audiences or, when none are, the
-// request's URL with and without its path.
-func (s *PushServer) audiencesFor(r *http.Request) []string {
-	if len(s.audiences) > 0 {
-		return s.audiences
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
-		scheme, _, _ = strings.Cut(p, ",")
-		scheme = strings.TrimSpace(scheme)
-	}
-	origin := scheme + "://" + r.Host
-	return []string{origin + r.URL.Path, origin + r.URL.RequestURI(), origin, origin + "/"}
 }

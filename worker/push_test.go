@@ -283,7 +283,7 @@ func TestEvents(t *testing.T) {
 			var parsed *schema.ObjectEvent
 			var parseErr error
 			h.handle = func(_ context.Context, m *Message) ([]Output, error) {
-				ev, err := schema.ParseCloudEventAttributes(m.Attributes, m.Data)
+				ev, err := schema.ParseCloudEventAttributes(context.Background(), m.Attributes, m.Data)
 				h.mu.Lock()
 				parsed, parseErr = ev, err
 				h.mu.Unlock()
@@ -381,33 +381,55 @@ func TestPushAuthentication(t *testing.T) {
 	}
 }
 
-func TestPushAuthenticationDerivedAudience(t *testing.T) {
+// TestPushAuthenticationNeverTrustsHost: the audience is configuration,
+// never the request's Host header; a token minted for another service
+// and sent with that service's Host is refused, and push authentication
+// without audiences does not start.
+func TestPushAuthenticationNeverTrustsHost(t *testing.T) {
 	iss := newTokenIssuer(t)
-	h := newPushHarness(t, PushOptions{AllowedEmails: []string{pushSA}, Validator: iss.validator(t)})
+	r, err := NewRouter(func(context.Context, *Message) ([]Output, error) { return nil, nil }, &fakePublisher{},
+		RouterOptions{DeadLetter: DeadLetters("w", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewPushServer(r, &PushOptions{AllowedEmails: []string{pushSA}, Validator: iss.validator(t)}); err == nil {
+		t.Fatal("a push server without audiences started; it would take the audience from the Host header")
+	}
+	h := newPushHarness(t, PushOptions{Audiences: []string{pushAud}, AllowedEmails: []string{pushSA}, Validator: iss.validator(t)})
 	token := func(aud string) string {
 		return "Bearer " + iss.sign(t, iss.key, "k1", map[string]any{
 			"iss": "accounts.google.com", "aud": aud, "email": pushSA, "email_verified": true,
 			"exp": time.Now().Add(time.Hour).Unix(),
 		})
 	}
-	host := strings.TrimPrefix(h.srv.URL, "http://")
+	const other = "other-service.example.run.app"
 	tests := []struct {
-		name, aud, proto string
-		want             int
+		name, aud, host string
+		want            int
 	}{
-		{"endpoint URL", h.srv.URL + PathPush, "", 204},
-		{"service URL behind TLS proxy", "https://" + host, "https", 204},
-		{"https audience without the proxy header", "https://" + host + PathPush, "", 401},
-		{"another service", "https://other.example" + PathPush, "https", 401},
+		{"our audience", pushAud, "", 204},
+		{"another service's token with its Host", "https://" + other + PathPush, other, 401},
+		{"another service's origin with its Host", "https://" + other, other, 401},
+		{"the test server's own URL", h.srv.URL + PathPush, "", 401},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			hdr := http.Header{"Authorization": {token(tc.aud)}}
-			if tc.proto != "" {
-				hdr.Set("X-Forwarded-Proto", tc.proto)
+			req, err := http.NewRequest(http.MethodPost, h.srv.URL+PathPush, bytes.NewReader(envelope(t, nil, nil, nil)))
+			if err != nil {
+				t.Fatal(err)
 			}
-			if status, _ := h.post(t, PathPush, hdr, envelope(t, nil, nil, nil)); status != tc.want {
-				t.Errorf("status %d, want %d", status, tc.want)
+			req.Header.Set("Authorization", token(tc.aud))
+			req.Header.Set("X-Forwarded-Proto", "https")
+			if tc.host != "" {
+				req.Host = tc.host
+			}
+			resp, err := h.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tc.want)
 			}
 		})
 	}
@@ -448,7 +470,10 @@ func TestPushOptionsValidate(t *testing.T) {
 	}{
 		{"nil needs emails", nil, true},
 		{"auth without emails", &PushOptions{}, true},
-		{"auth with emails", &PushOptions{AllowedEmails: []string{pushSA}}, false},
+		{"auth with emails and audiences", &PushOptions{AllowedEmails: []string{pushSA}, Audiences: []string{pushAud}}, false},
+		{"auth without audiences", &PushOptions{AllowedEmails: []string{pushSA}}, true},
+		{"byte budget below the body limit", &PushOptions{InsecureSkipAuth: true, MaxBodyBytes: 2 << 20, MaxBytesInFlight: 1 << 20}, true},
+		{"negative byte budget", &PushOptions{InsecureSkipAuth: true, MaxBytesInFlight: -1}, true},
 		{"insecure", &PushOptions{InsecureSkipAuth: true}, false},
 		{"bad email", &PushOptions{AllowedEmails: []string{"pubsub"}}, true},
 		{"empty audience", &PushOptions{AllowedEmails: []string{pushSA}, Audiences: []string{""}}, true},
@@ -505,7 +530,10 @@ func TestLinks(t *testing.T) {
 		{name: "timed out", body: body, err: fmt.Errorf("stat: %w", context.DeadlineExceeded), wantStatus: 503, wantCode: "cancelled"},
 		{name: "signer throttled", body: body, err: &sign.RetryableError{Err: errors.New("429")}, wantStatus: 503, wantCode: "signer_unavailable"},
 		{name: "unknown failure", body: body, err: errors.New("secret internals"), wantStatus: 500, wantCode: "internal"},
-		{name: "unknown field", body: []byte(`{"bucket":"b","objekt":"o"}`), wantStatus: 400, wantCode: "invalid_json"},
+		{name: "unknown field", body: []byte(`{"bucket":"b","objekt":"o"}`), wantStatus: 400, wantCode: "invalid_field"},
+		{name: "lone surrogate in the object", body: []byte(`{"bucket":"b","object":"a\ud800"}`), wantStatus: 400, wantCode: "invalid_object_name"},
+		{name: "lone surrogate in a batch item", body: []byte(`{"items":[{"bucket":"b","object":"a"},{"bucket":"b","object":"a\udc00"}]}`), wantStatus: 400, wantCode: "invalid_object_name"},
+		{name: "invalid UTF-8 in the object", body: []byte("{\"bucket\":\"b\",\"object\":\"a\xff\"}"), wantStatus: 400, wantCode: "invalid_object_name"},
 		{name: "not JSON", body: []byte(`bucket=b`), wantStatus: 400, wantCode: "invalid_json"},
 		{name: "trailing data", body: []byte(`{"bucket":"b"} {}`), wantStatus: 400, wantCode: "invalid_json"},
 		{name: "too large", body: []byte(`{"bucket":"` + strings.Repeat("b", MaxLinkRequestBytes) + `"}`), wantStatus: 413, wantCode: "too_large"},

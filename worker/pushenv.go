@@ -5,10 +5,9 @@ package worker
 
 import (
 	"cmp"
-	"encoding/json"
+	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -55,12 +54,18 @@ const (
 // is the data. Anything else must be the JSON envelope. Unwrapping without
 // write_metadata is not supported: it drops the attributes every format we
 // consume routes on.
-func pushMessage(h http.Header, body []byte) (*Message, error) {
+//
+// The envelope is decoded with schema.DecodeJSON: linear, depth-bounded,
+// refusing text encoding/json would change, and stopping when ctx ends.
+func pushMessage(ctx context.Context, h http.Header, body []byte) (*Message, error) {
 	if id := h.Get(hdrPushMessageID); id != "" {
 		return unwrappedMessage(id, h, body)
 	}
 	var env pushEnvelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	if err := schema.DecodeJSON(ctx, body, &env, false); err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
 		return nil, badEnvelope("not a Pub/Sub push envelope (unwrapped subscriptions need write_metadata): %v", err)
 	}
 	pm := env.Message
@@ -134,83 +139,29 @@ func transportHeader(k string) bool {
 	return false
 }
 
-// eventMessage converts a CloudEvent over HTTP into a Message whose
-// attributes are the context attributes named with the ce- prefix (as the
-// CloudEvents Pub/Sub binding names them; see
-// schema.ParseCloudEventAttributes) and whose data is the event data.
-// Structured mode (Content-Type application/cloudevents+json) and binary
-// mode (ce-* headers) are accepted; a body that is neither (no specversion
-// or id) is a bad envelope. Everything else is left to the schema.
-func eventMessage(h http.Header, body []byte) (*Message, error) {
+// eventMessage converts a CloudEvent over HTTP into a Message with
+// schema.CloudEventHTTP, the one reader of the HTTP binding: its attributes
+// are the context attributes named with the ce- prefix (as the CloudEvents
+// Pub/Sub binding names them) and its data is the event data, so the router
+// parses it like a CloudEvent from Pub/Sub. A body that is not a CloudEvent
+// is a bad envelope (400); batches are not supported (415); a body over
+// Pub/Sub's message limit is refused with 413.
+func eventMessage(ctx context.Context, h http.Header, body []byte) (*Message, error) {
 	mt, _, _ := strings.Cut(h.Get("Content-Type"), ";")
-	mt = strings.ToLower(strings.TrimSpace(mt))
-	var m *Message
-	switch {
-	case mt == "application/cloudevents-batch+json":
+	if strings.EqualFold(strings.TrimSpace(mt), "application/cloudevents-batch+json") {
 		return nil, &envelopeError{status: http.StatusUnsupportedMediaType, reason: "batched CloudEvents are not supported"}
-	case mt == schema.CloudEventsContentType:
-		var err error
-		if m, err = structuredEvent(body); err != nil {
-			return nil, err
-		}
-	default:
-		m = &Message{Data: body, Attributes: map[string]string{}}
-		for k, vs := range h {
-			k = strings.ToLower(k)
-			if strings.HasPrefix(k, "ce-") && len(vs) > 0 {
-				// The HTTP binding percent-encodes what a header cannot
-				// carry (non-ASCII, '%', '"', space).
-				v, err := url.PathUnescape(vs[0])
-				if err != nil {
-					v = vs[0]
-				}
-				m.Attributes[k] = v
-			}
-		}
 	}
-	if m.Attributes["ce-specversion"] == "" || m.Attributes["ce-id"] == "" {
-		return nil, badEnvelope("not a CloudEvent: specversion and id are required")
-	}
-	m.ID = m.Attributes["ce-id"]
-	m.Subscription = m.Attributes["ce-source"]
-	m.PublishTime, _ = time.Parse(time.RFC3339Nano, m.Attributes["ce-time"]) // best effort; the schema validates ce-time
-	return m, nil
-}
-
-// structuredEvent reads a structured-mode CloudEvent. String attributes
-// are copied as they are, others (integer or boolean extensions) as JSON.
-func structuredEvent(body []byte) (*Message, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, badEnvelope("not a structured CloudEvent: %v", err)
-	}
-	m := &Message{Attributes: map[string]string{}}
-	for k, raw := range fields {
-		if k == "data" || k == "data_base64" {
-			continue
-		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			s = string(raw)
-		}
-		m.Attributes["ce-"+strings.ToLower(k)] = s
-	}
-	data, hasData := fields["data"]
-	b64, hasB64 := fields["data_base64"]
+	attrs, data, err := schema.CloudEventHTTP(ctx, h, body)
 	switch {
-	case hasData && hasB64:
-		return nil, badEnvelope("structured CloudEvent has both data and data_base64")
-	case hasB64:
-		if err := json.Unmarshal(b64, &m.Data); err != nil {
-			return nil, badEnvelope("structured CloudEvent data_base64: %v", err)
-		}
-	case hasData:
-		m.Data = data
-		var s string
-		if ct := m.Attributes["ce-datacontenttype"]; ct != "" && !strings.Contains(ct, "json") && json.Unmarshal(data, &s) == nil {
-			m.Data = []byte(s) // text data travels as a JSON string
-		}
+	case err != nil && ctx.Err() != nil:
+		return nil, err
+	case schema.CodeOf(err) == schema.CodeTooLarge:
+		return nil, &envelopeError{status: http.StatusRequestEntityTooLarge, reason: err.Error()}
+	case err != nil:
+		return nil, badEnvelope("not a CloudEvent: %v", err)
 	}
+	m := &Message{ID: attrs["ce-id"], Data: data, Attributes: attrs, Subscription: attrs["ce-source"]}
+	m.PublishTime, _ = time.Parse(time.RFC3339Nano, attrs["ce-time"]) // best effort; the schema validates ce-time
 	return m, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -97,19 +98,19 @@ type LinkBatchResponse struct {
 // order; any other body is one request, answered with the link or an
 // error status.
 func (s *PushServer) serveLink(w http.ResponseWriter, r *http.Request, caller string) {
-	var body linkBody
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxLinkRequestBytes))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&body)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
-	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxLinkRequestBytes))
 	if err != nil {
 		writeBodyError(w, err, string(schema.CodeInvalidJSON))
 		return
 	}
 	ctx, cancel := s.withTimeout(r.Context())
 	defer cancel()
+	body, err := parseLinkBody(ctx, raw)
+	if err != nil {
+		e := s.linkError(r, err)
+		writeError(w, e.Status, e.Code, e.Message)
+		return
+	}
 	if body.Items == nil {
 		req := body.LinkRequest
 		req.Caller = caller
