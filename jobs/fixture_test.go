@@ -89,7 +89,7 @@ func newFixture(t *testing.T) *fixture {
 
 // options returns runner options over the fixture; edit may change them.
 func (f *fixture) options(edit func(*Options)) Options {
-	o := Options{Source: f.store, Signer: f.signer, Store: f.store, Policy: f.policy, Concurrency: 8}
+	o := Options{Source: f.store, Signer: f.signer, Store: f.store, Policy: f.policy, Concurrency: 8, SignPause: time.Millisecond}
 	if edit != nil {
 		edit(&o)
 	}

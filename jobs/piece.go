@@ -22,8 +22,9 @@ import (
 const (
 	// CodeObjectNotFound: an explicitly listed object does not exist.
 	CodeObjectNotFound schema.ReasonCode = "object_not_found"
-	// CodeSignFailed: signing failed permanently (for example the keyless
-	// engine gave up after its retries).
+	// CodeSignFailed: a signed URL could not be turned into a link message.
+	// (A signer that fails, even for good, is never an error row: see
+	// signFailure.)
 	CodeSignFailed schema.ReasonCode = "sign_failed"
 )
 
@@ -230,15 +231,13 @@ func (r *Runner) process(ctx context.Context, t *task, it item) result {
 		Method: grant.Method, Bucket: t.job.Source.Bucket, Object: info.Name,
 		Query: query, Expires: grant.Expires, Time: r.o.Now().UTC().Truncate(time.Second),
 	}
-	signed, err := t.backend.Signer.Sign(ctx, req)
-	switch {
-	case err == nil:
-	case ctx.Err() != nil || sign.IsRetryable(err):
-		return result{fatal: err}
-	case sign.IsInputError(err):
-		return errorRow(info.Name, info.Generation, schema.CodeSignRefused, err.Error())
-	default:
-		return errorRow(info.Name, info.Generation, CodeSignFailed, err.Error())
+	signed, err := r.sign(ctx, t, req)
+	if err != nil {
+		code, fatal := signFailure(ctx, info.Name, err)
+		if fatal != nil {
+			return result{fatal: fatal}
+		}
+		return errorRow(info.Name, info.Generation, code, err.Error())
 	}
 	row := &schema.ManifestRow{
 		Object: info.Name, Generation: info.Generation, Size: info.Size, ContentType: info.ContentType,
@@ -253,6 +252,27 @@ func (r *Runner) process(ctx context.Context, t *task, it item) result {
 		return errorRow(info.Name, info.Generation, CodeSignFailed, err.Error())
 	}
 	return result{row: row, link: link}
+}
+
+// sign signs req, trying again up to Options.SignAttempts times, a pause
+// apart, while the signer fails transiently (see signFailure): one object
+// the engine gave up on in a burst of errors does not make the whole piece
+// be redone; an outage that outlasts the attempts does.
+func (r *Runner) sign(ctx context.Context, t *task, req sign.Request) (*sign.SignedURL, error) {
+	for attempt := 1; ; attempt++ {
+		signed, err := t.backend.Signer.Sign(ctx, req)
+		if err == nil {
+			return signed, nil
+		}
+		if _, fatal := signFailure(ctx, req.Object, err); fatal == nil || attempt >= r.o.SignAttempts || ctx.Err() != nil {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt) * r.o.SignPause):
+		}
+	}
 }
 
 func errorRow(name string, gen int64, code schema.ReasonCode, reason string) result {

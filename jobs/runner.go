@@ -22,6 +22,9 @@ const (
 	// DefaultLinkBatch is how many link messages a topic-output job
 	// publishes, and waits for, at a time.
 	DefaultLinkBatch = 500
+	// DefaultSignAttempts and DefaultSignPause: see Options.SignAttempts.
+	DefaultSignAttempts = 3
+	DefaultSignPause    = time.Second
 )
 
 // URLSigner signs one request: *sign.URLSigner, on a key or on the keyless
@@ -92,6 +95,14 @@ type Options struct {
 	ChunkSize int
 	// LinkBatch is how many links a topic-output job publishes at a time.
 	LinkBatch int
+	// SignAttempts is how many times one object is signed within a
+	// delivery while the signer fails transiently (the keyless engine
+	// retries each of them itself); then the piece fails and is redelivered
+	// (default DefaultSignAttempts).
+	SignAttempts int
+	// SignPause is the pause before the second attempt, growing linearly
+	// (default DefaultSignPause).
+	SignPause time.Duration
 	// OnObject, if set, is called once per accounted object: ok for a
 	// signed one, !ok for an error row. Calls never overlap.
 	OnObject func(ok bool)
@@ -114,8 +125,8 @@ func (o *Options) Validate() error {
 		return errors.New("jobs: Options.Store is required")
 	case o.ManifestSigner == nil && o.Signer == nil:
 		return errors.New("jobs: Options.ManifestSigner is required with Backends")
-	case o.Concurrency < 0, o.ChunkSize < 0, o.LinkBatch < 0:
-		return errors.New("jobs: Concurrency, ChunkSize and LinkBatch must not be negative")
+	case o.Concurrency < 0, o.ChunkSize < 0, o.LinkBatch < 0, o.SignAttempts < 0, o.SignPause < 0:
+		return errors.New("jobs: Concurrency, ChunkSize, LinkBatch, SignAttempts and SignPause must not be negative")
 	case o.Split != nil && (o.Split.Above < 0 || o.Split.ShardSize < 0):
 		return errors.New("jobs: Split.Above and Split.ShardSize must not be negative")
 	}
@@ -153,6 +164,12 @@ func New(o Options) (*Runner, error) {
 	}
 	if o.LinkBatch == 0 {
 		o.LinkBatch = DefaultLinkBatch
+	}
+	if o.SignAttempts == 0 {
+		o.SignAttempts = DefaultSignAttempts
+	}
+	if o.SignPause == 0 {
+		o.SignPause = DefaultSignPause
 	}
 	if o.Split != nil {
 		s := *o.Split
