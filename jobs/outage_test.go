@@ -160,4 +160,6 @@ func TestFlakySignerNeverFailsObjects(t *testing.T) {
 // signerFunc is a URLSigner from a function.
 type signerFunc func(ctx context.Context, r sign.Request) (*sign.SignedURL, error)
 
-func (f signerFunc) Sign(ctx context.Context, r sign.Request) (*sign.SignedURL, error) { return f(ctx, r) }
+func (f signerFunc) Sign(ctx context.Context, r sign.Request) (*sign.SignedURL, error) {
+	return f(ctx, r)
+}
