@@ -55,6 +55,8 @@ func pieceOf(job *schema.Job) piece {
 type pieceOut struct {
 	rows, errors         string
 	rowHeader, errHeader bool
+	// guard is the rows object's precondition (see manifestGuard).
+	guard WriteOptions
 }
 
 // pieceResult is what a piece did.
@@ -299,7 +301,9 @@ func (r *Runner) newPieceWriter(wctx context.Context, t *task, out pieceOut) (*p
 	w := &pieceWriter{r: r, t: t, wctx: wctx, out: out}
 	if out.rows != "" {
 		format := t.job.Output.Manifest.Format
-		w.rowsW = t.store.NewWriter(wctx, t.lay.bucket, out.rows, r.writeOptions(t, format, schema.ManifestRowV1))
+		o := r.writeOptions(t, format, schema.ManifestRowV1)
+		o.IfAbsent, o.IfGeneration = out.guard.IfAbsent, out.guard.IfGeneration
+		w.rowsW = t.store.NewWriter(wctx, t.lay.bucket, out.rows, o)
 		var header []string
 		if out.rowHeader {
 			header = schema.ManifestCSVHeader

@@ -103,6 +103,10 @@ type Options struct {
 	// SignPause is the pause before the second attempt, growing linearly
 	// (default DefaultSignPause).
 	SignPause time.Duration
+	// FinishLease is how long the finish lock of a sharded job is held
+	// before another delivery may take it over (default
+	// DefaultFinishLease); see acquireFinish.
+	FinishLease time.Duration
 	// OnObject, if set, is called once per accounted object: ok for a
 	// signed one, !ok for an error row. Calls never overlap.
 	OnObject func(ok bool)
@@ -125,8 +129,8 @@ func (o *Options) Validate() error {
 		return errors.New("jobs: Options.Store is required")
 	case o.ManifestSigner == nil && o.Signer == nil:
 		return errors.New("jobs: Options.ManifestSigner is required with Backends")
-	case o.Concurrency < 0, o.ChunkSize < 0, o.LinkBatch < 0, o.SignAttempts < 0, o.SignPause < 0:
-		return errors.New("jobs: Concurrency, ChunkSize, LinkBatch, SignAttempts and SignPause must not be negative")
+	case o.Concurrency < 0, o.ChunkSize < 0, o.LinkBatch < 0, o.SignAttempts < 0, o.SignPause < 0, o.FinishLease < 0:
+		return errors.New("jobs: Concurrency, ChunkSize, LinkBatch, SignAttempts, SignPause and FinishLease must not be negative")
 	case o.Split != nil && (o.Split.Above < 0 || o.Split.ShardSize < 0):
 		return errors.New("jobs: Split.Above and Split.ShardSize must not be negative")
 	}
@@ -170,6 +174,9 @@ func New(o Options) (*Runner, error) {
 	}
 	if o.SignPause == 0 {
 		o.SignPause = DefaultSignPause
+	}
+	if o.FinishLease == 0 {
+		o.FinishLease = DefaultFinishLease
 	}
 	if o.Split != nil {
 		s := *o.Split
