@@ -80,6 +80,14 @@ type Options struct {
 	// Publisher sends links of topic-output jobs (full topic names) and is
 	// required for them; see NamedTopics.
 	Publisher worker.Publisher
+	// Topics is the allow-list of full topic names that jobs may name as
+	// notify_topic or output.topic; nil allows none (jobs naming one are
+	// dead-lettered with CodeTopicNotAllowed).
+	Topics *TopicAllow
+	// TopicChecker, if set, is asked once per root job, before anything
+	// is signed, whether its topics exist (jobs naming a missing one are
+	// dead-lettered with CodeTopicNotFound). *NamedTopics is one.
+	TopicChecker TopicChecker
 	// StateURI (gs://BUCKET/PREFIX) holds markers and error rows of
 	// topic-output jobs, which have no manifest to keep them beside; such
 	// jobs are refused without it.
@@ -248,6 +256,11 @@ func (r *Runner) prepare(ctx context.Context, job *schema.Job) (*task, error) {
 	}
 	var err error
 	if t.expires, err = job.Expiry(); err != nil {
+		return nil, err
+	}
+	// Shards were checked as their root job; the allow-list again (it is
+	// free), the existence not.
+	if err := r.checkTopics(ctx, job, job.Shard == nil); err != nil {
 		return nil, err
 	}
 	if t.glob, err = CompileGlob(job.Source.Match); err != nil {
