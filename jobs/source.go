@@ -113,8 +113,8 @@ type WriteOptions struct {
 	// ErrExists unless the object's generation is still IfGeneration. Jobs
 	// set it only on a Store that is also a Versioned.
 	IfGeneration int64
-	ContentType string
-	Metadata    map[string]string
+	ContentType  string
+	Metadata     map[string]string
 	// ChunkSize is the upload chunk, the memory a writer may hold; 0 means
 	// the store's default.
 	ChunkSize int
