@@ -133,7 +133,7 @@ func (r *Runner) tryFinish(ctx context.Context, t *task, log *zap.Logger) ([]wor
 	if err != nil {
 		return nil, err
 	}
-	log.Info("job done", zap.Int("shards", t.job.Shard.Count))
+	log.Info("job done", zap.String("root_job_id", t.rootID), zap.Int("shards", t.job.Shard.Count))
 	return outs, nil
 }
 

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/worker"
@@ -160,5 +163,34 @@ func TestManifestIsNeverReplaced(t *testing.T) {
 	outs, err := r.Handle(context.Background(), jobMessage(t, first))
 	if err != nil || len(outs) != 1 {
 		t.Fatalf("redelivery of the manifest's own job: %d outputs, %v", len(outs), err)
+	}
+}
+
+// TestShardedJobLogsJobDone: the shard that finishes a job logs "job done"
+// with the job's ID after "finishing job", as a whole job does.
+func TestShardedJobLogsJobDone(t *testing.T) {
+	f := newFixture(t)
+	seedMedia(f)
+	core, logs := observer.New(zap.InfoLevel)
+	r := f.runner(func(o *Options) {
+		o.Split = &SplitOptions{Above: 10, ShardSize: 8}
+		o.Logger = zap.New(core)
+	})
+	job := manifestJob("logged", "gs://exports/logged.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket})
+	shards, err := r.Handle(context.Background(), jobMessage(t, job))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range shards {
+		if _, err := r.Handle(context.Background(), shardMessage(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	finishing, done := logs.FilterMessage("finishing job").All(), logs.FilterMessage("job done").All()
+	if len(finishing) != 1 || len(done) != 1 {
+		t.Fatalf("%d \"finishing job\" and %d \"job done\" lines, want one each", len(finishing), len(done))
+	}
+	if m := done[0].ContextMap(); m["job_id"] != "logged.s00005" || m["root_job_id"] != "logged" {
+		t.Errorf("job done logged with %v, want job_id logged.s00005 (the last shard) and root_job_id logged", m)
 	}
 }
