@@ -28,8 +28,8 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
-	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/cli"
+	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/internal/localstack"
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 	"github.com/linkissuer/linkissuer/schema"
