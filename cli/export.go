@@ -33,8 +33,9 @@ Runs a bulk export job here, without Pub/Sub: lists the prefix (or takes the
 object names in FILE, one per line, - for stdin), signs a URL for every object
 (filtered by --match), and streams the links into the manifest as JSONL or CSV
 rows (object, generation, size, content_type, url, expires_at). Objects that
-get no link (missing, or failing to sign) go to an errors file beside the
-manifest. Prints a summary and a signed URL to the manifest itself; the exit
+get no link (missing, or refused by policy or by the signer) go to an errors
+file beside the manifest; a signer that stays down fails the export instead
+(nothing is written; run it again). Prints a summary and a signed URL to the manifest itself; the exit
 code is 1 if any object got no link. On a terminal, a progress line shows
 objects listed, signed and failed, the rate and, once a names-only count has
 finished, the percentage and ETA.
