@@ -136,15 +136,29 @@ func printStackEnv(w io.Writer, st *localstack.Stack) {
 	}
 	fmt.Fprintf(w, `# Then: linkissuer worker --addr 127.0.0.1:8080     (links go to %s)
 #       linkissuer verify --iam-endpoint %s 'SIGNED_URL'
-# Topics:        %s, %s, %s, %s, %s
+`, t.Results, st.IAM.Endpoint())
+	fmt.Fprint(w, jobsWorkerHint(t.JobsSubscription))
+	fmt.Fprintf(w, `# Topics:        %s, %s, %s, %s, %s
 # Subscriptions: %s (on %s; after 5 failed deliveries: %s)
 #                %s (on %s)
 #                %s, %s, %s (to watch the outputs)
-`, t.Results, st.IAM.Endpoint(),
-		t.Notifications, t.Results, t.Errors, t.DeadLetter, t.Jobs,
+`, t.Notifications, t.Results, t.Errors, t.DeadLetter, t.Jobs,
 		t.WorkerSubscription, t.Notifications, t.DeadLetter,
 		t.JobsSubscription, t.Jobs,
 		t.ResultsSubscription, t.ErrorsSubscription, t.DeadLetterSubscription)
+}
+
+// jobsWorkerHint says, as shell comments, that job messages need a worker
+// of their own on the jobs subscription, and gives its command line: a
+// worker pulls one subscription, and the first one pulls notifications.
+func jobsWorkerHint(jobsSubscription string) string {
+	return fmt.Sprintf(`# Job messages (linkissuer submit, and the shards of split jobs) arrive on %s, which
+# that worker does not pull: they wait there until a second worker runs, in another shell
+# with the same exports:
+#       linkissuer worker --subscription %s --addr 127.0.0.1:8081
+#   (jobs that publish links to a topic also need LINKISSUER_JOBS_STATE=gs://BUCKET/PREFIX
+#    for their markers and error rows, in a bucket without a notification config)
+`, jobsSubscription, jobsSubscription)
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.

@@ -73,6 +73,11 @@ func TestDevStartsPrintsAndStops(t *testing.T) {
 					t.Errorf("not a shell line: %q", line)
 				}
 			}
+			// Job messages need a second worker: dev gives its command.
+			jobsWorker := "#       linkissuer worker --subscription " + localstack.DefaultTopology().JobsSubscription + " --addr 127.0.0.1:8081\n"
+			if !strings.Contains(printed, jobsWorker) || !strings.Contains(printed, "LINKISSUER_JOBS_STATE") {
+				t.Errorf("no jobs worker command line (%q) or $LINKISSUER_JOBS_STATE note in:\n%s", jobsWorker, printed)
+			}
 			ex := exports(printed)
 			want := map[string]string{
 				"GOOGLE_CLOUD_PROJECT":     "dev-project",

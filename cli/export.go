@@ -3,6 +3,8 @@ package cli
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -31,8 +33,9 @@ Runs a bulk export job here, without Pub/Sub: lists the prefix (or takes the
 object names in FILE, one per line, - for stdin), signs a URL for every object
 (filtered by --match), and streams the links into the manifest as JSONL or CSV
 rows (object, generation, size, content_type, url, expires_at). Objects that
-get no link (missing, or failing to sign) go to an errors file beside the
-manifest. Prints a summary and a signed URL to the manifest itself; the exit
+get no link (missing, or refused by policy or by the signer) go to an errors
+file beside the manifest; a signer that stays down fails the export instead
+(nothing is written; run it again). Prints a summary and a signed URL to the manifest itself; the exit
 code is 1 if any object got no link. On a terminal, a progress line shows
 objects listed, signed and failed, the rate and, once a names-only count has
 finished, the percentage and ETA.
@@ -49,8 +52,11 @@ type jobFlags struct {
 	method             string
 	duration           string
 	jobID              string
+	responseParams     stringList
 	// outputTopic and notifyTopic are submit's: full topic names.
 	outputTopic, notifyTopic string
+	// topicOutput is set by submit, which offers --output-topic.
+	topicOutput bool
 	// s3Endpoint and s3Region are submit's: the S3-compatible store of an
 	// s3:// source, as the worker's $LINKISSUER_S3_* name it.
 	s3Endpoint, s3Region string
@@ -64,7 +70,16 @@ func (j *jobFlags) register(fs *flag.FlagSet, env Env) {
 	fs.BoolVar(&j.includeGenerations, "include-generations", false, "list every generation, and sign each for its generation")
 	fs.StringVar(&j.method, "method", envString(env, "LINKISSUER_METHOD", "GET"), "GET, HEAD, PUT, POST, DELETE or RESUMABLE")
 	fs.StringVar(&j.duration, "duration", envString(env, "LINKISSUER_DURATION", "1h"), "lifetime of every link: 7d, 12h, 15m, 90s (at most 7d; 12h keyless)")
-	fs.StringVar(&j.jobID, "job-id", "", "job ID (default export-TIMESTAMP); it names the job's state objects")
+	fs.StringVar(&j.jobID, "job-id", "", "job ID (default export-TIMESTAMP-RANDOM, unique per run); it names the job's state objects")
+	fs.Var(&j.responseParams, "response-param", "response-NAME=VALUE signed into every link, e.g. response-content-disposition=attachment (repeatable; gs:// takes response-content-disposition and response-content-type)")
+}
+
+// defaultJobID names a job that was given no --job-id: the time, to sort
+// by, and 32 random bits, so that two runs in the same second differ.
+func defaultJobID(now time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return "export-" + now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
 // build returns the job for source (gs://BUCKET[/PREFIX], or
@@ -84,8 +99,13 @@ func (j *jobFlags) build(env Env, source string, now time.Time) (*schema.Job, er
 	if store == schema.StoreS3 && j.s3Region == "" {
 		return nil, errors.New("an s3:// source needs --s3-region (and --s3-endpoint unless it is AWS): the store the worker's $LINKISSUER_S3_* configure")
 	}
-	if (j.manifest == "") == (j.outputTopic == "") {
-		return nil, errors.New("give --manifest gs://BUCKET/PATH (or, to submit, --output-topic), not both")
+	switch {
+	case j.manifest != "" && j.outputTopic != "":
+		return nil, errors.New("give --manifest or --output-topic, not both")
+	case j.manifest == "" && j.outputTopic == "" && j.topicOutput:
+		return nil, errors.New("give --manifest gs://BUCKET/PATH, or --output-topic TOPIC to publish the links instead")
+	case j.manifest == "" && j.outputTopic == "":
+		return nil, errors.New("give --manifest gs://BUCKET/PATH: where the links are written")
 	}
 	expiry, err := ParseDuration(j.duration)
 	if err == nil {
@@ -103,7 +123,7 @@ func (j *jobFlags) build(env Env, source string, now time.Time) (*schema.Job, er
 	}
 	id := j.jobID
 	if id == "" {
-		id = "export-" + now.UTC().Format("20060102T150405Z")
+		id = defaultJobID(now)
 	}
 	job := &schema.Job{
 		JobID:       id,
@@ -119,6 +139,19 @@ func (j *jobFlags) build(env Env, source string, now time.Time) (*schema.Job, er
 	if store == schema.StoreS3 {
 		job.Source.Endpoint, job.Source.Region = j.s3Endpoint, j.s3Region
 	}
+	for _, p := range j.responseParams {
+		name, value, ok := strings.Cut(p, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("--response-param %q: want response-NAME=VALUE", p)
+		}
+		if job.ResponseParams == nil {
+			job.ResponseParams = map[string]string{}
+		}
+		if _, dup := job.ResponseParams[name]; dup {
+			return nil, fmt.Errorf("--response-param %s given twice", name)
+		}
+		job.ResponseParams[name] = value
+	}
 	if j.objects != "" {
 		if prefix != "" || j.match != "" || j.includeGenerations {
 			return nil, errors.New("--objects takes gs://BUCKET alone, without a prefix, --match or --include-generations")
@@ -128,6 +161,10 @@ func (j *jobFlags) build(env Env, source string, now time.Time) (*schema.Job, er
 		}
 	}
 	if err := job.Validate(); err != nil {
+		var fe *schema.FieldError
+		if errors.As(err, &fe) && strings.HasPrefix(fe.Field, "response_params") {
+			return nil, fmt.Errorf("--response-param: %w", err)
+		}
 		return nil, err
 	}
 	return job, nil

@@ -38,6 +38,7 @@ func Submit(ctx context.Context, env Env, args []string) int {
 	var f submitFlags
 	fs := newFlagSet(env, "submit", submitUsage)
 	f.job.register(fs, env)
+	f.job.topicOutput = true
 	fs.StringVar(&f.job.notifyTopic, "notify-topic", "", "topic (ID or full name) for the completion message (linkissuer.job_done.v1)")
 	fs.StringVar(&f.job.outputTopic, "output-topic", "", "publish one linkissuer.link.v1 per object to this topic (ID or full name) instead of writing a manifest")
 	fs.StringVar(&f.topic, "topic", envString(env, "LINKISSUER_JOBS_TOPIC", ""), "jobs topic, ID or full name [$LINKISSUER_JOBS_TOPIC]")
@@ -54,6 +55,9 @@ func Submit(ctx context.Context, env Env, args []string) int {
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "linkissuer submit: %v\n", err)
 		return ExitUsage
+	}
+	if job.Output.Topic != "" {
+		fmt.Fprintln(env.Stderr, "linkissuer submit: note: a topic-output job keeps its markers and error rows under the worker's $LINKISSUER_JOBS_STATE (gs://BUCKET/PREFIX); a worker without it dead-letters the job")
 	}
 	if f.dryRun {
 		out, _ := json.Marshal(map[string]any{"attributes": job.Attributes(), "data": json.RawMessage(data)})

@@ -64,6 +64,17 @@ func TestSubmitBuildsJobs(t *testing.T) {
 			},
 		},
 		{
+			name: "response parameters",
+			args: []string{"gs://media", "--manifest", "gs://exports/r.jsonl", "--job-id", "j-r",
+				"--response-param", "response-content-disposition=attachment", "--response-param", "response-content-type=text/plain"},
+			check: func(t *testing.T, j *schema.Job) {
+				want := map[string]string{"response-content-disposition": "attachment", "response-content-type": "text/plain"}
+				if !reflect.DeepEqual(j.ResponseParams, want) {
+					t.Errorf("response_params %v, want %v", j.ResponseParams, want)
+				}
+			},
+		},
+		{
 			name:  "JSON from stdin",
 			args:  []string{"--file", "-"},
 			stdin: `{"job_id":"j-3","source":{"bucket":"media"},"method":"GET","expires_in":"1h","output":{"manifest":{"uri":"gs://exp/m.jsonl","format":"jsonl"}}}`,
@@ -104,13 +115,18 @@ func TestSubmitRefusesInvalidJobs(t *testing.T) {
 			stdin: `{"job_id":"j","source":{"bucket":"media"},"method":"GET","expires_in":"1h","outptu":{}}`},
 		{name: "bad method", args: []string{"gs://media", "--manifest", "gs://exp/m", "--method", "FETCH"}, want: "method"},
 		{name: "manifest and output topic", args: []string{"gs://media", "--manifest", "gs://exp/m", "--output-topic", "t"}, want: "not both"},
+		{name: "neither manifest nor output topic", args: []string{"gs://media/x"}, want: "give --manifest gs://BUCKET/PATH, or --output-topic TOPIC"},
+		{name: "response param not allowed", args: []string{"gs://media", "--manifest", "gs://exp/m", "--response-param", "response-cache-control=no-store"},
+			want: "response_params.response-cache-control: store gcs honours only response-content-disposition, response-content-type"},
+		{name: "response param without a value", args: []string{"gs://media", "--manifest", "gs://exp/m", "--response-param", "response-content-type"}, want: "want response-NAME=VALUE"},
+		{name: "response param twice", args: []string{"gs://media", "--manifest", "gs://exp/m", "--response-param", "response-content-type=a/b", "--response-param", "response-content-type=c/d"}, want: "given twice"},
 		{name: "bad job id", args: []string{"gs://media", "--manifest", "gs://exp/m", "--job-id", "../x"}, want: "job_id"},
 		{name: "s3 source without a region", args: []string{"s3://media", "--manifest", "s3://exp/m"}, want: "--s3-region"},
 		{name: "s3 manifest for a gcs source", args: []string{"gs://media", "--manifest", "s3://exp/m"}, want: "s3://"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runCmd(t, Submit, tc.stdin, map[string]string{}, append(tc.args, "--topic", "jobs", "--project", "p")...)
-			if code != ExitUsage || !strings.Contains(stderr, tc.want) {
+			if code != ExitUsage || !strings.Contains(stderr, tc.want) || (tc.want != "not both" && strings.Contains(stderr, "not both")) {
 				t.Errorf("exit %d, stderr %q; want %d mentioning %q", code, stderr, ExitUsage, tc.want)
 			}
 		})
@@ -160,5 +176,37 @@ func TestSubmitPublishes(t *testing.T) {
 	}
 	if job.JobID != "pub-1" || got.Attributes[schema.AttrSchema] != schema.JobV1 || !strings.Contains(stdout, got.ID) {
 		t.Errorf("received %s with %v; stdout %q", job.JobID, got.Attributes, stdout)
+	}
+}
+
+// TestSubmitWarnsAboutJobsState: a topic-output job needs the worker's
+// $LINKISSUER_JOBS_STATE, and submit says so; a manifest job does not.
+func TestSubmitWarnsAboutJobsState(t *testing.T) {
+	env := map[string]string{"GOOGLE_CLOUD_PROJECT": "proj"}
+	code, _, stderr := runCmd(t, Submit, "", env, "gs://media", "--output-topic", "links", "--dry-run")
+	if code != ExitOK || !strings.Contains(stderr, "LINKISSUER_JOBS_STATE") {
+		t.Errorf("topic output: exit %d, stderr %q; want a note about $LINKISSUER_JOBS_STATE", code, stderr)
+	}
+	code, _, stderr = runCmd(t, Submit, "", env, "gs://media", "--manifest", "gs://exports/m.jsonl", "--dry-run")
+	if code != ExitOK || strings.Contains(stderr, "LINKISSUER_JOBS_STATE") {
+		t.Errorf("manifest output: exit %d, stderr %q; want no note", code, stderr)
+	}
+}
+
+// TestDefaultJobIDsAreUnique: jobs built in the same second without
+// --job-id get different IDs (they name the jobs' state objects).
+func TestDefaultJobIDsAreUnique(t *testing.T) {
+	now := time.Date(2026, 12, 1, 7, 0, 0, 0, time.UTC)
+	seen := map[string]bool{}
+	for range 100 {
+		j := jobFlags{manifest: "gs://exports/m.jsonl", method: "GET", duration: "1h"}
+		job, err := j.build(Env{}, "gs://media", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(job.JobID, "export-20261201T070000Z-") || seen[job.JobID] {
+			t.Fatalf("job id %q: want export-20261201T070000Z-RANDOM, unique", job.JobID)
+		}
+		seen[job.JobID] = true
 	}
 }

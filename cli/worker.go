@@ -207,7 +207,9 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 // (jobs are split only when --jobs-topic is set), LINKISSUER_JOBS_STATE
 // (gs://BUCKET/PREFIX for topic-output jobs' state and error rows),
 // LINKISSUER_JOBS_MANIFEST_ALLOW (rules for manifest locations; default
-// --allow) and LINKISSUER_JOBS_CONCURRENCY (objects in flight per job).
+// --allow), LINKISSUER_JOBS_TOPICS (projects, or full topic names, that
+// jobs may name as notify_topic or output.topic; default --project) and
+// LINKISSUER_JOBS_CONCURRENCY (objects in flight per job).
 func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSigner, pol *policy.Policy, pub worker.Publisher, cred *credentials, log *zap.Logger) (*jobs.Runner, error) {
 	store := jobs.NewGCS(gcs)
 	o := jobs.Options{
@@ -215,6 +217,17 @@ func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSi
 		StateURI:    env.Getenv("LINKISSUER_JOBS_STATE"),
 		Concurrency: envInt(env, "LINKISSUER_JOBS_CONCURRENCY", 0),
 		Logger:      log,
+	}
+	topics := []string{f.project}
+	if v := env.Getenv("LINKISSUER_JOBS_TOPICS"); v != "" {
+		topics = splitList(v)
+	}
+	var err error
+	if o.Topics, err = jobs.NewTopicAllow(topics); err != nil {
+		return nil, fmt.Errorf("LINKISSUER_JOBS_TOPICS: %w", err)
+	}
+	if tc, ok := pub.(jobs.TopicChecker); ok {
+		o.TopicChecker = tc
 	}
 	if o.Concurrency == 0 && cred.engine != nil {
 		o.Concurrency = 2 * cred.engine.Options().MaxInFlight

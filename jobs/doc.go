@@ -11,8 +11,11 @@
 //     job's size except the split plan (one name per shard).
 //   - Nothing is dropped silently. Every listed object is counted once, as
 //     signed (a manifest row or link) or as an error row (refused by policy,
-//     missing, or failing to sign) in the errors file beside the manifest;
-//     listed = signed + skipped + failed in the completion message.
+//     missing, or refused by the signer as given) in the errors file beside
+//     the manifest; listed = signed + skipped + failed in the completion
+//     message. A signer that is down, throttled or gives up is never an
+//     error row: the piece fails and is redelivered (see objectFailure), so a
+//     signer outage delays a job and never finishes it.
 //   - Scale-out without a coordinator. A job above Split.Above objects is
 //     split into shards (key ranges of the listing, or slices of the list)
 //     published back to the jobs topic; any replica runs any shard. Each

@@ -34,6 +34,11 @@ func (r *Runner) runRoot(ctx context.Context, t *task, log *zap.Logger) ([]worke
 	if outs, done, err := r.announced(ctx, t); done || err != nil {
 		return outs, err
 	}
+	// Refuse a taken manifest URI before anything is signed or split.
+	guard, err := r.manifestGuard(ctx, t)
+	if err != nil {
+		return nil, err
+	}
 	if r.o.Split != nil {
 		p, err := r.readPlan(ctx, t)
 		if errors.Is(err, ErrNotFound) {
@@ -49,9 +54,11 @@ func (r *Runner) runRoot(ctx context.Context, t *task, log *zap.Logger) ([]worke
 			return shardOutputs(t, p)
 		}
 	}
-	res, err := r.runPiece(ctx, t, pieceOf(t.job), r.wholeOut(t))
+	out := r.wholeOut(t)
+	out.guard = guard
+	res, err := r.runPiece(ctx, t, pieceOf(t.job), out)
 	if err != nil {
-		return nil, err
+		return nil, r.guardFailed(ctx, t, err)
 	}
 	done, err := r.jobDone(ctx, t, res.Counts, res.Errors, 1, res.StartedAt)
 	if err != nil {
@@ -111,18 +118,23 @@ func (r *Runner) tryFinish(ctx context.Context, t *task, log *zap.Logger) ([]wor
 	if n < t.job.Shard.Count {
 		return nil, nil
 	}
-	err := r.writeObject(ctx, t, t.lay.lock(), []byte(t.job.JobID), true)
-	if errors.Is(err, ErrExists) {
-		var owner []byte
-		if owner, err = r.readObject(ctx, t, t.lay.lock()); err == nil && string(owner) != t.job.JobID {
-			return nil, nil // another shard finishes
+	if ok, err := r.acquireFinish(ctx, t, log); !ok || err != nil {
+		if err == nil {
+			// Announced while this delivery waited (a redelivery of
+			// the finishing message publishes it again), or held for
+			// good on a store without leases.
+			outs, _, err := r.announced(ctx, t)
+			return outs, err
 		}
-	}
-	if err != nil {
 		return nil, err
 	}
 	log.Info("finishing job", zap.Int("shards", t.job.Shard.Count))
-	return r.finish(ctx, t)
+	outs, err := r.finish(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("job done", zap.String("root_job_id", t.rootID), zap.Int("shards", t.job.Shard.Count))
+	return outs, nil
 }
 
 // finish composes the parts into the final manifest (and errors file),
@@ -166,14 +178,18 @@ func (r *Runner) finish(ctx context.Context, t *task) ([]worker.Output, error) {
 	}
 	csv := t.format() == schema.FormatCSV
 	if t.lay.manifest != "" {
-		tmp, err := r.composeFile(ctx, t, "rows", parts, t.lay.manifest, csv, schema.ManifestCSVHeader, schema.ManifestRowV1)
-		temporary = append(append(temporary, tmp...), parts...)
+		guard, err := r.manifestGuard(ctx, t)
 		if err != nil {
 			return nil, err
 		}
+		tmp, err := r.composeFile(ctx, t, "rows", parts, t.lay.manifest, guard, csv, schema.ManifestCSVHeader, schema.ManifestRowV1)
+		temporary = append(append(temporary, tmp...), parts...)
+		if err != nil {
+			return nil, r.guardFailed(ctx, t, err)
+		}
 	}
 	if len(errParts) > 0 {
-		tmp, err := r.composeFile(ctx, t, "errors", errParts, t.lay.errors, csv, schema.ErrorCSVHeader, schema.ManifestErrorRowV1)
+		tmp, err := r.composeFile(ctx, t, "errors", errParts, t.lay.errors, WriteOptions{}, csv, schema.ErrorCSVHeader, schema.ManifestErrorRowV1)
 		temporary = append(append(temporary, tmp...), errParts...)
 		if err != nil {
 			return nil, err
@@ -194,7 +210,7 @@ func (r *Runner) finish(ctx context.Context, t *task) ([]worker.Output, error) {
 // composeFile composes srcs, after a CSV header object when csv is set,
 // into dst, in a tree of compose calls of at most MaxComposeSources. It
 // returns the temporary objects it made.
-func (r *Runner) composeFile(ctx context.Context, t *task, kind string, srcs []string, dst string, csv bool, header []string, rowSchema string) ([]string, error) {
+func (r *Runner) composeFile(ctx context.Context, t *task, kind string, srcs []string, dst string, guard WriteOptions, csv bool, header []string, rowSchema string) ([]string, error) {
 	var temporary []string
 	if csv {
 		var b bytes.Buffer
@@ -228,6 +244,7 @@ func (r *Runner) composeFile(ctx context.Context, t *task, kind string, srcs []s
 		}
 		srcs = next
 	}
+	o.IfAbsent, o.IfGeneration = guard.IfAbsent, guard.IfGeneration
 	return temporary, t.store.Compose(ctx, t.lay.bucket, dst, srcs, o)
 }
 
@@ -348,10 +365,15 @@ func (r *Runner) writeJSON(ctx context.Context, t *task, name string, v any) err
 }
 
 func (r *Runner) writeObject(ctx context.Context, t *task, name string, data []byte, ifAbsent bool) error {
+	return r.write(ctx, t, name, data, WriteOptions{IfAbsent: ifAbsent})
+}
+
+// write writes a state object under o's preconditions.
+func (r *Runner) write(ctx context.Context, t *task, name string, data []byte, o WriteOptions) error {
 	wctx, abandon := context.WithCancel(ctx)
 	defer abandon()
-	w := t.store.NewWriter(wctx, t.lay.bucket, name, WriteOptions{IfAbsent: ifAbsent, ContentType: contentTypeOf(name),
-		Metadata: map[string]string{MetaJobID: t.rootID}})
+	o.ContentType, o.Metadata = contentTypeOf(name), map[string]string{MetaJobID: t.rootID}
+	w := t.store.NewWriter(wctx, t.lay.bucket, name, o)
 	if _, err := w.Write(data); err != nil {
 		abandon()
 		_ = w.Close() // fails: the write was abandoned

@@ -89,7 +89,11 @@ func newFixture(t *testing.T) *fixture {
 
 // options returns runner options over the fixture; edit may change them.
 func (f *fixture) options(edit func(*Options)) Options {
-	o := Options{Source: f.store, Signer: f.signer, Store: f.store, Policy: f.policy, Concurrency: 8}
+	topics, err := NewTopicAllow([]string{"linkissuer-test"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	o := Options{Source: f.store, Signer: f.signer, Store: f.store, Policy: f.policy, Concurrency: 8, SignPause: time.Millisecond, Topics: topics}
 	if edit != nil {
 		edit(&o)
 	}

@@ -97,10 +97,7 @@ func objectInfo(a *storage.ObjectAttrs, namesOnly bool) ObjectInfo {
 // NewWriter implements Store: a resumable upload in chunks of o.ChunkSize
 // (DefaultChunkSize when 0); the object appears at Close.
 func (g *GCS) NewWriter(ctx context.Context, bucket, name string, o WriteOptions) io.WriteCloser {
-	h := g.client.Bucket(bucket).Object(name)
-	if o.IfAbsent {
-		h = h.If(storage.Conditions{DoesNotExist: true})
-	}
+	h := withConditions(g.client.Bucket(bucket).Object(name), o)
 	w := h.NewWriter(ctx)
 	w.ChunkSize = o.ChunkSize
 	if w.ChunkSize == 0 {
@@ -153,10 +150,7 @@ func (g *GCS) Compose(ctx context.Context, bucket, dst string, srcs []string, o 
 	for i, s := range srcs {
 		handles[i] = b.Object(s)
 	}
-	h := b.Object(dst).Retryer(storage.WithPolicy(storage.RetryAlways))
-	if o.IfAbsent {
-		h = h.If(storage.Conditions{DoesNotExist: true})
-	}
+	h := withConditions(b.Object(dst).Retryer(storage.WithPolicy(storage.RetryAlways)), o)
 	c := h.ComposerFrom(handles...)
 	c.ContentType = o.ContentType
 	c.Metadata = o.Metadata
@@ -164,6 +158,26 @@ func (g *GCS) Compose(ctx context.Context, bucket, dst string, srcs []string, o 
 		return fmt.Errorf("jobs: compose gs://%s/%s from %d parts: %w", bucket, dst, len(srcs), gcsErr(err))
 	}
 	return nil
+}
+
+// withConditions adds o's preconditions to h.
+func withConditions(h *storage.ObjectHandle, o WriteOptions) *storage.ObjectHandle {
+	switch {
+	case o.IfAbsent:
+		return h.If(storage.Conditions{DoesNotExist: true})
+	case o.IfGeneration != 0:
+		return h.If(storage.Conditions{GenerationMatch: o.IfGeneration})
+	}
+	return h
+}
+
+// Version implements Versioned.
+func (g *GCS) Version(ctx context.Context, bucket, name string) (ObjectVersion, error) {
+	a, err := g.client.Bucket(bucket).Object(name).Attrs(ctx)
+	if err != nil {
+		return ObjectVersion{}, fmt.Errorf("jobs: stat gs://%s/%s: %w", bucket, name, gcsErr(err))
+	}
+	return ObjectVersion{Generation: a.Generation, JobID: a.Metadata[MetaJobID]}, nil
 }
 
 // Delete implements Store; deleting a missing object succeeds.

@@ -54,6 +54,8 @@ func pieceOf(job *schema.Job) piece {
 type pieceOut struct {
 	rows, errors         string
 	rowHeader, errHeader bool
+	// guard is the rows object's precondition (see manifestGuard).
+	guard WriteOptions
 }
 
 // pieceResult is what a piece did.
@@ -216,7 +218,11 @@ func (r *Runner) process(ctx context.Context, t *task, it item) result {
 		if jobRefusal(err) {
 			return result{fatal: fmt.Errorf("job %s: %w", t.job.JobID, err)}
 		}
-		return rowOrFatal(ctx, info, err)
+		code, fatal := objectFailure(ctx, info.Name, err)
+		if fatal != nil {
+			return result{fatal: fatal}
+		}
+		return errorRow(info.Name, info.Generation, code, err.Error())
 	}
 	query := mergeQuery(grant.Query, t.query)
 	if pin > 0 {
@@ -226,9 +232,13 @@ func (r *Runner) process(ctx context.Context, t *task, it item) result {
 		Method: grant.Method, Bucket: t.job.Source.Bucket, Object: info.Name,
 		Query: query, Expires: grant.Expires, Time: r.o.Now().UTC().Truncate(time.Second),
 	}
-	signed, err := t.backend.Signer.Sign(ctx, req)
+	signed, err := r.sign(ctx, t, req)
 	if err != nil {
-		return rowOrFatal(ctx, info, err)
+		code, fatal := objectFailure(ctx, info.Name, err)
+		if fatal != nil {
+			return result{fatal: fatal}
+		}
+		return errorRow(info.Name, info.Generation, code, err.Error())
 	}
 	row := &schema.ManifestRow{
 		Object: info.Name, Generation: info.Generation, Size: info.Size, ContentType: info.ContentType,
@@ -245,21 +255,25 @@ func (r *Runner) process(ctx context.Context, t *task, it item) result {
 	return result{row: row, link: link}
 }
 
-// rowOrFatal is the one decision between an error row and a failed piece,
-// by failure.Classify: a permanent failure (a policy refusal, a request the
-// signer refuses) is one object's error row with its reason code; a
-// transient one (an outage of the signer or of storage) or a cut context
-// fails the piece, so that its message is redelivered; an error nothing
-// classified is an error row with CodeSignFailed.
-func rowOrFatal(ctx context.Context, info ObjectInfo, err error) result {
-	c := failure.Classify(err)
-	switch {
-	case ctx.Err() != nil || c.Kind == failure.KindTransient && c.Component != failure.Unknown:
-		return result{fatal: err}
-	case c.Kind == failure.KindPermanent:
-		return errorRow(info.Name, info.Generation, c.Code, err.Error())
+// sign signs req, trying again up to Options.SignAttempts times, a pause
+// apart, while the signer fails transiently (see objectFailure): one object
+// the engine gave up on in a burst of errors does not make the whole piece
+// be redone; an outage that outlasts the attempts does.
+func (r *Runner) sign(ctx context.Context, t *task, req sign.Request) (*sign.SignedURL, error) {
+	for attempt := 1; ; attempt++ {
+		signed, err := t.backend.Signer.Sign(ctx, req)
+		if err == nil {
+			return signed, nil
+		}
+		if _, fatal := objectFailure(ctx, req.Object, err); fatal == nil || attempt >= r.o.SignAttempts || ctx.Err() != nil {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt) * r.o.SignPause):
+		}
 	}
-	return errorRow(info.Name, info.Generation, CodeSignFailed, err.Error())
 }
 
 func errorRow(name string, gen int64, code schema.ReasonCode, reason string) result {
@@ -286,7 +300,9 @@ func (r *Runner) newPieceWriter(wctx context.Context, t *task, out pieceOut) (*p
 	w := &pieceWriter{r: r, t: t, wctx: wctx, out: out}
 	if out.rows != "" {
 		format := t.job.Output.Manifest.Format
-		w.rowsW = t.store.NewWriter(wctx, t.lay.bucket, out.rows, r.writeOptions(t, format, schema.ManifestRowV1))
+		o := r.writeOptions(t, format, schema.ManifestRowV1)
+		o.IfAbsent, o.IfGeneration = out.guard.IfAbsent, out.guard.IfGeneration
+		w.rowsW = t.store.NewWriter(wctx, t.lay.bucket, out.rows, o)
 		var header []string
 		if out.rowHeader {
 			header = schema.ManifestCSVHeader

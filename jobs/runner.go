@@ -22,6 +22,9 @@ const (
 	// DefaultLinkBatch is how many link messages a topic-output job
 	// publishes, and waits for, at a time.
 	DefaultLinkBatch = 500
+	// DefaultSignAttempts and DefaultSignPause: see Options.SignAttempts.
+	DefaultSignAttempts = 3
+	DefaultSignPause    = time.Second
 )
 
 // URLSigner signs one request: *sign.URLSigner, on a key or on the keyless
@@ -77,6 +80,14 @@ type Options struct {
 	// Publisher sends links of topic-output jobs (full topic names) and is
 	// required for them; see NamedTopics.
 	Publisher worker.Publisher
+	// Topics is the allow-list of full topic names that jobs may name as
+	// notify_topic or output.topic; nil allows none (jobs naming one are
+	// dead-lettered with CodeTopicNotAllowed).
+	Topics *TopicAllow
+	// TopicChecker, if set, is asked once per root job, before anything
+	// is signed, whether its topics exist (jobs naming a missing one are
+	// dead-lettered with CodeTopicNotFound). *NamedTopics is one.
+	TopicChecker TopicChecker
 	// StateURI (gs://BUCKET/PREFIX) holds markers and error rows of
 	// topic-output jobs, which have no manifest to keep them beside; such
 	// jobs are refused without it.
@@ -92,6 +103,18 @@ type Options struct {
 	ChunkSize int
 	// LinkBatch is how many links a topic-output job publishes at a time.
 	LinkBatch int
+	// SignAttempts is how many times one object is signed within a
+	// delivery while the signer fails transiently (the keyless engine
+	// retries each of them itself); then the piece fails and is redelivered
+	// (default DefaultSignAttempts).
+	SignAttempts int
+	// SignPause is the pause before the second attempt, growing linearly
+	// (default DefaultSignPause).
+	SignPause time.Duration
+	// FinishLease is how long the finish lock of a sharded job is held
+	// before another delivery may take it over (default
+	// DefaultFinishLease); see acquireFinish.
+	FinishLease time.Duration
 	// OnObject, if set, is called once per accounted object: ok for a
 	// signed one, !ok for an error row. Calls never overlap.
 	OnObject func(ok bool)
@@ -114,8 +137,8 @@ func (o *Options) Validate() error {
 		return errors.New("jobs: Options.Store is required")
 	case o.ManifestSigner == nil && o.Signer == nil:
 		return errors.New("jobs: Options.ManifestSigner is required with Backends")
-	case o.Concurrency < 0, o.ChunkSize < 0, o.LinkBatch < 0:
-		return errors.New("jobs: Concurrency, ChunkSize and LinkBatch must not be negative")
+	case o.Concurrency < 0, o.ChunkSize < 0, o.LinkBatch < 0, o.SignAttempts < 0, o.SignPause < 0, o.FinishLease < 0:
+		return errors.New("jobs: Concurrency, ChunkSize, LinkBatch, SignAttempts, SignPause and FinishLease must not be negative")
 	case o.Split != nil && (o.Split.Above < 0 || o.Split.ShardSize < 0):
 		return errors.New("jobs: Split.Above and Split.ShardSize must not be negative")
 	}
@@ -153,6 +176,15 @@ func New(o Options) (*Runner, error) {
 	}
 	if o.LinkBatch == 0 {
 		o.LinkBatch = DefaultLinkBatch
+	}
+	if o.SignAttempts == 0 {
+		o.SignAttempts = DefaultSignAttempts
+	}
+	if o.SignPause == 0 {
+		o.SignPause = DefaultSignPause
+	}
+	if o.FinishLease == 0 {
+		o.FinishLease = DefaultFinishLease
 	}
 	if o.Split != nil {
 		s := *o.Split
@@ -224,6 +256,11 @@ func (r *Runner) prepare(ctx context.Context, job *schema.Job) (*task, error) {
 	}
 	var err error
 	if t.expires, err = job.Expiry(); err != nil {
+		return nil, err
+	}
+	// Shards were checked as their root job; the allow-list again (it is
+	// free), the existence not.
+	if err := r.checkTopics(ctx, job, job.Shard == nil); err != nil {
 		return nil, err
 	}
 	if t.glob, err = CompileGlob(job.Source.Match); err != nil {

@@ -360,8 +360,12 @@ func TestRefusedJobs(t *testing.T) {
 		{"expiry above policy", func(j *schema.Job) { j.ExpiresIn = "2d" }, string(schema.CodePolicyRefused)},
 		{"manifest outside policy", func(j *schema.Job) { j.Output.Manifest.URI = "gs://media/private/x.jsonl" }, string(schema.CodePolicyRefused)},
 		{"topic output without state", func(j *schema.Job) {
-			j.Output = schema.JobOutput{Topic: "projects/p/topics/links"}
+			j.Output = schema.JobOutput{Topic: "projects/linkissuer-test/topics/links"}
 		}, string(schema.CodeInvalidField)},
+		{"output topic of another project", func(j *schema.Job) {
+			j.Output = schema.JobOutput{Topic: "projects/p/topics/links"}
+		}, string(CodeTopicNotAllowed)},
+		{"notify topic of another project", func(j *schema.Job) { j.NotifyTopic = "projects/p/topics/done" }, string(CodeTopicNotAllowed)},
 		{"s3 source on a GCS worker", func(j *schema.Job) {
 			j.Source.Store, j.Source.Region = schema.StoreS3, "us-east-1"
 		}, string(schema.CodeInvalidField)},

@@ -15,14 +15,17 @@ import (
 
 	"cloud.google.com/go/storage"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/sign/engine"
+	"github.com/linkissuer/linkissuer/sign/iam"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
-// TestSignFailuresAreErrorRows: an object the signer fails for good is an
-// error row (sign_failed, or sign_refused for an input error), counted as
+// TestSignFailuresAreErrorRows: an object whose request the signer refuses
+// as given (an input error) is an error row (sign_refused), counted as
 // failed, and every other object is in the manifest.
 func TestSignFailuresAreErrorRows(t *testing.T) {
 	for _, format := range []schema.ManifestFormat{schema.FormatJSONL, schema.FormatCSV} {
@@ -31,8 +34,6 @@ func TestSignFailuresAreErrorRows(t *testing.T) {
 			err  error
 			code schema.ReasonCode
 		}{
-			{"failed", errors.New("signing key disabled"), CodeSignFailed},
-			{"wrapped failure", fmt.Errorf("iam: %w", errors.New("permission denied on the key")), CodeSignFailed},
 			{"refused", &sign.InputError{Field: "object", Reason: "the signer refuses this name"}, schema.CodeSignRefused},
 			{"wrapped refusal", fmt.Errorf("sign: %w", &sign.InputError{Field: "query", Reason: "too long"}), schema.CodeSignRefused},
 		} {
@@ -80,10 +81,11 @@ func TestSignFailuresAreErrorRows(t *testing.T) {
 	}
 }
 
-// TestRetryableSignErrorRedelivers: a retryable signing error (the signer
-// is throttled or unavailable) is not an error row: the piece fails as a
-// transient error, so the worker redelivers the message, and nothing is
-// written. The redelivery, with the signer back, writes the whole job.
+// TestRetryableSignErrorRedelivers: a signing error that is not a refusal
+// of the request (the signer is throttled, unavailable, gave up after its
+// retries, or its account is denied) is not an error row: the piece fails
+// as a transient error, so the worker redelivers the message, and nothing
+// is written. The redelivery, with the signer back, writes the whole job.
 func TestRetryableSignErrorRedelivers(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -91,6 +93,9 @@ func TestRetryableSignErrorRedelivers(t *testing.T) {
 	}{
 		{"retryable", &sign.RetryableError{Err: errors.New("429 quota exceeded")}},
 		{"wrapped retryable", fmt.Errorf("keyless: %w", &sign.RetryableError{Err: errors.New("503 backend unavailable")})},
+		{"gave up", &engine.GiveUpError{Attempts: 8, Err: &iam.Error{Code: 503, Message: "backend unavailable"}}},
+		{"failed", errors.New("signing key disabled")},
+		{"wrapped failure", fmt.Errorf("iam: %w", errors.New("permission denied on the key"))},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "-"), func(t *testing.T) {
 			f := newFixture(t)
@@ -104,7 +109,7 @@ func TestRetryableSignErrorRedelivers(t *testing.T) {
 			r := f.runner(func(o *Options) { o.Signer, o.ManifestSigner = signer, f.signer })
 			job := manifestJob("throttled", "gs://exports/throttled.csv", schema.FormatCSV, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 			outs, err := r.Handle(context.Background(), jobMessage(t, job))
-			if outcome, _ := worker.Classify(err); outcome != worker.OutcomeRetry || !sign.IsRetryable(err) || len(outs) != 0 {
+			if outcome, _ := worker.Classify(err); outcome != worker.OutcomeRetry || failure.Classify(err).Component != failure.Signer || len(outs) != 0 {
 				t.Fatalf("got %d outputs, %v (%s); want a retryable error and a redelivery", len(outs), err, outcome)
 			}
 			if names := f.names(exportsBucket, ""); len(names) != 0 {

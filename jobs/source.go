@@ -109,9 +109,13 @@ type Source interface {
 type WriteOptions struct {
 	// IfAbsent makes Close (or Compose) fail with ErrExists when the object
 	// exists.
-	IfAbsent    bool
-	ContentType string
-	Metadata    map[string]string
+	IfAbsent bool
+	// IfGeneration, when not 0, makes Close (or Compose) fail with
+	// ErrExists unless the object's generation is still IfGeneration. Jobs
+	// set it only on a Store that is also a Versioned.
+	IfGeneration int64
+	ContentType  string
+	Metadata     map[string]string
 	// ChunkSize is the upload chunk, the memory a writer may hold; 0 means
 	// the store's default.
 	ChunkSize int
@@ -129,4 +133,23 @@ type Store interface {
 	Compose(ctx context.Context, bucket, dst string, srcs []string, o WriteOptions) error
 	// Delete removes bucket/name.
 	Delete(ctx context.Context, bucket, name string) error
+}
+
+// ObjectVersion is one generation of an object and the job that wrote it.
+type ObjectVersion struct {
+	Generation int64
+	// JobID is the object's MetaJobID metadata; "" if it has none.
+	JobID string
+}
+
+// Versioned is a Store that names object generations and honours
+// WriteOptions.IfGeneration (GCS). On such a store the finish lock is a
+// lease that another delivery takes over once it expires, and a manifest
+// is written only if it is absent or this job's own; on a store without it
+// the lock is held for good by its first holder and manifests are written
+// without a precondition.
+type Versioned interface {
+	// Version describes bucket/name; a missing object is an error wrapping
+	// ErrNotFound.
+	Version(ctx context.Context, bucket, name string) (ObjectVersion, error)
 }

@@ -105,7 +105,7 @@ func (s *stack) startWorkerWith(f *fixture, cfg workerConfig) (kill func()) {
 	}, settings, nil)
 	pub := NewNamedTopics(client, topics, settings)
 	r := f.runner(func(o *Options) {
-		o.Publisher = pub
+		o.Publisher, o.TopicChecker = pub, pub
 		if edit != nil {
 			edit(o)
 		}

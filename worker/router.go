@@ -24,8 +24,9 @@ type Router struct {
 	log        *zap.Logger
 	metrics    *Metrics
 	now        func() time.Time
-	// publishTimeout bounds a publish once the handler is done.
-	publishTimeout time.Duration
+	// publishTimeout bounds a publish once the delivery's context has
+	// ended; publishWait bounds it while the context lives.
+	publishTimeout, publishWait time.Duration
 }
 
 // RouterOptions configure a Router.
@@ -38,26 +39,45 @@ type RouterOptions struct {
 	Metrics *Metrics
 	// Now is the clock for latency measurements; nil means time.Now.
 	Now func() time.Time
-	// PublishTimeout bounds publishing a finished handler's outputs
-	// (default DefaultPublishTimeout). The publish outlives the cancellation
-	// of the delivery's context: a link already signed when shutdown cuts
-	// the handlers short is confirmed and acked rather than nacked, signed
+	// PublishTimeout bounds how long publishing a finished handler's
+	// outputs continues after the delivery's context has ended (default
+	// DefaultPublishTimeout). The publish outlives the cancellation of the
+	// delivery's context: a link already signed when shutdown cuts the
+	// handlers short is confirmed and acked rather than nacked, signed
 	// again and published twice.
 	PublishTimeout time.Duration
+	// PublishWait bounds the wait for Pub/Sub's confirmation while the
+	// delivery's context lives (default DefaultPublishWait). While the
+	// receive loop holds a message it extends the message's lease, so a
+	// publish slowed by a Pub/Sub outage is awaited, not abandoned: a
+	// publish that completed after an abandoning bound was nacked,
+	// redelivered, signed again and published twice. Keep it below the
+	// subscription's lease extension limit (PullOptions.MaxExtension).
+	PublishWait time.Duration
 }
 
-// DefaultPublishTimeout is RouterOptions.PublishTimeout's default: short
-// enough to fit a shutdown's grace period after the handlers are cut.
-const DefaultPublishTimeout = 2 * time.Second
+// Defaults for RouterOptions.
+const (
+	// DefaultPublishTimeout is short enough to fit a shutdown's grace
+	// period after the handlers are cut.
+	DefaultPublishTimeout = 2 * time.Second
+	// DefaultPublishWait is the Pub/Sub client's own default publish
+	// timeout: a publish that is still unconfirmed then has failed.
+	DefaultPublishWait = 60 * time.Second
+)
 
 // NewRouter returns a Router for h that publishes with pub.
 func NewRouter(h Handler, pub Publisher, o RouterOptions) (*Router, error) {
 	if h == nil || pub == nil || o.DeadLetter == nil {
 		return nil, errors.New("worker: router needs a handler, a publisher and a dead-letter builder")
 	}
-	r := &Router{handler: h, pub: pub, deadLetter: o.DeadLetter, log: o.Logger, metrics: o.Metrics, now: o.Now, publishTimeout: o.PublishTimeout}
+	r := &Router{handler: h, pub: pub, deadLetter: o.DeadLetter, log: o.Logger, metrics: o.Metrics, now: o.Now,
+		publishTimeout: o.PublishTimeout, publishWait: o.PublishWait}
 	if r.publishTimeout <= 0 {
 		r.publishTimeout = DefaultPublishTimeout
+	}
+	if r.publishWait <= 0 {
+		r.publishWait = DefaultPublishWait
 	}
 	if r.log == nil {
 		r.log = zap.NewNop()
@@ -120,11 +140,18 @@ func (r *Router) Process(ctx context.Context, m *Message) Decision {
 	return d
 }
 
-// publish sends outs and waits for the confirmation, for up to
-// publishTimeout even if ctx ends meanwhile (see PublishTimeout).
+// publish sends outs and waits for the confirmation: while ctx lives, up
+// to publishWait; once ctx has ended, for publishTimeout more (see
+// RouterOptions). Only a publish that failed, or outlasted those bounds, is
+// an error (and a nack).
 func (r *Router) publish(ctx context.Context, outs ...Output) error {
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.publishTimeout)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.publishWait)
 	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(r.publishTimeout, cancel)
+		context.AfterFunc(pctx, func() { t.Stop() })
+	})
+	defer stop()
 	return r.pub.Publish(pctx, outs...)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/policy"
@@ -125,4 +126,54 @@ func TestRouterPublishesAfterCancellation(t *testing.T) {
 	if !d.Ack || d.Outcome != OutcomeIssued || len(pub.live) != 1 || !pub.live[0] {
 		t.Errorf("decision %+v, publish contexts live %v; want issued and acked under a live context", d, pub.live)
 	}
+}
+
+// slowPublisher confirms a publish only when release is closed, or fails
+// when its context ends first.
+type slowPublisher struct{ release chan struct{} }
+
+func (p *slowPublisher) Publish(ctx context.Context, _ ...Output) error {
+	select {
+	case <-p.release:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("publish: %w", ctx.Err())
+	}
+}
+
+// TestRouterAwaitsSlowPublish: a publish confirmed after PublishTimeout,
+// while the delivery is still held (its context live, as during a Pub/Sub
+// outage that the client rides out), is acked: nacking it would have the
+// message redelivered and signed again although its link was published.
+// Once the delivery's context has ended (shutdown), the publish is given
+// PublishTimeout more, and then nacked, so that shutdown stays bounded.
+func TestRouterAwaitsSlowPublish(t *testing.T) {
+	h := func(context.Context, *Message) ([]Output, error) {
+		return []Output{{Topic: TopicResults, Data: []byte("link")}}, nil
+	}
+	t.Run("held delivery", func(t *testing.T) {
+		pub := &slowPublisher{release: make(chan struct{})}
+		r, err := NewRouter(h, pub, RouterOptions{DeadLetter: DeadLetters("test", nil), PublishTimeout: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Confirmed well after PublishTimeout.
+		time.AfterFunc(100*time.Millisecond, func() { close(pub.release) })
+		if d := r.Process(context.Background(), &Message{ID: "1"}); !d.Ack || d.Outcome != OutcomeIssued {
+			t.Errorf("decision %+v, want issued and acked", d)
+		}
+	})
+	t.Run("shutdown", func(t *testing.T) {
+		pub := &slowPublisher{release: make(chan struct{})}
+		defer close(pub.release)
+		r, err := NewRouter(h, pub, RouterOptions{DeadLetter: DeadLetters("test", nil), PublishTimeout: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(20*time.Millisecond, cancel)
+		if d := r.Process(ctx, &Message{ID: "2"}); d.Ack || d.Reason != "publish_failed" {
+			t.Errorf("decision %+v, want a nack (publish_failed) once shutdown's bound has passed", d)
+		}
+	})
 }
