@@ -29,9 +29,9 @@ func Serve(ctx context.Context, env Env, args []string) int {
 	fs.StringVar(&emails, "push-emails", envString(env, "LINKISSUER_PUSH_EMAILS", ""), "comma-separated service accounts whose push/Eventarc tokens are accepted [$LINKISSUER_PUSH_EMAILS]")
 	fs.StringVar(&audiences, "audiences", envString(env, "LINKISSUER_AUDIENCES", ""), "comma-separated accepted token audiences (the push endpoint URL) [$LINKISSUER_AUDIENCES]")
 	fs.BoolVar(&insecure, "insecure-skip-auth", false, "accept requests without a token (local use against emulators only)")
-	fs.BoolVar(&syncLinks, "sync-links", envString(env, "LINKISSUER_SYNC_LINKS", "") == "true", "serve POST /v1/links [$LINKISSUER_SYNC_LINKS=true]")
+	fs.BoolVar(&syncLinks, "sync-links", envBool(env, "LINKISSUER_SYNC_LINKS", false), "serve POST /v1/links [$LINKISSUER_SYNC_LINKS=true]")
 	fs.DurationVar(&handlerTimeout, "handler-timeout", envDuration(env, "LINKISSUER_HANDLER_TIMEOUT", 30*time.Second), "bound on one delivery's processing (keep under the ack deadline) [$LINKISSUER_HANDLER_TIMEOUT]")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, env, args); err != nil {
 		return ExitUsage
 	}
 	if err := checkPushEmails(splitList(emails), insecure); err != nil {

@@ -60,7 +60,7 @@ func Worker(ctx context.Context, env Env, args []string) int {
 	fs.IntVar(&pull.Streams, "streams", envInt(env, "LINKISSUER_STREAMS", 2), "StreamingPull streams [$LINKISSUER_STREAMS]")
 	fs.DurationVar(&pull.MaxExtension, "max-extension", envDuration(env, "LINKISSUER_MAX_EXTENSION", 10*time.Minute), "longest a message's ack deadline is extended [$LINKISSUER_MAX_EXTENSION]")
 	fs.DurationVar(&pull.HandlerTimeout, "handler-timeout", envDuration(env, "LINKISSUER_HANDLER_TIMEOUT", time.Minute), "bound on one message's processing [$LINKISSUER_HANDLER_TIMEOUT]")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, env, args); err != nil {
 		return ExitUsage
 	}
 	if subscription == "" {
@@ -210,20 +210,21 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 // --allow) and LINKISSUER_JOBS_CONCURRENCY (objects in flight per job).
 func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSigner, pol *policy.Policy, pub worker.Publisher, cred *credentials, log *zap.Logger) (*jobs.Runner, error) {
 	store := jobs.NewGCS(gcs)
+	knobs, err := jobKnobsFromEnv(env)
+	if err != nil {
+		return nil, err
+	}
 	o := jobs.Options{
 		Source: store, Signer: urls, Store: store, Policy: pol, Publisher: pub,
 		StateURI:    env.Getenv("LINKISSUER_JOBS_STATE"),
-		Concurrency: envInt(env, "LINKISSUER_JOBS_CONCURRENCY", 0),
+		Concurrency: knobs.concurrency,
 		Logger:      log,
 	}
 	if o.Concurrency == 0 && cred.engine != nil {
 		o.Concurrency = 2 * cred.engine.Options().MaxInFlight
 	}
 	if f.jobsTopic != "" {
-		o.Split = &jobs.SplitOptions{
-			Above:     envInt(env, "LINKISSUER_JOBS_SPLIT_ABOVE", 0),
-			ShardSize: envInt(env, "LINKISSUER_JOBS_SHARD_SIZE", 0),
-		}
+		o.Split = &jobs.SplitOptions{Above: knobs.splitAbove, ShardSize: knobs.shardSize}
 	}
 	// An S3-compatible source, if configured ($LINKISSUER_S3_REGION and the
 	// rest; see s3store.ConfigFromEnv), serves jobs whose source names it;
@@ -249,6 +250,28 @@ func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSi
 		o.ManifestPolicy = mp
 	}
 	return jobs.New(o)
+}
+
+// jobKnobs are the job settings that come from the environment only.
+type jobKnobs struct{ concurrency, splitAbove, shardSize int }
+
+// jobKnobsFromEnv reads them; a value that does not parse is an *EnvError.
+func jobKnobsFromEnv(env Env) (jobKnobs, error) {
+	var k jobKnobs
+	var errs []error
+	for _, v := range []struct {
+		key string
+		dst *int
+	}{
+		{"LINKISSUER_JOBS_CONCURRENCY", &k.concurrency},
+		{"LINKISSUER_JOBS_SPLIT_ABOVE", &k.splitAbove},
+		{"LINKISSUER_JOBS_SHARD_SIZE", &k.shardSize},
+	} {
+		n, err := envLookup(env, v.key, 0, parseEnvInt)
+		*v.dst = n
+		errs = append(errs, err)
+	}
+	return k, errors.Join(errs...)
 }
 
 func (s *service) close() {
