@@ -43,17 +43,31 @@ func Serve(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "linkissuer serve: %v\n", err)
 		return ExitUsage
 	}
-	defer svc.close()
+	return runWithDeadline(ctx, f.grace, svc.log, func() int {
+		defer svc.close()
+		return svc.runServe(ctx, env, f, pushConfig{emails: emails, audiences: audiences, insecure: insecure, syncLinks: syncLinks, handlerTimeout: handlerTimeout})
+	})
+}
+
+// pushConfig is serve's own command line.
+type pushConfig struct {
+	emails, audiences   string
+	insecure, syncLinks bool
+	handlerTimeout      time.Duration
+}
+
+// runServe is serve from start-up checks to shutdown.
+func (svc *service) runServe(ctx context.Context, env Env, f serviceFlags, c pushConfig) int {
 	opts := &worker.PushOptions{
-		Audiences:        splitList(audiences),
-		AllowedEmails:    splitList(emails),
-		InsecureSkipAuth: insecure,
-		HandlerTimeout:   handlerTimeout,
+		Audiences:        splitList(c.audiences),
+		AllowedEmails:    splitList(c.emails),
+		InsecureSkipAuth: c.insecure,
+		HandlerTimeout:   c.handlerTimeout,
 		Logger:           svc.log,
 		Project:          f.project,
 		Metrics:          worker.NewHTTPMetrics(svc.registry),
 	}
-	if syncLinks {
+	if c.syncLinks {
 		issuer := &worker.SyncIssuer{Links: svc.links}
 		if svc.storage != nil {
 			issuer.Objects = worker.GCSObjects{Client: svc.storage}
@@ -65,11 +79,15 @@ func Serve(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "linkissuer serve: %v\n", err)
 		return ExitUsage
 	}
+	ln, err := svc.start(ctx, f, "")
+	if err != nil {
+		return ExitFailure
+	}
 	mux := worker.NewOpsMux(svc.ready.Check, svc.registry)
 	for _, route := range []string{"/pubsub/push", "/events", "/v1/links"} {
 		mux.Handle(route, push)
 	}
-	done := svc.serveHTTP(ctx, f.addr, mux)
+	done := svc.serveHTTP(ctx, ln, mux)
 	svc.ready.Set(nil)
 	<-ctx.Done()
 	svc.ready.Set(errors.New("shutting down"))
