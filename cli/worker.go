@@ -188,10 +188,10 @@ type service struct {
 	// storageErr says why (nil when --jobs=false).
 	storage    *storage.Client
 	storageErr error
-	router  *worker.Router
-	links   *worker.LinkHandler
-	cred    *credentials
-	grace   time.Duration
+	router     *worker.Router
+	links      *worker.LinkHandler
+	cred       *credentials
+	grace      time.Duration
 	// stopAudit flushes the audit publisher.
 	stopAudit func()
 }

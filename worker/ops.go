@@ -85,7 +85,9 @@ type componentHealth struct {
 }
 
 // NewReadiness returns a Readiness that is not ready yet.
-func NewReadiness() *Readiness { return &Readiness{err: errStarting, comps: map[string]*componentHealth{}} }
+func NewReadiness() *Readiness {
+	return &Readiness{err: errStarting, comps: map[string]*componentHealth{}}
+}
 
 // Set records the state: nil is ready, an error says why not.
 func (r *Readiness) Set(err error) {
