@@ -128,7 +128,7 @@ func (svc *service) start(ctx context.Context, f serviceFlags, subscription stri
 			checks = append(checks, preflight.Topic(ps, t.flag, t.name, ""))
 		}
 	}
-	checks = append(checks, preflight.Signs(svc.cred.signer, ""))
+	checks = append(checks, preflight.Signs(svc.cred.signer, nil))
 	if f.jobs {
 		checks = append(checks, preflight.StorageClient(svc.storageErr))
 	}

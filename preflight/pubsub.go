@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"cloud.google.com/go/iam/apiv1/iampb"
@@ -174,4 +175,77 @@ func fullName(project, kind, name string) string {
 		return name
 	}
 	return "projects/" + project + "/" + kind + "/" + name
+}
+
+// RoleLookup is what the service-agent check needs: the IAM bindings of a
+// topic or subscription, role to members.
+type RoleLookup interface {
+	Roles(ctx context.Context, resource string) (map[string][]string, error)
+}
+
+// pubsubAgent matches the Pub/Sub service agent of any project.
+func pubsubAgent(member string) bool {
+	return strings.HasPrefix(member, "serviceAccount:service-") && strings.HasSuffix(member, "@gcp-sa-pubsub.iam.gserviceaccount.com")
+}
+
+// DeadLetterAgent checks that the Pub/Sub service agent may forward dead
+// letters: roles/pubsub.publisher on the dead-letter topic and
+// roles/pubsub.subscriber on the subscription. Without them the service
+// keeps redelivering instead. It is skipped where IAM policies cannot be
+// read (emulators, accounts without getIamPolicy).
+func DeadLetterAgent(subs SubscriptionLookup, roles RoleLookup, project, name string) Check {
+	return Check{
+		Name: "Pub/Sub service agent may forward dead letters of " + name,
+		Run: func(ctx context.Context) error {
+			info, err := subs.LookupSubscription(ctx, name)
+			if err != nil || info.DeadLetterTopic == "" {
+				return Skipf("no dead-letter topic to check")
+			}
+			need := []struct{ resource, role string }{
+				{info.DeadLetterTopic, "roles/pubsub.publisher"},
+				{fullName(project, "subscriptions", name), "roles/pubsub.subscriber"},
+			}
+			var missing []string
+			for _, n := range need {
+				bindings, err := roles.Roles(ctx, n.resource)
+				switch status.Code(err) {
+				case codes.OK:
+				case codes.Unimplemented:
+					return Skipf("this Pub/Sub has no IAM (an emulator)")
+				case codes.PermissionDenied:
+					return Skipf("cannot read the IAM policy of %s (needs pubsub.*.getIamPolicy, e.g. roles/pubsub.admin)", n.resource)
+				default:
+					return err
+				}
+				if !slices.ContainsFunc(bindings[n.role], pubsubAgent) {
+					missing = append(missing, n.role+" on "+n.resource)
+				}
+			}
+			if len(missing) == 0 {
+				return nil
+			}
+			return Fixf(fmt.Errorf("the Pub/Sub service agent lacks %s", strings.Join(missing, " and ")),
+				"grant them to serviceAccount:service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com (the Terraform module in deploy/terraform does)")
+		},
+	}
+}
+
+// Roles implements RoleLookup for topics and subscriptions.
+func (p PubSub) Roles(ctx context.Context, resource string) (map[string][]string, error) {
+	req := &iampb.GetIamPolicyRequest{Resource: resource}
+	var pol *iampb.Policy
+	var err error
+	if strings.Contains(resource, "/topics/") {
+		pol, err = p.Client.TopicAdminClient.GetIamPolicy(ctx, req)
+	} else {
+		pol, err = p.Client.SubscriptionAdminClient.GetIamPolicy(ctx, req)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, b := range pol.GetBindings() {
+		out[b.GetRole()] = append(out[b.GetRole()], b.GetMembers()...)
+	}
+	return out, nil
 }

@@ -20,9 +20,9 @@ type Signer interface {
 const probePayload = "linkissuer preflight: this signature grants nothing"
 
 // Signs checks that s produces a signature, one signBlob call for a keyless
-// signer. runtime is the account the process runs as, for the fix (empty:
-// "the runtime service account").
-func Signs(s Signer, runtime string) Check {
+// signer. runtime, if not nil, holds the account the process runs as when
+// the check runs (RuntimeAccount fills it), for the fix.
+func Signs(s Signer, runtime *string) Check {
 	c := s.Credential()
 	return Check{
 		Name: "signer " + c.Identity + " signs",
@@ -38,11 +38,12 @@ func Signs(s Signer, runtime string) Check {
 			if !c.Keyless {
 				return Fixf(err, "check the key (--key-file, --hmac-access-id) belongs to %s and is not disabled", c.Identity)
 			}
-			if runtime == "" {
-				runtime = "the runtime service account"
+			account, member := "the runtime service account", "RUNTIME"
+			if runtime != nil && *runtime != "" {
+				account, member = *runtime, *runtime
 			}
-			return Fixf(err, "grant roles/iam.serviceAccountTokenCreator on %s to %s (gcloud iam service-accounts add-iam-policy-binding %s --member=serviceAccount:RUNTIME --role=roles/iam.serviceAccountTokenCreator), and enable iamcredentials.googleapis.com",
-				c.Identity, runtime, c.Identity)
+			return Fixf(err, "grant roles/iam.serviceAccountTokenCreator on %s to %s (gcloud iam service-accounts add-iam-policy-binding %s --member=serviceAccount:%s --role=roles/iam.serviceAccountTokenCreator), and enable iamcredentials.googleapis.com",
+				c.Identity, account, c.Identity, member)
 		},
 	}
 }
