@@ -22,6 +22,7 @@ import (
 	"github.com/linkissuer/linkissuer/preflight"
 	"github.com/linkissuer/linkissuer/s3store"
 	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/tracing"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
@@ -194,6 +195,8 @@ type service struct {
 	grace      time.Duration
 	// stopAudit flushes the audit publisher.
 	stopAudit func()
+	// stopTracing flushes and stops tracing (a no-op without --trace).
+	stopTracing func(context.Context) error
 }
 
 func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
@@ -241,7 +244,19 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 	if cred.engine != nil {
 		reg.MustRegister(worker.NewSignerCollector(cred.engine.Stats))
 	}
-	client, err := pubsub.NewClient(ctx, f.project)
+	stopTracing := func(context.Context) error { return nil }
+	if f.trace {
+		exp, err := tracing.CloudTrace(f.project)
+		if err != nil {
+			return nil, err
+		}
+		stopTracing = tracing.Start(exp)
+		signer = tracing.Signer(signer)
+		if urls, err = sign.New(signer, opts); err != nil {
+			return nil, err
+		}
+	}
+	client, err := pubsub.NewClientWithConfig(ctx, f.project, &pubsub.ClientConfig{EnableOpenTelemetryTracing: f.trace})
 	if err != nil {
 		return nil, fmt.Errorf("pubsub client: %w", err)
 	}
@@ -292,7 +307,7 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 		return nil, err
 	}
 	return &service{stopAudit: stopAudit, log: log, registry: reg, metrics: metrics, ready: ready, client: client,
-		publisher: pub, named: named, storage: gcs, storageErr: storageErr, router: router, links: links, cred: cred, grace: f.grace}, nil
+		publisher: pub, named: named, storage: gcs, storageErr: storageErr, router: router, links: links, cred: cred, grace: f.grace, stopTracing: stopTracing}, nil
 }
 
 // jobsRunner builds the bulk export job handler. Knobs come from the
@@ -375,6 +390,11 @@ func (s *service) close() {
 	}
 	s.client.Close()
 	s.cred.close()
+	tctx, cancel := context.WithTimeout(context.Background(), s.grace)
+	defer cancel()
+	if err := s.stopTracing(tctx); err != nil {
+		s.log.Warn("flushing traces", zap.Error(err))
+	}
 	_ = s.log.Sync()
 }
 

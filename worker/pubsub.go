@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -184,7 +185,7 @@ func Pull(ctx context.Context, sub *pubsub.Subscriber, r *Router, o PullOptions,
 
 	var acks sync.WaitGroup
 	defer acks.Wait() // bounded: confirm ends Grace after ctx
-	handle := func(_ context.Context, pm *pubsub.Message) {
+	handle := func(rctx context.Context, pm *pubsub.Message) {
 		if o.Health != nil {
 			o.Health.Observe("receive", nil) // a message is news that receiving works
 		}
@@ -193,6 +194,10 @@ func Pull(ctx context.Context, sub *pubsub.Subscriber, r *Router, o PullOptions,
 			hctx, cancel = context.WithTimeout(work, o.HandlerTimeout)
 		}
 		defer cancel()
+		// The handler runs under work, not the receive context; it keeps
+		// only the receive span (with tracing on), so that signing and
+		// publishing join the message's trace.
+		hctx = trace.ContextWithSpan(hctx, trace.SpanFromContext(rctx))
 		m := &Message{
 			ID:           pm.ID,
 			Data:         pm.Data,
