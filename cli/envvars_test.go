@@ -25,6 +25,7 @@ func TestInvalidEnvironmentIsAUsageError(t *testing.T) {
 		{name: "serve handler timeout", command: Serve, env: map[string]string{"LINKISSUER_HANDLER_TIMEOUT": "-"}, wantVar: "LINKISSUER_HANDLER_TIMEOUT"},
 		{name: "sign keyless bool", command: Sign, args: []string{"gs://b/o"}, env: map[string]string{"LINKISSUER_KEYLESS": "yes"}, wantVar: "LINKISSUER_KEYLESS"},
 		{name: "sign float", command: Sign, args: []string{"gs://b/o"}, env: map[string]string{"LINKISSUER_SIGN_RATE_CEILING": "NaN"}, wantVar: "LINKISSUER_SIGN_RATE_CEILING"},
+		{name: "form keyless bool", command: Form, args: []string{"gs://b/k"}, env: map[string]string{"LINKISSUER_KEYLESS": "si"}, wantVar: "LINKISSUER_KEYLESS"},
 		{name: "export int", command: Export, args: []string{"gs://b/p/"}, env: map[string]string{"LINKISSUER_CONCURRENCY": "8x"}, wantVar: "LINKISSUER_CONCURRENCY"},
 		{name: "emulate float", command: Emulate, args: []string{"iam"}, env: map[string]string{"LINKISSUER_IAM_QUOTA": "fast"}, wantVar: "LINKISSUER_IAM_QUOTA"},
 		{name: "emulate uint", command: Emulate, args: []string{"iam"}, env: map[string]string{"LINKISSUER_IAM_SEED": "-1"}, wantVar: "LINKISSUER_IAM_SEED"},
