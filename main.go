@@ -29,6 +29,7 @@ var commands = map[string]cli.Command{
 	"verify":  cli.Verify,
 	"demo":    cli.Demo,
 	"dev":     cli.Dev,
+	"doctor":  cli.Doctor,
 }
 
 func main() {
@@ -70,6 +71,7 @@ Commands:
   verify     decode a signed URL and check it: valid, expired, not yet valid, tampered or unknown key
   demo       the whole pipeline on this machine, no cloud account: events -> worker -> signed links
   dev        run the local stack (Pub/Sub, Cloud Storage, IAM stand-ins) and print what to export
+  doctor     check a deployment: signer, topics, subscriptions, dead-letter policy, buckets; a fix per failure
   version    print the module version and VCS revision (also --version)
 
 Run "linkissuer COMMAND -h" for a command's flags.

@@ -8,8 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
-	"time"
 )
 
 // Env is what a command may touch of the process: its standard streams and
@@ -39,26 +37,6 @@ func envString(env Env, key, def string) string {
 	return def
 }
 
-// envInt returns the environment value for key as an int, or def.
-func envInt(env Env, key string, def int) int {
-	if v := env.Getenv(key); v != "" {
-		if n, err := strconv.Atoi(v); err == nil {
-			return n
-		}
-	}
-	return def
-}
-
-// envDuration returns the environment value for key as a duration, or def.
-func envDuration(env Env, key string, def time.Duration) time.Duration {
-	if v := env.Getenv(key); v != "" {
-		if d, err := ParseDuration(v); err == nil {
-			return d
-		}
-	}
-	return def
-}
-
 // newFlagSet returns a flag set that reports errors to env.Stderr.
 func newFlagSet(env Env, name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -76,13 +54,3 @@ type stringList []string
 
 func (l *stringList) String() string     { return fmt.Sprint(*l) }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
-
-// envFloat returns the environment value for key as a float, or def.
-func envFloat(env Env, key string, def float64) float64 {
-	if v := env.Getenv(key); v != "" {
-		if f, err := strconv.ParseFloat(v, 64); err == nil {
-			return f
-		}
-	}
-	return def
-}

@@ -58,7 +58,7 @@ func Demo(ctx context.Context, env Env, args []string) int {
 	keep := fs.Bool("keep-running", false, "after the script, keep the stack and the worker running (printing new links) until Ctrl-C")
 	printEnv := fs.Bool("print-env", false, "print the stack's addresses as shell exports once it is up")
 	timeout := fs.Duration("timeout", time.Minute, "bound on the scripted part")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, env, args); err != nil {
 		return ExitUsage
 	}
 	if fs.NArg() > 0 {

@@ -66,7 +66,7 @@ func Dev(ctx context.Context, env Env, args []string) int {
 	var f devFlags
 	fs := newFlagSet(env, "dev", devUsage)
 	f.register(fs, localstack.DefaultProject, localstack.DefaultBucket, 0)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, env, args); err != nil {
 		return ExitUsage
 	}
 	if fs.NArg() > 0 {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strconv"
 	"time"
 
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
@@ -35,17 +34,17 @@ func Emulate(ctx context.Context, env Env, args []string) int {
 		addr       = fs.String("addr", envString(env, "LINKISSUER_IAM_ADDR", "127.0.0.1:8085"), "`host:port` to listen on (port 0: any free port) [LINKISSUER_IAM_ADDR]")
 		latency    = fs.Duration("latency", envDuration(env, "LINKISSUER_IAM_LATENCY", 50*time.Millisecond), "mean answer latency [LINKISSUER_IAM_LATENCY]")
 		jitter     = fs.Duration("jitter", envDuration(env, "LINKISSUER_IAM_JITTER", 10*time.Millisecond), "latency spread, uniform ± [LINKISSUER_IAM_JITTER]")
-		quota      = fs.Float64("quota", emulateEnvFloat(env, "LINKISSUER_IAM_QUOTA", 1000), "signBlob calls admitted per second, 0 for no quota; above it: 429 RESOURCE_EXHAUSTED [LINKISSUER_IAM_QUOTA]")
+		quota      = fs.Float64("quota", envFloat(env, "LINKISSUER_IAM_QUOTA", 1000), "signBlob calls admitted per second, 0 for no quota; above it: 429 RESOURCE_EXHAUSTED [LINKISSUER_IAM_QUOTA]")
 		burst      = fs.Int("burst", envInt(env, "LINKISSUER_IAM_BURST", 0), "quota bucket depth (default: one second of quota) [LINKISSUER_IAM_BURST]")
-		errorRate  = fs.Float64("error-rate", emulateEnvFloat(env, "LINKISSUER_IAM_ERROR_RATE", 0), "share of calls answered 500, 502 or 503 [LINKISSUER_IAM_ERROR_RATE]")
-		hangRate   = fs.Float64("hang-rate", emulateEnvFloat(env, "LINKISSUER_IAM_HANG_RATE", 0), "share of calls held until the client gives up [LINKISSUER_IAM_HANG_RATE]")
+		errorRate  = fs.Float64("error-rate", envFloat(env, "LINKISSUER_IAM_ERROR_RATE", 0), "share of calls answered 500, 502 or 503 [LINKISSUER_IAM_ERROR_RATE]")
+		hangRate   = fs.Float64("hang-rate", envFloat(env, "LINKISSUER_IAM_HANG_RATE", 0), "share of calls held until the client gives up [LINKISSUER_IAM_HANG_RATE]")
 		hangMax    = fs.Duration("hang-max", envDuration(env, "LINKISSUER_IAM_HANG_MAX", time.Minute), "longest hang, then 504 [LINKISSUER_IAM_HANG_MAX]")
-		deniedRate = fs.Float64("denied-rate", emulateEnvFloat(env, "LINKISSUER_IAM_DENIED_RATE", 0), "share of calls answered the transient 403 signBlob denial [LINKISSUER_IAM_DENIED_RATE]")
+		deniedRate = fs.Float64("denied-rate", envFloat(env, "LINKISSUER_IAM_DENIED_RATE", 0), "share of calls answered the transient 403 signBlob denial [LINKISSUER_IAM_DENIED_RATE]")
 		keyFile    = fs.String("key-file", envString(env, "LINKISSUER_IAM_KEY_FILE", ""), "service-account JSON key to sign with (default: a generated RSA-2048 key) [LINKISSUER_IAM_KEY_FILE]")
 		email      = fs.String("email", envString(env, "LINKISSUER_IAM_EMAIL", ""), "service account served (default: the key file's, else "+emulator.DefaultEmail+") [LINKISSUER_IAM_EMAIL]")
-		seed       = fs.Uint64("seed", emulateEnvUint(env, "LINKISSUER_IAM_SEED", 1), "seed of the latency and fault draws [LINKISSUER_IAM_SEED]")
+		seed       = fs.Uint64("seed", envUint(env, "LINKISSUER_IAM_SEED", 1), "seed of the latency and fault draws [LINKISSUER_IAM_SEED]")
 	)
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, env, args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
 		}
@@ -115,24 +114,4 @@ func printEmulator(env Env, srv *emulator.Server, o *emulator.Options) {
 	if srv.Generated() {
 		fmt.Fprintf(w, "  generated key; its public half:\n%s", emulator.PublicKeyPEM(srv.PublicKey()))
 	}
-}
-
-// emulateEnvFloat returns the environment value for key as a float, or def.
-func emulateEnvFloat(env Env, key string, def float64) float64 {
-	if v := env.Getenv(key); v != "" {
-		if f, err := strconv.ParseFloat(v, 64); err == nil {
-			return f
-		}
-	}
-	return def
-}
-
-// emulateEnvUint returns the environment value for key as a uint64, or def.
-func emulateEnvUint(env Env, key string, def uint64) uint64 {
-	if v := env.Getenv(key); v != "" {
-		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
-			return n
-		}
-	}
-	return def
 }

@@ -227,7 +227,7 @@ func Export(ctx context.Context, env Env, args []string) int {
 	fs.BoolVar(&f.url.allowLong, "allow-long-keyless", false, "allow keyless URLs beyond 12h")
 	fs.IntVar(&f.concurrency, "concurrency", envInt(env, "LINKISSUER_CONCURRENCY", 0), "objects in flight (default 4 x CPUs with a key, 2 x --sign-in-flight keyless) [$LINKISSUER_CONCURRENCY]")
 	fs.BoolVar(&f.json, "json", false, "print the completion message (linkissuer.job_done.v1) as JSON instead of a summary")
-	positional, err := parseInterspersed(fs, args)
+	positional, err := parseFlagsInterspersed(fs, env, args)
 	if err != nil {
 		return ExitUsage
 	}

@@ -76,7 +76,7 @@ func Form(ctx context.Context, env Env, args []string) int {
 	fs.Var(&f.fields, "field", "other exact form field name=value, e.g. cache-control=no-cache or acl=private (repeatable)")
 	fs.Var(&f.startsWith, "starts-with", "field name=prefix: any value starting with prefix is allowed, the page shows it as a text box (repeatable)")
 	fs.StringVar(&f.output, "output", "json", "json (url, fields, expires_at, policy) or html (an upload page)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, env, args); err != nil {
 		return ExitUsage
 	}
 	if fs.NArg() != 1 {

@@ -23,7 +23,7 @@ type keylessFlags struct {
 
 func (k *keylessFlags) register(fs *flag.FlagSet, env Env) {
 	fs.StringVar(&k.serviceAccount, "service-account", envString(env, "LINKISSUER_SERVICE_ACCOUNT", ""), "sign keyless as this service account through IAM signBlob (found from the metadata server or ADC when --keyless is given alone) [$LINKISSUER_SERVICE_ACCOUNT]")
-	fs.BoolVar(&k.keyless, "keyless", envString(env, "LINKISSUER_KEYLESS", "") == "true", "sign keyless through IAM signBlob as the ambient service account [$LINKISSUER_KEYLESS=true]")
+	fs.BoolVar(&k.keyless, "keyless", envBool(env, "LINKISSUER_KEYLESS", false), "sign keyless through IAM signBlob as the ambient service account [$LINKISSUER_KEYLESS=true]")
 	fs.Var(&k.delegates, "delegate", "service account in the impersonation chain (repeatable)")
 	fs.StringVar(&k.iamEndpoint, "iam-endpoint", envString(env, "LINKISSUER_IAM_ENDPOINT", ""), "IAM Credentials endpoint, e.g. the emulator's http://127.0.0.1:PORT [$LINKISSUER_IAM_ENDPOINT]")
 	fs.IntVar(&k.inFlight, "sign-in-flight", envInt(env, "LINKISSUER_SIGN_IN_FLIGHT", 0), "keyless: signBlob calls in flight (default 64) [$LINKISSUER_SIGN_IN_FLIGHT]")

@@ -37,9 +37,9 @@ func Serve(ctx context.Context, env Env, args []string) int {
 	fs.IntVar(&maxBody, "max-body-bytes", envInt(env, "LINKISSUER_MAX_BODY_BYTES", worker.DefaultMaxBodyBytes), "largest push or event body; larger get 413 [$LINKISSUER_MAX_BODY_BYTES]")
 	fs.IntVar(&maxBytesInFlight, "max-bytes-in-flight", envInt(env, "LINKISSUER_MAX_BYTES_IN_FLIGHT", worker.DefaultMaxBytesInFlight), "bytes of bodies held at once; more get 429 with Retry-After (fit the instance's memory) [$LINKISSUER_MAX_BYTES_IN_FLIGHT]")
 	fs.BoolVar(&insecure, "insecure-skip-auth", false, "accept requests without a token (local use against emulators only)")
-	fs.BoolVar(&syncLinks, "sync-links", envString(env, "LINKISSUER_SYNC_LINKS", "") == "true", "serve POST /v1/links [$LINKISSUER_SYNC_LINKS=true]")
+	fs.BoolVar(&syncLinks, "sync-links", envBool(env, "LINKISSUER_SYNC_LINKS", false), "serve POST /v1/links [$LINKISSUER_SYNC_LINKS=true]")
 	fs.DurationVar(&handlerTimeout, "handler-timeout", envDuration(env, "LINKISSUER_HANDLER_TIMEOUT", 30*time.Second), "bound on one delivery's processing (keep under the ack deadline) [$LINKISSUER_HANDLER_TIMEOUT]")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, env, args); err != nil {
 		return ExitUsage
 	}
 	if err := checkPushEmails(splitList(emails), insecure); err != nil {
@@ -56,19 +56,38 @@ func Serve(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "linkissuer serve: %v\n", err)
 		return ExitUsage
 	}
-	defer svc.close()
+	return runWithDeadline(ctx, f.grace, svc.log, func() int {
+		defer svc.close()
+		return svc.runServe(ctx, env, f, pushConfig{
+			emails: emails, audiences: auds, insecure: insecure, syncLinks: syncLinks, handlerTimeout: handlerTimeout,
+			maxBody: int64(maxBody), maxBytesInFlight: int64(maxBytesInFlight),
+		})
+	})
+}
+
+// pushConfig is serve's own command line.
+type pushConfig struct {
+	emails                    string
+	audiences                 []string // accepted token audiences, from --audiences or --service-url
+	insecure, syncLinks       bool
+	handlerTimeout            time.Duration
+	maxBody, maxBytesInFlight int64
+}
+
+// runServe is serve from start-up checks to shutdown.
+func (svc *service) runServe(ctx context.Context, env Env, f serviceFlags, c pushConfig) int {
 	opts := &worker.PushOptions{
-		Audiences:        auds,
-		MaxBodyBytes:     int64(maxBody),
-		MaxBytesInFlight: int64(maxBytesInFlight),
-		AllowedEmails:    splitList(emails),
-		InsecureSkipAuth: insecure,
-		HandlerTimeout:   handlerTimeout,
+		Audiences:        c.audiences,
+		MaxBodyBytes:     c.maxBody,
+		MaxBytesInFlight: c.maxBytesInFlight,
+		AllowedEmails:    splitList(c.emails),
+		InsecureSkipAuth: c.insecure,
+		HandlerTimeout:   c.handlerTimeout,
 		Logger:           svc.log,
 		Project:          f.project,
 		Metrics:          worker.NewHTTPMetrics(svc.registry),
 	}
-	if syncLinks {
+	if c.syncLinks {
 		issuer := &worker.SyncIssuer{Links: svc.links}
 		if svc.storage != nil {
 			issuer.Objects = worker.GCSObjects{Client: svc.storage}
@@ -80,11 +99,15 @@ func Serve(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "linkissuer serve: %v\n", err)
 		return ExitUsage
 	}
+	ln, err := svc.start(ctx, f, "")
+	if err != nil {
+		return ExitFailure
+	}
 	mux := worker.NewOpsMux(svc.ready.Check, svc.registry)
 	for _, route := range []string{"/pubsub/push", "/events", "/v1/links"} {
 		mux.Handle(route, push)
 	}
-	done := svc.serveHTTP(ctx, f.addr, mux)
+	done := svc.serveHTTP(ctx, ln, mux)
 	svc.ready.Set(nil)
 	<-ctx.Done()
 	svc.ready.Set(errors.New("shutting down"))

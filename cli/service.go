@@ -47,6 +47,12 @@ type serviceFlags struct {
 	grace    time.Duration
 	// publishDelay is how long the result publisher waits to fill a batch.
 	publishDelay time.Duration
+	// jobs says job messages can arrive: a storage client is then required.
+	jobs bool
+	// preflightTimeout bounds each start-up check.
+	preflightTimeout time.Duration
+	// trace turns on OpenTelemetry tracing to Cloud Trace.
+	trace bool
 }
 
 func (s *serviceFlags) register(fs *flag.FlagSet, env Env) {
@@ -80,6 +86,9 @@ func (s *serviceFlags) register(fs *flag.FlagSet, env Env) {
 	fs.StringVar(&s.addr, "addr", ":"+envString(env, "PORT", "8080"), "listen address for health, metrics (and push endpoints in serve) [$PORT]")
 	fs.StringVar(&s.logLevel, "log-level", envString(env, "LINKISSUER_LOG_LEVEL", "info"), "debug, info, warn or error [$LINKISSUER_LOG_LEVEL]")
 	fs.DurationVar(&s.grace, "grace", envDuration(env, "LINKISSUER_GRACE", 8*time.Second), "shutdown grace: in-flight work finishes or is nacked within it (Cloud Run allows 10s) [$LINKISSUER_GRACE]")
+	fs.BoolVar(&s.jobs, "jobs", envBool(env, "LINKISSUER_JOBS", true), "run job messages (linkissuer.job.v1); needs a Cloud Storage client at start. false: job messages are dead-lettered [$LINKISSUER_JOBS]")
+	fs.BoolVar(&s.trace, "trace", envBool(env, "LINKISSUER_TRACE", false), "trace each message (receive, sign, publish) to Cloud Trace; needs roles/cloudtrace.agent [$LINKISSUER_TRACE]")
+	fs.DurationVar(&s.preflightTimeout, "preflight-timeout", envDuration(env, "LINKISSUER_PREFLIGHT_TIMEOUT", 30*time.Second), "bound on each start-up check (subscription, topics, signer) [$LINKISSUER_PREFLIGHT_TIMEOUT]")
 	fs.DurationVar(&s.publishDelay, "publish-delay", envDuration(env, "LINKISSUER_PUBLISH_DELAY", 2*time.Millisecond), "longest a result waits for its publish batch to fill: lower is less latency, higher is fewer publish requests [$LINKISSUER_PUBLISH_DELAY]")
 }
 

@@ -80,7 +80,7 @@ func Sign(ctx context.Context, env Env, args []string) int {
 	fs.StringVar(&f.output, "output", "text", "text (URL per line), json (object per line) or tsv (gsutil columns)")
 	fs.StringVar(&f.fromFile, "from-file", "", "read gs:// or s3:// URLs from FILE, one per line (- for stdin)")
 	fs.IntVar(&f.concurrency, "concurrency", envInt(env, "LINKISSUER_CONCURRENCY", 0), "signatures in flight (default 4 x CPUs with local keys, 64 keyless) [$LINKISSUER_CONCURRENCY]")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, env, args); err != nil {
 		return ExitUsage
 	}
 	if fs.NArg() == 0 && f.fromFile == "" {

@@ -47,7 +47,7 @@ func Submit(ctx context.Context, env Env, args []string) int {
 	fs.StringVar(&f.job.s3Endpoint, "s3-endpoint", envString(env, "LINKISSUER_S3_ENDPOINT", ""), "an s3:// source's endpoint, http(s)://host[:port] (empty: AWS) [$LINKISSUER_S3_ENDPOINT]")
 	fs.StringVar(&f.job.s3Region, "s3-region", envString(env, "LINKISSUER_S3_REGION", ""), "an s3:// source's region [$LINKISSUER_S3_REGION]")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the validated message and its attributes; publish nothing")
-	positional, err := parseInterspersed(fs, args)
+	positional, err := parseFlagsInterspersed(fs, env, args)
 	if err != nil {
 		return ExitUsage
 	}

@@ -71,7 +71,7 @@ func Verify(ctx context.Context, env Env, args []string) int {
 	fs.StringVar(&f.hmacSecretFile, "hmac-secret-file", envString(env, "LINKISSUER_HMAC_SECRET_FILE", ""), "file holding the HMAC secret [$LINKISSUER_HMAC_SECRET_FILE]")
 	fs.StringVar(&f.at, "at", "", "check the time window at this RFC 3339 time (default now)")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound on fetching public keys")
-	urls, err := parseInterspersed(fs, args)
+	urls, err := parseFlagsInterspersed(fs, env, args)
 	if err != nil {
 		return ExitUsage
 	}

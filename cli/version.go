@@ -12,7 +12,7 @@ import (
 // toolchain recorded them.
 func Version(_ context.Context, env Env, args []string) int {
 	fs := newFlagSet(env, "version", "Usage: linkissuer version\n\nPrints the module version and the VCS revision of this binary.")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, env, args); err != nil {
 		return ExitUsage
 	}
 	info, ok := debug.ReadBuildInfo()

@@ -19,8 +19,10 @@ import (
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/logging"
 	"github.com/linkissuer/linkissuer/policy"
+	"github.com/linkissuer/linkissuer/preflight"
 	"github.com/linkissuer/linkissuer/s3store"
 	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/tracing"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
@@ -60,7 +62,7 @@ func Worker(ctx context.Context, env Env, args []string) int {
 	fs.IntVar(&pull.Streams, "streams", envInt(env, "LINKISSUER_STREAMS", 2), "StreamingPull streams [$LINKISSUER_STREAMS]")
 	fs.DurationVar(&pull.MaxExtension, "max-extension", envDuration(env, "LINKISSUER_MAX_EXTENSION", 10*time.Minute), "longest a message's ack deadline is extended [$LINKISSUER_MAX_EXTENSION]")
 	fs.DurationVar(&pull.HandlerTimeout, "handler-timeout", envDuration(env, "LINKISSUER_HANDLER_TIMEOUT", time.Minute), "bound on one message's processing [$LINKISSUER_HANDLER_TIMEOUT]")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, env, args); err != nil {
 		return ExitUsage
 	}
 	if subscription == "" {
@@ -73,22 +75,104 @@ func Worker(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "linkissuer worker: %v\n", err)
 		return ExitUsage
 	}
-	defer svc.close()
+	return runWithDeadline(ctx, f.grace, svc.log, func() int {
+		defer svc.close()
+		return svc.runWorker(ctx, f, subscription, pull)
+	})
+}
 
-	httpDone := svc.serveHTTP(ctx, f.addr, worker.NewOpsMux(svc.ready.Check, svc.registry))
+// runWorker is the worker from start-up checks to shutdown.
+func (svc *service) runWorker(ctx context.Context, f serviceFlags, subscription string, pull worker.PullOptions) int {
+	ln, err := svc.start(ctx, f, subscription)
+	if err != nil {
+		return ExitFailure
+	}
+	// run ends when ctx does or when receiving fails for good; either way
+	// the HTTP server stops with it.
+	run, stop := context.WithCancel(ctx)
+	defer stop()
+	httpDone := svc.serveHTTP(run, ln, worker.NewOpsMux(svc.ready.Check, svc.registry))
 	svc.ready.Set(nil)
 	svc.log.Info("worker started", zap.String("subscription", subscription), zap.String("signer", svc.cred.signer.Credential().Identity))
-	err = worker.Pull(ctx, svc.client.Subscriber(subscription), svc.router, pull, svc.log)
+	pull.Health = svc.ready
+	err = worker.Pull(run, svc.client.Subscriber(subscription), svc.router, pull, svc.log)
 	svc.ready.Set(errors.New("shutting down"))
+	stop()
 	svc.log.Info("worker stopping: flushing publishes")
 	svc.publisher.Stop()
 	<-httpDone
 	if err != nil {
-		svc.log.Error("worker failed", zap.Error(err))
+		svc.log.Error("worker failed: "+err.Error(), zap.Error(err))
 		return ExitFailure
 	}
 	svc.log.Info("worker stopped")
 	return ExitOK
+}
+
+// start binds the listen address and runs the preflight checks (see
+// package preflight): every failure is logged with its fix, and start
+// returns an error if any failed. subscription is empty for serve.
+func (svc *service) start(ctx context.Context, f serviceFlags, subscription string) (net.Listener, error) {
+	ln, lerr := net.Listen("tcp", f.addr)
+	if lerr != nil {
+		lerr = preflight.Fixf(lerr, "free the address or choose another with --addr (or $PORT)")
+	}
+	checks := []preflight.Check{preflight.Static("listen on "+f.addr+" (--addr)", lerr)}
+	ps := preflight.PubSub{Client: svc.client, Project: f.project}
+	if subscription != "" {
+		checks = append(checks, preflight.Subscription(ps, subscription, ""))
+	}
+	for _, t := range []struct{ flag, name string }{
+		{"--results-topic", f.resultsTopic}, {"--errors-topic", f.errorsTopic}, {"--jobs-topic", f.jobsTopic},
+	} {
+		if t.name != "" {
+			checks = append(checks, preflight.Topic(ps, t.flag, t.name, ""))
+		}
+	}
+	checks = append(checks, preflight.Signs(svc.cred.signer, nil))
+	if f.jobs {
+		checks = append(checks, preflight.StorageClient(svc.storageErr))
+	}
+	results := preflight.Run(ctx, f.preflightTimeout, checks...)
+	for _, r := range results {
+		switch r.Status {
+		case preflight.OK:
+			svc.log.Debug("preflight ok", zap.String("check", r.Name))
+		case preflight.Fail:
+			svc.log.Error("preflight failed: "+r.Name+": "+r.Err.Error(), zap.String("check", r.Name), zap.String("fix", r.Fix))
+		}
+	}
+	if err := preflight.Err(results); err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return nil, err
+	}
+	return ln, nil
+}
+
+// runWithDeadline runs work, which must stop once ctx ends, and returns its
+// exit code. If work has not returned grace after ctx ended (a client that
+// hangs, a call that ignores its context), it gives up on it: the process
+// is about to exit, which ends whatever work still runs.
+func runWithDeadline(ctx context.Context, grace time.Duration, log *zap.Logger, work func() int) int {
+	done := make(chan int, 1)
+	go func() { done <- work() }()
+	select {
+	case code := <-done:
+		return code
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case code := <-done:
+		return code
+	case <-t.C:
+		log.Error("shutdown did not finish within --grace; exiting anyway", zap.Duration("grace", grace))
+		_ = log.Sync()
+		return ExitFailure
+	}
 }
 
 // service is what `worker` and `serve` run: built from serviceFlags.
@@ -101,14 +185,18 @@ type service struct {
 	publisher *worker.TopicPublisher
 	// named publishes jobs' outputs to full topic names, then publisher's.
 	named *jobs.NamedTopics
-	// storage is the jobs handler's client; nil without one.
-	storage *storage.Client
-	router  *worker.Router
-	links   *worker.LinkHandler
-	cred    *credentials
-	grace   time.Duration
+	// storage is the jobs handler's client; nil without one, and then
+	// storageErr says why (nil when --jobs=false).
+	storage    *storage.Client
+	storageErr error
+	router     *worker.Router
+	links      *worker.LinkHandler
+	cred       *credentials
+	grace      time.Duration
 	// stopAudit flushes the audit publisher.
 	stopAudit func()
+	// stopTracing flushes and stops tracing (a no-op without --trace).
+	stopTracing func(context.Context) error
 }
 
 func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
@@ -134,7 +222,12 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	urls, err := sign.New(cred.signer, opts)
+	ready := worker.NewReadiness()
+	var signer sign.Signer = cred.signer
+	if cred.engine != nil {
+		signer = observedSigner{Signer: signer, health: ready}
+	}
+	urls, err := sign.New(signer, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +244,19 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 	if cred.engine != nil {
 		reg.MustRegister(worker.NewSignerCollector(cred.engine.Stats))
 	}
-	client, err := pubsub.NewClient(ctx, f.project)
+	stopTracing := func(context.Context) error { return nil }
+	if f.trace {
+		exp, err := tracing.CloudTrace(f.project)
+		if err != nil {
+			return nil, err
+		}
+		stopTracing = tracing.Start(exp)
+		signer = tracing.Signer(signer)
+		if urls, err = sign.New(signer, opts); err != nil {
+			return nil, err
+		}
+	}
+	client, err := pubsub.NewClientWithConfig(ctx, f.project, &pubsub.ClientConfig{EnableOpenTelemetryTracing: f.trace})
 	if err != nil {
 		return nil, fmt.Errorf("pubsub client: %w", err)
 	}
@@ -160,6 +265,7 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 		worker.TopicErrors:  f.errorsTopic,
 		worker.TopicJobs:    f.jobsTopic,
 	}, pubsub.PublishSettings{DelayThreshold: f.publishDelay, CountThreshold: 100}, metrics)
+	pub.ReportTo(ready)
 	// Jobs name their notify and output topics in full; NamedTopics
 	// publishes those and passes logical names on to pub.
 	named := jobs.NewNamedTopics(client, pub, pubsub.PublishSettings{DelayThreshold: f.publishDelay, CountThreshold: 100})
@@ -172,10 +278,12 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 	if rec != nil {
 		links.Audit = rec
 	}
-	gcs, err := storageClient(ctx, env)
-	if err != nil {
-		log.Warn("no Cloud Storage client: job messages will be dead-lettered", zap.Error(err))
-	} else {
+	var gcs *storage.Client
+	var storageErr error
+	if f.jobs {
+		gcs, storageErr = storageClient(ctx, env)
+	}
+	if gcs != nil {
 		runner, err := f.jobsRunner(env, gcs, urls, pol, named, cred, log)
 		if err != nil {
 			gcs.Close()
@@ -198,8 +306,8 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 		client.Close()
 		return nil, err
 	}
-	return &service{stopAudit: stopAudit, log: log, registry: reg, metrics: metrics, ready: worker.NewReadiness(), client: client,
-		publisher: pub, named: named, storage: gcs, router: router, links: links, cred: cred, grace: f.grace}, nil
+	return &service{stopAudit: stopAudit, log: log, registry: reg, metrics: metrics, ready: ready, client: client,
+		publisher: pub, named: named, storage: gcs, storageErr: storageErr, router: router, links: links, cred: cred, grace: f.grace, stopTracing: stopTracing}, nil
 }
 
 // jobsRunner builds the bulk export job handler. Knobs come from the
@@ -212,17 +320,20 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 // LINKISSUER_JOBS_CONCURRENCY (objects in flight per job).
 func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSigner, pol *policy.Policy, pub worker.Publisher, cred *credentials, log *zap.Logger) (*jobs.Runner, error) {
 	store := jobs.NewGCS(gcs)
+	knobs, err := jobKnobsFromEnv(env)
+	if err != nil {
+		return nil, err
+	}
 	o := jobs.Options{
 		Source: store, Signer: urls, Store: store, Policy: pol, Publisher: pub,
 		StateURI:    env.Getenv("LINKISSUER_JOBS_STATE"),
-		Concurrency: envInt(env, "LINKISSUER_JOBS_CONCURRENCY", 0),
+		Concurrency: knobs.concurrency,
 		Logger:      log,
 	}
 	topics := []string{f.project}
 	if v := env.Getenv("LINKISSUER_JOBS_TOPICS"); v != "" {
 		topics = splitList(v)
 	}
-	var err error
 	if o.Topics, err = jobs.NewTopicAllow(topics); err != nil {
 		return nil, fmt.Errorf("LINKISSUER_JOBS_TOPICS: %w", err)
 	}
@@ -233,10 +344,7 @@ func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSi
 		o.Concurrency = 2 * cred.engine.Options().MaxInFlight
 	}
 	if f.jobsTopic != "" {
-		o.Split = &jobs.SplitOptions{
-			Above:     envInt(env, "LINKISSUER_JOBS_SPLIT_ABOVE", 0),
-			ShardSize: envInt(env, "LINKISSUER_JOBS_SHARD_SIZE", 0),
-		}
+		o.Split = &jobs.SplitOptions{Above: knobs.splitAbove, ShardSize: knobs.shardSize}
 	}
 	// An S3-compatible source, if configured ($LINKISSUER_S3_REGION and the
 	// rest; see s3store.ConfigFromEnv), serves jobs whose source names it;
@@ -264,6 +372,28 @@ func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSi
 	return jobs.New(o)
 }
 
+// jobKnobs are the job settings that come from the environment only.
+type jobKnobs struct{ concurrency, splitAbove, shardSize int }
+
+// jobKnobsFromEnv reads them; a value that does not parse is an *EnvError.
+func jobKnobsFromEnv(env Env) (jobKnobs, error) {
+	var k jobKnobs
+	var errs []error
+	for _, v := range []struct {
+		key string
+		dst *int
+	}{
+		{"LINKISSUER_JOBS_CONCURRENCY", &k.concurrency},
+		{"LINKISSUER_JOBS_SPLIT_ABOVE", &k.splitAbove},
+		{"LINKISSUER_JOBS_SHARD_SIZE", &k.shardSize},
+	} {
+		n, err := envLookup(env, v.key, 0, parseEnvInt)
+		*v.dst = n
+		errs = append(errs, err)
+	}
+	return k, errors.Join(errs...)
+}
+
 func (s *service) close() {
 	s.named.Stop()
 	s.stopAudit()
@@ -272,20 +402,19 @@ func (s *service) close() {
 	}
 	s.client.Close()
 	s.cred.close()
+	tctx, cancel := context.WithTimeout(context.Background(), s.grace)
+	defer cancel()
+	if err := s.stopTracing(tctx); err != nil {
+		s.log.Warn("flushing traces", zap.Error(err))
+	}
 	_ = s.log.Sync()
 }
 
-// serveHTTP serves h on addr until ctx ends, then shuts the server down
+// serveHTTP serves h on ln until ctx ends, then shuts the server down
 // within the grace period. The returned channel closes when it has stopped.
-func (s *service) serveHTTP(ctx context.Context, addr string, h http.Handler) <-chan struct{} {
+func (s *service) serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) <-chan struct{} {
 	done := make(chan struct{})
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		s.log.Error("cannot listen; health and metrics are off", zap.String("addr", addr), zap.Error(err))
-		close(done)
-		return done
-	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	s.log.Info("serving health and metrics", zap.String("addr", ln.Addr().String()))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -300,6 +429,19 @@ func (s *service) serveHTTP(ctx context.Context, addr string, h http.Handler) <-
 		_ = srv.Shutdown(sctx)
 	}()
 	return done
+}
+
+// observedSigner reports each remote signature's outcome to /readyz as
+// component "signer".
+type observedSigner struct {
+	sign.Signer
+	health worker.HealthObserver
+}
+
+func (o observedSigner) Sign(ctx context.Context, scope sign.Scope, stringToSign []byte) ([]byte, error) {
+	sig, err := o.Signer.Sign(ctx, scope, stringToSign)
+	o.health.Observe("signer", err)
+	return sig, err
 }
 
 // workerID names this replica in dead letters: the Cloud Run revision and

@@ -1,10 +1,12 @@
 package worker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -60,17 +62,32 @@ func writeText(w http.ResponseWriter, status int, body string) {
 // errStarting is the readiness of a Readiness nobody has set yet.
 var errStarting = errors.New("starting")
 
-// Readiness is a readiness flag for /readyz, safe for concurrent use. It
-// starts not ready; the composition root calls Set(nil) once its clients are
-// built and Set(err) when shutdown begins, so that a load balancer stops
-// sending before the server stops accepting.
+// UnhealthyAfter is how many consecutive failures make a component
+// unhealthy in a Readiness.
+const UnhealthyAfter = 5
+
+// Readiness is the truth behind /readyz, safe for concurrent use. It
+// starts not ready; the composition root calls Set(nil) once its clients
+// are built and checked and Set(err) when shutdown begins, so that a load
+// balancer stops sending before the server stops accepting. In between,
+// components (the signer, the publisher, the receive loop) report each
+// outcome through Observe: UnhealthyAfter failures in a row make the
+// process not ready until that component's next success.
 type Readiness struct {
-	mu  sync.Mutex
-	err error
+	mu    sync.Mutex
+	err   error
+	comps map[string]*componentHealth
+}
+
+type componentHealth struct {
+	failures int
+	last     error
 }
 
 // NewReadiness returns a Readiness that is not ready yet.
-func NewReadiness() *Readiness { return &Readiness{err: errStarting} }
+func NewReadiness() *Readiness {
+	return &Readiness{err: errStarting, comps: map[string]*componentHealth{}}
+}
 
 // Set records the state: nil is ready, an error says why not.
 func (r *Readiness) Set(err error) {
@@ -79,11 +96,46 @@ func (r *Readiness) Set(err error) {
 	r.err = err
 }
 
+// Observe records one outcome of component: nil is a success. A cancelled
+// context says nothing about the component and is not counted.
+func (r *Readiness) Observe(component string, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.comps[component]
+	if c == nil {
+		c = &componentHealth{}
+		r.comps[component] = c
+	}
+	if err == nil {
+		c.failures, c.last = 0, nil
+		return
+	}
+	c.failures++
+	c.last = err
+}
+
 // Check returns nil when ready; it is the ready func of NewOpsMux.
 func (r *Readiness) Check() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.err
+	if r.err != nil {
+		return r.err
+	}
+	names := make([]string, 0, len(r.comps))
+	for name, c := range r.comps {
+		if c.failures >= UnhealthyAfter {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	sort.Strings(names)
+	c := r.comps[names[0]]
+	return fmt.Errorf("%s failing: %d failures in a row, last: %w", names[0], c.failures, c.last)
 }
 
 // HTTPMetrics count push-server requests. A nil *HTTPMetrics records

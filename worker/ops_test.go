@@ -357,3 +357,42 @@ func (i *tokenIssuer) sign(t *testing.T, key *rsa.PrivateKey, kid string, claims
 	}
 	return signed + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
+
+// /readyz tells the truth about the signer and the publisher: a component
+// that failed UnhealthyAfter times in a row makes the process not ready,
+// naming it, until its next success. Before, /readyz said ok whenever the
+// process had started.
+func TestReadinessFollowsComponentHealth(t *testing.T) {
+	ready := NewReadiness()
+	ready.Set(nil)
+	srv := httptest.NewServer(NewOpsMux(ready.Check, prometheus.NewRegistry()))
+	defer srv.Close()
+	denied := errors.New("signBlob: HTTP 403 PERMISSION_DENIED")
+	steps := []struct {
+		name       string
+		observe    func()
+		wantStatus int
+		wantBody   string
+	}{
+		{name: "one failure is not a verdict", observe: func() { ready.Observe("signer", denied) }, wantStatus: 200, wantBody: "ok"},
+		{name: "cancellations do not count", observe: func() {
+			for range UnhealthyAfter {
+				ready.Observe("publisher", context.Canceled)
+			}
+		}, wantStatus: 200, wantBody: "ok"},
+		{name: "failures in a row", observe: func() {
+			for range UnhealthyAfter - 1 {
+				ready.Observe("signer", denied)
+			}
+		}, wantStatus: 503, wantBody: "signer failing: 5 failures in a row, last: signBlob: HTTP 403"},
+		{name: "another component's success does not hide it", observe: func() { ready.Observe("publisher", nil) }, wantStatus: 503, wantBody: "signer failing"},
+		{name: "its own success clears it", observe: func() { ready.Observe("signer", nil) }, wantStatus: 200, wantBody: "ok"},
+	}
+	for _, st := range steps {
+		st.observe()
+		status, body := get(t, srv, "GET", "/readyz")
+		if status != st.wantStatus || !strings.Contains(body, st.wantBody) {
+			t.Errorf("%s: /readyz = %d %q, want %d containing %q", st.name, status, body, st.wantStatus, st.wantBody)
+		}
+	}
+}

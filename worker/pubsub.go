@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // TopicPublisher publishes Outputs to Pub/Sub topics named by logical name
@@ -16,7 +19,17 @@ import (
 type TopicPublisher struct {
 	topics  map[string]*pubsub.Publisher
 	metrics *Metrics
+	health  HealthObserver
 }
+
+// HealthObserver takes each outcome of a component ("publisher",
+// "signer", "receive"); *Readiness is one.
+type HealthObserver interface {
+	Observe(component string, err error)
+}
+
+// ReportTo sends every publish outcome to h as component "publisher".
+func (p *TopicPublisher) ReportTo(h HealthObserver) { p.health = h }
 
 // NewTopicPublisher maps logical names to topic IDs or full names. Settings
 // apply to every topic; a zero value keeps the library defaults.
@@ -48,6 +61,9 @@ func (p *TopicPublisher) Publish(ctx context.Context, outs ...Output) error {
 	for i, r := range results {
 		_, err := r.Get(ctx)
 		p.metrics.Published(outs[i].Topic, err)
+		if p.health != nil {
+			p.health.Observe("publisher", err)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("publish to %s: %w", outs[i].Topic, err))
 		}
@@ -82,11 +98,49 @@ type PullOptions struct {
 	HandlerTimeout time.Duration
 	// Grace is how long in-flight messages may finish after shutdown starts.
 	Grace time.Duration
+	// Health, if set, takes each receive outcome as component "receive".
+	Health HealthObserver
 }
+
+// ReceiveError is a receive failure that retrying cannot fix: the
+// subscription is missing or was deleted, the account may not pull, the
+// request is malformed. Pull returns it; the process should exit.
+type ReceiveError struct {
+	Subscription string
+	Err          error
+}
+
+func (e *ReceiveError) Error() string {
+	return fmt.Sprintf("receive from %s: %v", e.Subscription, e.Err)
+}
+
+func (e *ReceiveError) Unwrap() error { return e.Err }
+
+// fatalReceive reports receive errors that retrying cannot fix.
+func fatalReceive(err error) bool {
+	switch status.Code(err) {
+	case codes.NotFound, codes.PermissionDenied, codes.Unauthenticated, codes.InvalidArgument, codes.FailedPrecondition, codes.Unimplemented:
+		return true
+	}
+	return false
+}
+
+// Receive retry backoff: transient failures (Unavailable, connection
+// resets, ...) are retried after min doubling up to max; a receive that ran
+// longer than max resets it.
+const (
+	receiveBackoffMin = 500 * time.Millisecond
+	receiveBackoffMax = 30 * time.Second
+)
 
 // Pull receives from sub and hands each message to the router until ctx
 // ends. Then it stops pulling, lets in-flight messages finish for up to
-// o.Grace (they are nacked if cut short), and returns.
+// o.Grace (they are nacked if cut short), and returns nil.
+//
+// A receive failure that retrying cannot fix (NotFound, PermissionDenied,
+// ...: see ReceiveError) ends Pull at once with a *ReceiveError. Other
+// failures (Unavailable, connection resets) are logged and retried with a
+// bounded backoff for as long as ctx lives.
 func Pull(ctx context.Context, sub *pubsub.Subscriber, r *Router, o PullOptions, log *zap.Logger) error {
 	if log == nil {
 		log = zap.NewNop()
@@ -131,12 +185,19 @@ func Pull(ctx context.Context, sub *pubsub.Subscriber, r *Router, o PullOptions,
 
 	var acks sync.WaitGroup
 	defer acks.Wait() // bounded: confirm ends Grace after ctx
-	err := sub.Receive(ctx, func(_ context.Context, pm *pubsub.Message) {
+	handle := func(rctx context.Context, pm *pubsub.Message) {
+		if o.Health != nil {
+			o.Health.Observe("receive", nil) // a message is news that receiving works
+		}
 		hctx, cancel := work, context.CancelFunc(func() {})
 		if o.HandlerTimeout > 0 {
 			hctx, cancel = context.WithTimeout(work, o.HandlerTimeout)
 		}
 		defer cancel()
+		// The handler runs under work, not the receive context; it keeps
+		// only the receive span (with tracing on), so that signing and
+		// publishing join the message's trace.
+		hctx = trace.ContextWithSpan(hctx, trace.SpanFromContext(rctx))
 		m := &Message{
 			ID:           pm.ID,
 			Data:         pm.Data,
@@ -165,9 +226,31 @@ func Pull(ctx context.Context, sub *pubsub.Subscriber, r *Router, o PullOptions,
 					zap.String("message_id", m.ID), zap.Bool("ack", d.Ack), zap.Int("status", int(status)), zap.Error(err))
 			}
 		}()
-	})
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("receive from %s: %w", sub.String(), err)
 	}
-	return nil
+	backoff := receiveBackoffMin
+	for {
+		started := time.Now()
+		err := sub.Receive(ctx, handle)
+		if ctx.Err() != nil || err == nil || errors.Is(err, context.Canceled) {
+			return nil
+		}
+		if o.Health != nil {
+			o.Health.Observe("receive", err)
+		}
+		if fatalReceive(err) {
+			return &ReceiveError{Subscription: sub.String(), Err: err}
+		}
+		if time.Since(started) > receiveBackoffMax {
+			backoff = receiveBackoffMin
+		}
+		log.Warn("receive failed; retrying", zap.String("subscription", sub.String()), zap.Duration("backoff", backoff), zap.Error(err))
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, receiveBackoffMax)
+	}
 }

@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+
+	"github.com/linkissuer/linkissuer/preflight"
+)
+
+const doctorUsage = `Usage: linkissuer doctor [flags]
+
+Checks a deployment before rollout, with the worker's own configuration
+(the same flags and $LINKISSUER_* variables; run it as a Cloud Run job with
+the service's environment, or by hand):
+
+  - the IAM Credentials API answers (keyless signing);
+  - the runtime account's email resolves from the metadata server;
+  - the signer signs (keyless: the runtime account holds
+    roles/iam.serviceAccountTokenCreator on the signing account);
+  - every --subscription exists, may be pulled from, has a dead-letter
+    topic, and the Pub/Sub service agent may forward dead letters;
+  - the results, errors and jobs topics exist and may be published to;
+  - the buckets of --allow exist and may be listed.
+
+Prints one line per check (ok, FAIL or skip) and a fix under each failure.
+Exit status: 0 when nothing failed, 1 when a check failed, 2 for usage.`
+
+// Doctor implements `linkissuer doctor`.
+func Doctor(ctx context.Context, env Env, args []string) int {
+	var f serviceFlags
+	var subs string
+	var timeout time.Duration
+	fs := newFlagSet(env, "doctor", doctorUsage)
+	f.register(fs, env)
+	fs.StringVar(&subs, "subscription", envString(env, "LINKISSUER_SUBSCRIPTION", ""), "comma-separated subscriptions the workers pull from [$LINKISSUER_SUBSCRIPTION]")
+	fs.DurationVar(&timeout, "timeout", envDuration(env, "LINKISSUER_DOCTOR_TIMEOUT", 30*time.Second), "bound on each check [$LINKISSUER_DOCTOR_TIMEOUT]")
+	if err := parseFlags(fs, env, args); err != nil {
+		return ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "linkissuer doctor: unexpected arguments %q\n", fs.Args())
+		return ExitUsage
+	}
+	if f.project == "" {
+		fmt.Fprintln(env.Stderr, "linkissuer doctor: --project (or $GOOGLE_CLOUD_PROJECT) is required")
+		return ExitUsage
+	}
+
+	// The runtime account comes first: the other checks' fixes name it.
+	var runtime string
+	results := preflight.Run(ctx, timeout, preflight.RuntimeAccount(preflight.Metadata{}, &runtime))
+	var checks []preflight.Check
+	if f.cred.keyless.requested() {
+		endpoint := f.cred.keyless.iamEndpoint
+		if endpoint == "" {
+			endpoint = "https://iamcredentials.googleapis.com/"
+		}
+		checks = append(checks, preflight.Reachable(&http.Client{Timeout: timeout}, "IAM Credentials API", endpoint))
+	}
+	cred, err := loadCredentials(ctx, env, &f.cred)
+	if err != nil {
+		checks = append(checks, preflight.Static("signer", preflight.Fixf(err, "give --key-file, --hmac-access-id, or --service-account/--keyless")))
+	} else {
+		defer cred.close()
+		checks = append(checks, preflight.Signs(cred.signer, &runtime))
+	}
+
+	client, err := pubsub.NewClient(ctx, f.project)
+	if err != nil {
+		checks = append(checks, preflight.Static("Pub/Sub client", err))
+	} else {
+		defer client.Close()
+		ps := preflight.PubSub{Client: client, Project: f.project}
+		for _, s := range splitList(subs) {
+			checks = append(checks,
+				preflight.Subscription(ps, s, runtime),
+				preflight.DeadLetterPolicy(ps, s),
+				preflight.DeadLetterAgent(ps, ps, f.project, s))
+		}
+		for _, t := range []struct{ flag, name string }{
+			{"--results-topic", f.resultsTopic}, {"--errors-topic", f.errorsTopic}, {"--jobs-topic", f.jobsTopic},
+		} {
+			if t.name != "" {
+				checks = append(checks, preflight.Topic(ps, t.flag, t.name, runtime))
+			}
+		}
+	}
+
+	if buckets := allowBuckets(f.allow); len(buckets) > 0 {
+		gcs, err := storageClient(ctx, env)
+		if err != nil {
+			checks = append(checks, preflight.StorageClient(err))
+		} else {
+			defer gcs.Close()
+			for _, b := range buckets {
+				checks = append(checks, preflight.Bucket(preflight.GCS{Client: gcs}, b, runtime))
+			}
+		}
+	}
+
+	results = append(results, preflight.Run(ctx, timeout, checks...)...)
+	if err := preflight.Write(env.Stdout, results); err != nil {
+		return ExitFailure
+	}
+	if preflight.Err(results) != nil {
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// allowBuckets returns the bucket of each --allow rule, once each, leaving
+// out rules whose bucket is a glob.
+func allowBuckets(allow string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, rule := range splitList(allow) {
+		b, _, _ := strings.Cut(rule, "/")
+		if b == "" || strings.ContainsAny(b, "*?[") || seen[b] {
+			continue
+		}
+		seen[b] = true
+		out = append(out, b)
+	}
+	return out
+}

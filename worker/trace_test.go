@@ -1,0 +1,125 @@
+package worker
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/tracing"
+)
+
+// With tracing on, a notification produces one connected trace on the
+// Pub/Sub emulator: the Pub/Sub client's receive span, linkissuer's sign
+// span under it, and the publish of the link under that.
+func TestNotificationTraceConnectsReceiveSignPublish(t *testing.T) {
+	s := newStack(t)
+	exp := tracetest.NewInMemoryExporter()
+	prev := otel.GetTracerProvider()
+	shutdown := tracing.Start(keepSpans{exp}, sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client, err := pubsub.NewClientWithConfig(ctx, testProject, &pubsub.ClientConfig{EnableOpenTelemetryTracing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	pub := NewTopicPublisher(client, map[string]string{TopicResults: s.ids["results"], TopicErrors: s.ids["errors"]},
+		pubsub.PublishSettings{DelayThreshold: 2 * time.Millisecond, CountThreshold: 100}, nil)
+	h := s.handler()
+	if h.Signer, err = sign.New(tracing.Signer(s.key), &sign.Options{Endpoint: sign.Endpoint{EmulatorHost: s.gcs.URL()}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRouter(h.Handle, pub, RouterOptions{DeadLetter: DeadLetters("test-worker", nil), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- Pull(ctx, client.Subscriber(s.ids["notifications"]+"-worker"), r, PullOptions{Streams: 1, MaxOutstanding: 10, Grace: 5 * time.Second}, testLogger(t))
+	}()
+	s.upload([]string{"traced.txt"})
+	if msgs := s.collect("results", 1, 60*time.Second); len(msgs) != 1 {
+		t.Fatalf("got %d links, want 1", len(msgs))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	pub.Stop()
+	if err := shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	spans := exp.GetSpans()
+	byName := func(pred func(string) bool) []tracetest.SpanStub {
+		var out []tracetest.SpanStub
+		for _, sp := range spans {
+			if pred(sp.Name) {
+				out = append(out, sp)
+			}
+		}
+		return out
+	}
+	signs := byName(func(n string) bool { return n == "sign" })
+	if len(signs) != 1 {
+		t.Fatalf("%d sign spans, want 1; spans: %v", len(signs), spanNames(spans))
+	}
+	trace := signs[0].SpanContext.TraceID()
+	receive := byName(func(n string) bool { return n == s.ids["notifications"]+"-worker subscribe" })
+	publish := byName(func(n string) bool { return n == s.ids["results"]+" create" })
+	if len(receive) == 0 || len(publish) == 0 {
+		t.Fatalf("missing receive (%d) or publish (%d) spans; spans: %v", len(receive), len(publish), spanNames(spans))
+	}
+	if receive[0].SpanContext.TraceID() != trace || publish[0].SpanContext.TraceID() != trace {
+		t.Errorf("receive, sign and publish are not one trace: %s, %s, %s",
+			receive[0].SpanContext.TraceID(), trace, publish[0].SpanContext.TraceID())
+	}
+	// sign descends from the receive span, and the publish from sign's
+	// parent (the message's process span): receive -> sign, receive -> publish.
+	ancestors := func(sp tracetest.SpanStub) map[string]bool {
+		byID := map[string]tracetest.SpanStub{}
+		for _, x := range spans {
+			byID[x.SpanContext.SpanID().String()] = x
+		}
+		out := map[string]bool{}
+		for sp.Parent.IsValid() {
+			id := sp.Parent.SpanID().String()
+			out[id] = true
+			next, ok := byID[id]
+			if !ok {
+				break
+			}
+			sp = next
+		}
+		return out
+	}
+	if !ancestors(signs[0])[receive[0].SpanContext.SpanID().String()] {
+		t.Errorf("sign does not descend from the receive span")
+	}
+	if !ancestors(publish[0])[signs[0].Parent.SpanID().String()] {
+		t.Errorf("the link's publish does not descend from the span that holds sign")
+	}
+}
+
+// keepSpans keeps the spans past Shutdown, which flushes the batcher into
+// it (the in-memory exporter forgets them on Shutdown).
+type keepSpans struct{ *tracetest.InMemoryExporter }
+
+func (keepSpans) Shutdown(context.Context) error { return nil }
+
+func spanNames(spans tracetest.SpanStubs) string {
+	var names []string
+	for _, sp := range spans {
+		names = append(names, sp.Name)
+	}
+	return strings.Join(names, ", ")
+}
