@@ -243,7 +243,7 @@ func (e *Engine) call(ctx context.Context, scope sign.Scope, stringToSign []byte
 		return nil, err
 	}
 	defer e.sem.Release(1)
-	epoch, err := e.limiter.wait(ctx)
+	ticket, err := e.limiter.wait(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +271,7 @@ func (e *Engine) call(ctx context.Context, scope sign.Scope, stringToSign []byte
 		return nil, &sign.RetryableError{Err: fmt.Errorf("sign: call timed out after %s: %w", e.opts.CallTimeout, err)}
 	case throttled(err):
 		e.stats.throttled.Add(1)
-		if e.limiter.throttled(now, epoch) {
+		if e.limiter.throttled(now, ticket) {
 			e.stats.cuts.Add(1)
 		}
 	}
