@@ -37,6 +37,11 @@ func fleet(replicas int, quota func(time.Time) simQuota, d time.Duration, seed u
 // under 1% of calls refused, from a cold start, on both quota shapes, for
 // 1, 3 and 10 replicas; and one process reaches 95% in 30 s.
 func TestFleetSharesTheQuota(t *testing.T) {
+	if raceEnabled {
+		// The simulation runs on one goroutine: the race detector has
+		// nothing to find in it and would make minutes of it.
+		t.Skip("a single-goroutine simulation; run without -race")
+	}
 	type scenario struct {
 		name     string
 		cfg      fleetConfig
