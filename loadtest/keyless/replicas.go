@@ -174,7 +174,7 @@ func runReplicaSet(c config, key *rsa.PrivateKey, bin, shape string, n int) (rep
 			mu.Lock()
 			defer mu.Unlock()
 			r.finished[p] = time.Since(start)
-			if err != nil && r.err == nil {
+			if err != nil && r.err == nil && ctx.Err() == nil { // a run cut by -timeout reports what it issued
 				r.err = fmt.Errorf("process %d: %w: %s", p, err, lastLine(stderr.String()))
 			}
 		})
