@@ -46,6 +46,7 @@ type serviceFlags struct {
 	grace    time.Duration
 	// publishDelay is how long the result publisher waits to fill a batch.
 	publishDelay time.Duration
+	linkCache    linkCacheFlags
 }
 
 func (s *serviceFlags) register(fs *flag.FlagSet, env Env) {
@@ -79,6 +80,7 @@ func (s *serviceFlags) register(fs *flag.FlagSet, env Env) {
 	fs.StringVar(&s.logLevel, "log-level", envString(env, "LINKISSUER_LOG_LEVEL", "info"), "debug, info, warn or error [$LINKISSUER_LOG_LEVEL]")
 	fs.DurationVar(&s.grace, "grace", envDuration(env, "LINKISSUER_GRACE", 8*time.Second), "shutdown grace: in-flight work finishes or is nacked within it (Cloud Run allows 10s) [$LINKISSUER_GRACE]")
 	fs.DurationVar(&s.publishDelay, "publish-delay", envDuration(env, "LINKISSUER_PUBLISH_DELAY", 2*time.Millisecond), "longest a result waits for its publish batch to fill: lower is less latency, higher is fewer publish requests [$LINKISSUER_PUBLISH_DELAY]")
+	s.linkCache.register(fs, env)
 }
 
 // policy compiles the policy flags.
