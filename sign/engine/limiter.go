@@ -284,9 +284,6 @@ func (l *limiter) pause(now time.Time) {
 	l.probeGap = firstProbeGap
 	l.probeAt = now.Add(l.probeGap)
 	if !l.windowed {
-		// The cuts made while the quota was dry say nothing about the
-		// rate it admits.
-		l.rate = max(l.rate, l.streakRate)
 		return
 	}
 	l.windowDry = true
@@ -306,7 +303,13 @@ func (l *limiter) resume(now, sent time.Time) {
 	l.probeDue = time.Time{}
 	l.next = now
 	if now.Sub(l.pausedAt) < windowEvidence {
-		return // a short blackout: not a window
+		// A short blackout, not a window: one congestion event. The cuts
+		// made during it chased a success estimate that had fallen to
+		// nothing; one multiplicative cut from the rate before it is what
+		// the event says.
+		l.rate = min(l.max, max(l.min, decrease*l.streakRate))
+		l.slowStart = false
+		return
 	}
 	span := quotaWindow
 	if !l.windowed || !l.windowFull {
