@@ -41,11 +41,12 @@ const (
 // collapsing quota and cuts to the floor, then needs minutes to grow back;
 // and once back, it bursts into the next window and meets the wall again.
 //
-// So: a run of refusals with no success for exhaustAfter is an exhausted
-// window. The limiter then pauses: it sends one probe at a time, spaced
+// So: a run of refusals with no success for exhaustAfter (and at least
+// exhaustCount of them) is an exhausted window. The limiter then pauses: it sends one probe at a time, spaced
 // from firstProbeGap doubling to maxProbeGap, and holds every other caller
 // (they re-ask, costing no call). A probe admitted after the pause lasted
-// at least windowEvidence is a window reset: from then on the limiter knows
+// at least windowEvidence, with probeEvidence probes refused, is a window
+// reset: from then on the limiter knows
 // the boundary (reset + k·quotaWindow) and paces to spread the window:
 // rate = what this replica was admitted in the last window / quotaWindow,
 // growing by windowGrowth each window that did not run dry, and falling
@@ -55,9 +56,11 @@ const (
 // windowEvidence and it never enters window pacing.
 const (
 	exhaustAfter   = 100 * time.Millisecond
+	exhaustCount   = 8 // refusals in a row, with exhaustAfter: at a few calls per second, 100 ms says little
+	probeEvidence  = 4 // refused probes before a reset counts as a window's
 	firstProbeGap  = 50 * time.Millisecond
 	maxProbeGap    = time.Second
-	windowEvidence = time.Second
+	windowEvidence = 2 * time.Second
 	quotaWindow    = time.Minute
 	windowGrowth   = 0.02
 	probeLead      = 200 * time.Millisecond
@@ -87,6 +90,8 @@ type limiter struct {
 	lastSuccess  time.Time
 	streakStart  time.Time // first refusal since the last success, or zero
 	streakRate   float64   // the rate before the streak's cuts
+	streakLen    int       // refusals in the streak
+	probesFailed int       // refused probes in this pause
 	paused       bool      // a window ran dry: probing
 	pauses       uint64    // incremented at each pause: older tickets re-ask
 	pausedAt     time.Time
@@ -204,7 +209,7 @@ func (l *limiter) success(now time.Time, latency time.Duration) {
 	l.successes.add(now)
 	l.recent.add(now)
 	l.lastSuccess = now
-	l.streakStart = time.Time{}
+	l.streakStart, l.streakLen = time.Time{}, 0
 	if l.paused {
 		l.resume(now, now.Add(-latency))
 	}
@@ -241,13 +246,15 @@ func (l *limiter) throttled(now time.Time, t ticket) bool {
 			l.probeDue = time.Time{}
 			l.probeAt = now.Add(l.probeGap)
 			l.probeGap = min(2*l.probeGap, maxProbeGap)
+			l.probesFailed++
 		}
 		return false
 	}
 	if l.streakStart.IsZero() {
 		l.streakStart, l.streakRate = now, l.rate
 	}
-	if now.Sub(l.streakStart) >= exhaustAfter {
+	l.streakLen++
+	if now.Sub(l.streakStart) >= exhaustAfter && l.streakLen >= exhaustCount {
 		l.pause(now)
 		return false
 	}
@@ -280,6 +287,7 @@ func (l *limiter) pause(now time.Time) {
 	l.paused = true
 	l.pauses++
 	l.pausedAt = l.streakStart
+	l.probesFailed = 0
 	l.probeDue = time.Time{}
 	l.probeGap = firstProbeGap
 	l.probeAt = now.Add(l.probeGap)
@@ -302,7 +310,7 @@ func (l *limiter) resume(now, sent time.Time) {
 	l.paused = false
 	l.probeDue = time.Time{}
 	l.next = now
-	if now.Sub(l.pausedAt) < windowEvidence {
+	if now.Sub(l.pausedAt) < windowEvidence || (!l.windowed && l.probesFailed < probeEvidence) {
 		// A short blackout, not a window: one congestion event. The cuts
 		// made during it chased a success estimate that had fallen to
 		// nothing; one multiplicative cut from the rate before it is what
