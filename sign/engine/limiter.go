@@ -65,6 +65,7 @@ const (
 	windowGrowth   = 0.02
 	probeLead      = 200 * time.Millisecond
 	probeLeadGap   = 50 * time.Millisecond
+	maxProbing     = 2 * quotaWindow
 )
 
 // limiter is an AIMD token pacer. Callers reserve a send time, report each
@@ -373,6 +374,16 @@ func (l *limiter) wait(ctx context.Context) (ticket, error) {
 			return t, nil
 		}
 	}
+}
+
+// probing reports whether the limiter is paused and has been for less
+// than maxProbing: its refused probes are not a signature's failures
+// (a per-minute window can be dry for most of a minute), but a quota dry
+// for longer than two windows is.
+func (l *limiter) probing(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.paused && now.Sub(l.pausedAt) < maxProbing
 }
 
 // Rate is the current rate in calls per second.
