@@ -105,9 +105,8 @@ func draw(ss []*series, quota float64) string {
 		w, ph, left, top, gap = 760.0, 220.0, 60.0, 30.0, 50.0
 		plotW                 = w - left - 120
 	)
-	maxSec, maxRate := 1, quota*1.5
+	maxRate := quota * 1.5
 	for _, s := range ss {
-		maxSec = max(maxSec, len(s.perSec))
 		for _, v := range s.perSec {
 			maxRate = max(maxRate, float64(v))
 		}
@@ -117,6 +116,12 @@ func draw(ss []*series, quota float64) string {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`+"\n", w, h)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	for i, p := range panels {
+		maxSec := 1 // each panel spans its own run
+		for _, s := range ss {
+			if s.build == p.build && s.shape == p.shape {
+				maxSec = max(maxSec, len(s.perSec))
+			}
+		}
 		y0 := top + float64(i)*(ph+gap)
 		x := func(sec int) float64 { return left + plotW*float64(sec)/float64(maxSec) }
 		y := func(rate float64) float64 { return y0 + ph - ph*rate/maxRate }

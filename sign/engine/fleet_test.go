@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"flag"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -74,5 +77,30 @@ func TestFleetSharesTheQuota(t *testing.T) {
 				t.Errorf("%.2f%% of calls refused, want < 1%%", 100*r.refusedShare())
 			}
 		})
+	}
+}
+
+var fleetTrace = flag.String("fleet.trace", "", "write the admitted calls per second per replica of 1, 3 and 10 replicas on both shapes to this CSV (loadtest/plot draws it)")
+
+// TestFleetTrace writes the simulation's time series for the picture in
+// BENCHMARKS.md; it runs only with -fleet.trace.
+func TestFleetTrace(t *testing.T) {
+	if *fleetTrace == "" {
+		t.Skip("no -fleet.trace file")
+	}
+	var b strings.Builder
+	b.WriteString("build,shape,processes,process,second,issued\n")
+	for _, sh := range fleetShapes {
+		for _, n := range []int{1, 3, 10} {
+			r := simulateFleet(fleet(n, sh.quota, sh.duration, 1))
+			for p, secs := range r.perSecond {
+				for s, k := range secs {
+					fmt.Fprintf(&b, "simulation,%s,%d,%d,%d,%d\n", sh.name, n, p, s, k)
+				}
+			}
+		}
+	}
+	if err := os.WriteFile(*fleetTrace, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
