@@ -26,6 +26,7 @@
 //	go run ./loadtest/keyless                        # the full run
 //	go run ./loadtest/keyless -n 3000 -scenarios c,d # a quick look
 //	go run ./loadtest/keyless -scenarios d -burst 50 -progress
+//	go run ./loadtest/keyless -replicas 1,3,10 -shapes bucket,window   # N linkissuer sign processes, one quota (replicas.go)
 package main
 
 import (
