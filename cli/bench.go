@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/sign/iam"
 )
 
 const benchUsage = `Usage: linkissuer bench --service-account EMAIL --yes [flags]
@@ -60,14 +61,14 @@ func Bench(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "linkissuer bench: give --service-account (or --keyless) to measure IAM signBlob")
 		return ExitUsage
 	}
-	iam, err := sign.NewIAMSigner(ctx, sign.IAMOptions{Email: f.keyless.serviceAccount, Delegates: f.keyless.delegates, Endpoint: f.keyless.iamEndpoint})
+	blob, err := iam.NewSigner(ctx, iam.Options{Email: f.keyless.serviceAccount, Delegates: f.keyless.delegates, Endpoint: f.keyless.iamEndpoint})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "linkissuer bench: %v\n", err)
 		return ExitFailure
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.maxTime)
 	defer cancel()
-	r, err := runBench(ctx, iam, f.maxCalls, f.start, func(s benchStep) {
+	r, err := runBench(ctx, blob, f.maxCalls, f.start, func(s benchStep) {
 		fmt.Fprintf(env.Stderr, "  step %5.0f/s: %5d calls, %5d ok, %4d refused (429), %3d other errors\n", s.rate, s.calls, s.ok, s.refused, s.failed)
 	})
 	if err != nil {

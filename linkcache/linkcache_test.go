@@ -10,6 +10,7 @@ import (
 
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/sign/iam"
 )
 
 // counting counts the signatures the inner URLSigner makes.
@@ -52,11 +53,11 @@ func keylessURLSigner(t *testing.T) (*sign.URLSigner, *emulator.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close(context.Background()) })
-	iam, err := sign.NewIAMSigner(context.Background(), sign.IAMOptions{Email: srv.Email(), Endpoint: srv.Endpoint()})
+	blob, err := iam.NewSigner(context.Background(), iam.Options{Email: srv.Email(), Endpoint: srv.Endpoint()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := sign.New(iam, nil)
+	u, err := sign.New(blob, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

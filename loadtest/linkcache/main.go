@@ -33,6 +33,7 @@ import (
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/engine"
+	"github.com/linkissuer/linkissuer/sign/iam"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
@@ -92,11 +93,11 @@ func run(c config, cached bool, n int) (result, error) {
 		return result{}, err
 	}
 	defer srv.Close(ctx)
-	iam, err := sign.NewIAMSigner(ctx, sign.IAMOptions{Email: srv.Email(), Endpoint: srv.Endpoint()})
+	blob, err := iam.NewSigner(ctx, iam.Options{Email: srv.Email(), Endpoint: srv.Endpoint()})
 	if err != nil {
 		return result{}, err
 	}
-	eng, err := engine.New(iam, nil)
+	eng, err := engine.New(blob, nil)
 	if err != nil {
 		return result{}, err
 	}
