@@ -29,6 +29,7 @@ var commands = map[string]cli.Command{
 	"verify":  cli.Verify,
 	"demo":    cli.Demo,
 	"dev":     cli.Dev,
+	"bench":   cli.Bench,
 	"doctor":  cli.Doctor,
 }
 
@@ -73,6 +74,7 @@ Commands:
   dev        run the local stack (Pub/Sub, Cloud Storage, IAM stand-ins) and print what to export
   doctor     check a deployment: signer, topics, subscriptions, dead-letter policy, buckets; a fix per failure
   version    print the module version and VCS revision (also --version)
+  bench      measure IAM signBlob in this project (latency, the 429 point) and print settings that fit (spends quota: --yes)
 
 Run "linkissuer COMMAND -h" for a command's flags.
 `)

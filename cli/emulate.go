@@ -36,6 +36,7 @@ func Emulate(ctx context.Context, env Env, args []string) int {
 		jitter     = fs.Duration("jitter", envDuration(env, "LINKISSUER_IAM_JITTER", 10*time.Millisecond), "latency spread, uniform ± [LINKISSUER_IAM_JITTER]")
 		quota      = fs.Float64("quota", envFloat(env, "LINKISSUER_IAM_QUOTA", 1000), "signBlob calls admitted per second, 0 for no quota; above it: 429 RESOURCE_EXHAUSTED [LINKISSUER_IAM_QUOTA]")
 		burst      = fs.Int("burst", envInt(env, "LINKISSUER_IAM_BURST", 0), "quota bucket depth (default: one second of quota) [LINKISSUER_IAM_BURST]")
+		window     = fs.Duration("quota-window", envDuration(env, "LINKISSUER_IAM_QUOTA_WINDOW", 0), "count the quota in fixed windows of this length (1m: quota×60 per minute, reset on the minute) instead of a token bucket [LINKISSUER_IAM_QUOTA_WINDOW]")
 		errorRate  = fs.Float64("error-rate", envFloat(env, "LINKISSUER_IAM_ERROR_RATE", 0), "share of calls answered 500, 502 or 503 [LINKISSUER_IAM_ERROR_RATE]")
 		hangRate   = fs.Float64("hang-rate", envFloat(env, "LINKISSUER_IAM_HANG_RATE", 0), "share of calls held until the client gives up [LINKISSUER_IAM_HANG_RATE]")
 		hangMax    = fs.Duration("hang-max", envDuration(env, "LINKISSUER_IAM_HANG_MAX", time.Minute), "longest hang, then 504 [LINKISSUER_IAM_HANG_MAX]")
@@ -55,7 +56,7 @@ func Emulate(ctx context.Context, env Env, args []string) int {
 		return ExitUsage
 	}
 	opts := &emulator.Options{
-		Email: *email, Latency: *latency, Jitter: *jitter, Quota: *quota, Burst: *burst,
+		Email: *email, Latency: *latency, Jitter: *jitter, Quota: *quota, Burst: *burst, Window: *window,
 		ErrorRate: *errorRate, HangRate: *hangRate, HangMax: *hangMax, DeniedRate: *deniedRate, Seed: *seed,
 	}
 	if *keyFile != "" {
@@ -108,6 +109,9 @@ func printEmulator(env Env, srv *emulator.Server, o *emulator.Options) {
 			burst = max(1, int(o.Quota))
 		}
 		quota = fmt.Sprintf("%g/s (burst %d)", o.Quota, burst)
+		if o.Window > 0 {
+			quota = fmt.Sprintf("%d per %s (fixed window)", int64(o.Quota*o.Window.Seconds()), o.Window)
+		}
 	}
 	fmt.Fprintf(w, "  faults:          latency %s ± %s, quota %s, 5xx %g%%, hangs %g%% (max %s), transient 403 %g%%, seed %d\n",
 		o.Latency, o.Jitter, quota, 100*o.ErrorRate, 100*o.HangRate, o.HangMax, 100*o.DeniedRate, o.Seed)

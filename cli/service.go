@@ -52,7 +52,8 @@ type serviceFlags struct {
 	// preflightTimeout bounds each start-up check.
 	preflightTimeout time.Duration
 	// trace turns on OpenTelemetry tracing to Cloud Trace.
-	trace bool
+	trace     bool
+	linkCache linkCacheFlags
 }
 
 func (s *serviceFlags) register(fs *flag.FlagSet, env Env) {
@@ -90,6 +91,7 @@ func (s *serviceFlags) register(fs *flag.FlagSet, env Env) {
 	fs.BoolVar(&s.trace, "trace", envBool(env, "LINKISSUER_TRACE", false), "trace each message (receive, sign, publish) to Cloud Trace; needs roles/cloudtrace.agent [$LINKISSUER_TRACE]")
 	fs.DurationVar(&s.preflightTimeout, "preflight-timeout", envDuration(env, "LINKISSUER_PREFLIGHT_TIMEOUT", 30*time.Second), "bound on each start-up check (subscription, topics, signer) [$LINKISSUER_PREFLIGHT_TIMEOUT]")
 	fs.DurationVar(&s.publishDelay, "publish-delay", envDuration(env, "LINKISSUER_PUBLISH_DELAY", 2*time.Millisecond), "longest a result waits for its publish batch to fill: lower is less latency, higher is fewer publish requests [$LINKISSUER_PUBLISH_DELAY]")
+	s.linkCache.register(fs, env)
 }
 
 // policy compiles the policy flags.

@@ -269,7 +269,12 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 	// Jobs name their notify and output topics in full; NamedTopics
 	// publishes those and passes logical names on to pub.
 	named := jobs.NewNamedTopics(client, pub, pubsub.PublishSettings{DelayThreshold: f.publishDelay, CountThreshold: 100})
-	links := &worker.LinkHandler{Signer: urls, Policy: pol}
+	linkSigner, err := f.linkCache.wrap(urls)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	links := &worker.LinkHandler{Signer: linkSigner, Policy: pol}
 	rec, stopAudit, err := f.audit.recorder(client, cred, f.cred.keyFile, log, pubsub.PublishSettings{DelayThreshold: f.publishDelay, CountThreshold: 100})
 	if err != nil {
 		client.Close()

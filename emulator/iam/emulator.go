@@ -63,6 +63,12 @@ type Options struct {
 	Quota float64
 	// Burst is the bucket's depth. Default: one second of Quota.
 	Burst int
+	// Window, if set, counts the quota in fixed windows instead of a
+	// bucket: Quota × Window calls per window (say 1000/s over a minute:
+	// 60,000 per minute), all admitted as fast as they come, then 429s
+	// until the window resets on the next multiple of Window since the Unix
+	// epoch. Burst does not apply.
+	Window time.Duration
 	// ErrorRate is the share of calls answered 500, 502 or 503.
 	ErrorRate float64
 	// HangRate is the share of calls held until the client gives up, the
@@ -96,8 +102,11 @@ func (o *Options) Validate() error {
 	if o.Latency < 0 || o.Jitter < 0 || o.HangMax < 0 {
 		return errors.New("latency, jitter and hang max must not be negative")
 	}
-	if o.Quota < 0 || o.Burst < 0 {
-		return errors.New("quota and burst must not be negative")
+	if o.Quota < 0 || o.Burst < 0 || o.Window < 0 {
+		return errors.New("quota, burst and window must not be negative")
+	}
+	if o.Window > 0 && o.Quota > 0 && o.Quota*o.Window.Seconds() < 1 {
+		return errors.New("a quota window must admit at least one call")
 	}
 	if o.Email != "" && !strings.Contains(o.Email, "@") {
 		return fmt.Errorf("email %q is not an email", o.Email)
@@ -127,7 +136,7 @@ type Emulator struct {
 	generated bool
 	certPEM   []byte
 	hangMax   time.Duration
-	quota     *bucket
+	quota     interface{ take(time.Time) bool }
 	dice      *dice
 	mux       *http.ServeMux
 	done      chan struct{}
@@ -176,6 +185,9 @@ func New(opts *Options) (*Emulator, error) {
 		burst = max(1, int(o.Quota))
 	}
 	e.quota = newBucket(o.Quota, burst, time.Now())
+	if o.Window > 0 && o.Quota > 0 {
+		e.quota = newWindow(int64(o.Quota*o.Window.Seconds()), o.Window)
+	}
 	e.dice = newDice(&o)
 
 	e.mux = http.NewServeMux()

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -273,6 +274,44 @@ func TestBucket(t *testing.T) {
 	}
 }
 
+func TestWindow(t *testing.T) {
+	w := newWindow(3, time.Minute)
+	minute := time.Unix(1_700_000_040, 0) // 17:00 on some day: a whole minute
+	steps := []struct {
+		at   time.Duration
+		want bool
+	}{
+		{10 * time.Second, true}, {10 * time.Second, true}, {11 * time.Second, true}, // 3 per minute
+		{11 * time.Second, false}, {59*time.Second + 999*time.Millisecond, false}, // dry until the minute ends
+		{time.Minute, true}, {time.Minute, true}, {time.Minute, true}, {time.Minute + 1, false}, // reset on the minute
+		{5 * time.Minute, true}, // later windows start fresh
+	}
+	for i, s := range steps {
+		if got := w.take(minute.Add(s.at)); got != s.want {
+			t.Errorf("step %d at %v: take = %v, want %v", i, s.at, got, s.want)
+		}
+	}
+}
+
+func TestQuotaWindowAnswers429UntilTheReset(t *testing.T) {
+	// 2 per second over a one-second window: two calls pass, the rest of
+	// the second is answered 429, the next second admits two again.
+	s := start(t, Options{Quota: 2, Window: time.Second})
+	body := map[string]any{"payload": "eA=="}
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+	var codes []int
+	for range 4 {
+		codes = append(codes, post(t, context.Background(), signURL(s, s.Email()), body).code)
+	}
+	if want := []int{200, 200, 429, 429}; !slices.Equal(codes, want) {
+		t.Errorf("codes in one window %v, want %v", codes, want)
+	}
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+	if a := post(t, context.Background(), signURL(s, s.Email()), body); a.code != 200 {
+		t.Errorf("first call of the next window: %d, want 200", a.code)
+	}
+}
+
 func TestSeededFaultsRepeat(t *testing.T) {
 	o := &Options{ErrorRate: 0.3, HangRate: 0.1, DeniedRate: 0.2, Latency: 50 * time.Millisecond, Jitter: 10 * time.Millisecond, Seed: 42}
 	type draw struct {
@@ -417,6 +456,9 @@ func TestOptionsValidate(t *testing.T) {
 		{"rates sum above 1", &Options{ErrorRate: 0.6, HangRate: 0.6}, false},
 		{"negative latency", &Options{Latency: -time.Second}, false},
 		{"negative quota", &Options{Quota: -1}, false},
+		{"window", &Options{Quota: 1000, Window: time.Minute}, true},
+		{"negative window", &Options{Quota: 1000, Window: -time.Minute}, false},
+		{"window admits nothing", &Options{Quota: 0.5, Window: time.Second}, false},
 		{"email", &Options{Email: "not-an-email"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -38,6 +38,36 @@ func (b *bucket) take(now time.Time) bool {
 	return true
 }
 
+// window is the quota counted in fixed windows: limit calls per period,
+// the count reset at every multiple of period since the Unix epoch (a
+// per-minute quota resets on the minute). It is a pure core: callers pass
+// the time.
+type window struct {
+	mu     sync.Mutex
+	limit  int64
+	period time.Duration
+	start  int64 // the current window's index
+	used   int64
+}
+
+func newWindow(limit int64, period time.Duration) *window {
+	return &window{limit: limit, period: period, start: -1}
+}
+
+// take counts one call at now if the window has room.
+func (w *window) take(now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if k := now.UnixNano() / int64(w.period); k != w.start {
+		w.start, w.used = k, 0
+	}
+	if w.used >= w.limit {
+		return false
+	}
+	w.used++
+	return true
+}
+
 // fault is what the dice decided for one request.
 type fault int
 

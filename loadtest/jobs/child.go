@@ -59,7 +59,11 @@ func newSetup(ctx context.Context, c config, pub worker.Publisher, split *jobs.S
 	}
 	s := &setup{store: jobs.NewGCS(client), close: func() { client.Close() }}
 	var signer sign.Signer
-	if c.iamEndpoint == "" {
+	if c.hmac {
+		if signer, err = sign.NewHMACSigner(benchHMACID, benchHMACSecret); err != nil {
+			return nil, err
+		}
+	} else if c.iamEndpoint == "" {
 		if signer, err = sign.LoadKeyFile(c.keyFile, benchEmail); err != nil {
 			return nil, err
 		}

@@ -26,6 +26,7 @@
 //	go run ./loadtest/keyless                        # the full run
 //	go run ./loadtest/keyless -n 3000 -scenarios c,d # a quick look
 //	go run ./loadtest/keyless -scenarios d -burst 50 -progress
+//	go run ./loadtest/keyless -replicas 1,3,10 -shapes bucket,window   # N linkissuer sign processes, one quota (replicas.go)
 package main
 
 import (
@@ -63,6 +64,9 @@ type config struct {
 	latency, jitter, timeout            time.Duration
 	scenarios                           string
 	progress                            bool
+
+	replicas, shapes, trace, compareRef string
+	replicaURLs, windowURLs             int
 }
 
 func main() {
@@ -78,11 +82,21 @@ func main() {
 	flag.DurationVar(&c.timeout, "timeout", 5*time.Minute, "time limit of each scenario")
 	flag.StringVar(&c.scenarios, "scenarios", "a,b,c,d", "scenarios to run")
 	flag.BoolVar(&c.progress, "progress", false, "print the engine's state every second (to stderr)")
+	flag.StringVar(&c.replicas, "replicas", "", "instead of the scenarios: run this many `linkissuer sign` processes at once per row against one emulator, e.g. 1,3,10 (see replicas.go)")
+	flag.StringVar(&c.shapes, "shapes", "bucket,window", "with -replicas: quota shapes, bucket (token bucket 0.1 s deep) and window (fixed per-minute window)")
+	flag.IntVar(&c.replicaURLs, "replica-urls", 30000, "with -replicas: URLs signed in all against the token bucket")
+	flag.IntVar(&c.windowURLs, "window-urls", 180000, "with -replicas: URLs signed in all against the fixed window (several windows)")
+	flag.StringVar(&c.compareRef, "compare-ref", "", "with -replicas: also run a linkissuer built from this git ref (say main), row by row")
+	flag.StringVar(&c.trace, "trace", "", "with -replicas: write URLs issued per second per process to this CSV file")
 	flag.Parse()
 
 	key, err := rsa.GenerateKey(rand.Reader, c.keyBits)
 	if err != nil {
 		fatal(err)
+	}
+	if c.replicas != "" {
+		replicasMain(c, key)
+		return
 	}
 	fmt.Printf("emulator: quota %g/s (burst %s), latency %s ± %s, RSA-%d; %d URLs per scenario; engine MaxInFlight %d; %d CPUs\n\n",
 		c.quota, burstText(c), c.latency, c.jitter, c.keyBits, c.n, c.inFlight, runtime.NumCPU())

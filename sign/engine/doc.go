@@ -9,12 +9,17 @@
 //     slow start until the first 429 / RESOURCE_EXHAUSTED, then additive
 //     increase and a multiplicative cut to just under what the server
 //     admitted, at most once per round trip. Options.Ceiling caps it.
+//   - A quota that refuses everything (a per-minute window spent) pauses
+//     the rate: one probe at a time until it admits again; a window seen
+//     to reset is paced from then on to spread each window's count over
+//     the window. Replicas need no configuration to share one quota.
 //   - Transient errors (failure.IsTransient, such as a *sign.RetryableError:
 //     429, 5xx, timeouts, the transient signBlob 403) are retried with
 //     exponential backoff and full jitter, at most Options.MaxAttempts calls
-//     per signature; then a *GiveUpError, which wraps the last cause, is not
-//     retried by the engine and classifies as a transient failure of the
-//     signer. Other errors are returned at once, unchanged.
+//     per signature (refused probes of a paused rate do not count, for up to
+//     two minutes of pause); then a *GiveUpError, which wraps the last cause,
+//     is not retried by the engine and classifies as a transient failure of
+//     the signer. Other errors are returned at once, unchanged.
 //   - Each call has its own deadline (Options.CallTimeout); a call that
 //     runs out is retried. Cancelling the caller's context stops its waits
 //     (concurrency slot, pacing, backoff) and its call at once.

@@ -219,7 +219,13 @@ func (e *Engine) signShared(ctx context.Context, scope sign.Scope, stringToSign 
 // permanently, runs out of attempts or ctx is done.
 func (e *Engine) signWithRetries(ctx context.Context, scope sign.Scope, stringToSign []byte) ([]byte, error) {
 	for attempt := 1; ; attempt++ {
-		sig, err := e.call(ctx, scope, stringToSign)
+		sig, probed, err := e.call(ctx, scope, stringToSign)
+		if probed && err != nil && ctx.Err() == nil {
+			// A refused probe of a paused limiter: the quota is dry, and
+			// the limiter, not the backoff, decides when to try again.
+			attempt--
+			continue
+		}
 		switch {
 		case err == nil:
 			return sig, nil
@@ -239,16 +245,24 @@ func (e *Engine) signWithRetries(ctx context.Context, scope sign.Scope, stringTo
 }
 
 // call makes one call to the inner signer: a concurrency slot, a paced
-// send slot, then the call under its own deadline.
-func (e *Engine) call(ctx context.Context, scope sign.Scope, stringToSign []byte) ([]byte, error) {
+// send slot, then the call under its own deadline. probed reports a call
+// refused as the probe of a limiter paused for less than maxProbing.
+func (e *Engine) call(ctx context.Context, scope sign.Scope, stringToSign []byte) (sig []byte, probed bool, err error) {
 	if err := e.sem.Acquire(ctx, 1); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer e.sem.Release(1)
-	epoch, err := e.limiter.wait(ctx)
+	ticket, err := e.limiter.wait(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	sig, err = e.callOnce(ctx, ticket, scope, stringToSign)
+	probed = err != nil && ticket.probe && throttled(err) && e.limiter.probing(time.Now())
+	return sig, probed, err
+}
+
+// callOnce is the call itself, on a ticket.
+func (e *Engine) callOnce(ctx context.Context, ticket ticket, scope sign.Scope, stringToSign []byte) ([]byte, error) {
 	cctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
 	defer cancel()
 
@@ -273,7 +287,7 @@ func (e *Engine) call(ctx context.Context, scope sign.Scope, stringToSign []byte
 		return nil, &sign.RetryableError{Err: fmt.Errorf("sign: call timed out after %s: %w", e.opts.CallTimeout, err)}
 	case throttled(err):
 		e.stats.throttled.Add(1)
-		if e.limiter.throttled(now, epoch) {
+		if e.limiter.throttled(now, ticket) {
 			e.stats.cuts.Add(1)
 		}
 	}

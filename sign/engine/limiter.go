@@ -35,6 +35,39 @@ const (
 	minGrowthBase     = 10 // calls/s: the step never falls below 0.2/s²
 )
 
+// Window detection. A quota counted in fixed windows (signBlob's is
+// "per minute") admits everything until the window's count is spent, then
+// refuses everything until the window resets. AIMD reads that as a
+// collapsing quota and cuts to the floor, then needs minutes to grow back;
+// and once back, it bursts into the next window and meets the wall again.
+//
+// So: a run of refusals with no success for exhaustAfter (and at least
+// exhaustCount of them) is an exhausted window. The limiter then pauses: it sends one probe at a time, spaced
+// from firstProbeGap doubling to maxProbeGap, and holds every other caller
+// (they re-ask, costing no call). A probe admitted after the pause lasted
+// at least windowEvidence, with probeEvidence probes refused, is a window
+// reset: from then on the limiter knows
+// the boundary (reset + k·quotaWindow) and paces to spread the window:
+// rate = what this replica was admitted in the last window / quotaWindow,
+// growing by windowGrowth each window that did not run dry, and falling
+// back to what it was admitted each window that did (the pause until the
+// boundary, probed from probeLead before it, is the only cost). A token
+// bucket refills within milliseconds, so its probes succeed before
+// windowEvidence and it never enters window pacing.
+const (
+	exhaustAfter   = 100 * time.Millisecond
+	exhaustCount   = 8 // refusals in a row, with exhaustAfter: at a few calls per second, 100 ms says little
+	probeEvidence  = 4 // refused probes before a reset counts as a window's
+	firstProbeGap  = 50 * time.Millisecond
+	maxProbeGap    = time.Second
+	windowEvidence = 2 * time.Second
+	quotaWindow    = time.Minute
+	windowGrowth   = 0.02
+	probeLead      = 200 * time.Millisecond
+	probeLeadGap   = 50 * time.Millisecond
+	maxProbing     = 2 * quotaWindow
+)
+
 // limiter is an AIMD token pacer. Callers reserve a send time, report each
 // call's outcome, and the rate follows the quota without being told it.
 // Every method takes the time explicitly; only wait reads the clock.
@@ -53,6 +86,36 @@ type limiter struct {
 	recent    decayCounter // successes over recentWindow, to tell a steady estimate
 	binding   float64      // moving share of reservations that had to wait
 	cuts      int
+
+	// Window detection and pacing (see exhaustAfter).
+	lastSuccess  time.Time
+	streakStart  time.Time // first refusal since the last success, or zero
+	streakRate   float64   // the rate before the streak's cuts
+	streakLen    int       // refusals in the streak
+	probesFailed int       // refused probes in this pause
+	paused       bool      // a window ran dry: probing
+	pauses       uint64    // incremented at each pause: older tickets re-ask
+	pausedAt     time.Time
+	probeAt      time.Time // when the next probe may go
+	probeGap     time.Duration
+	probeDue     time.Time // a probe is out until then (zero: none)
+	windowed     bool      // a window reset was seen: pacing per window
+	boundary     time.Time // the current window's start
+	windowCount  int       // successes since boundary
+	windowFull   bool      // the current window started at an observed or predicted boundary
+	windowDry    bool      // the current window ran dry
+	sinceStart   int       // successes before the first reset
+	windowPauses int
+}
+
+// ticket is a reservation: send at at, or, if recheck, ask again at at
+// (the limiter is paused and another caller holds the probe).
+type ticket struct {
+	at      time.Time
+	epoch   uint64
+	pauses  uint64
+	probe   bool
+	recheck bool
 }
 
 func newLimiter(initial, minRate, ceiling float64) *limiter {
@@ -65,11 +128,14 @@ func newLimiter(initial, minRate, ceiling float64) *limiter {
 	return l
 }
 
-// reserve books the next send slot at or after now. It returns the slot
-// and the epoch it was booked in, to be passed back to throttled.
-func (l *limiter) reserve(now time.Time) (time.Time, uint64) {
+// reserve books the next send slot at or after now: the ticket's at. If
+// the ticket says recheck, the caller sends nothing and asks again at at.
+func (l *limiter) reserve(now time.Time) ticket {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.paused {
+		return l.reservePaused(now)
+	}
 	// An idle limiter does not bank more than pacingSlack of sends.
 	if floor := now.Add(-pacingSlack); l.next.Before(floor) {
 		l.next = floor
@@ -83,7 +149,26 @@ func (l *limiter) reserve(now time.Time) (time.Time, uint64) {
 	}
 	l.binding += 0.05 * (waited - l.binding)
 	l.next = l.next.Add(l.interval())
-	return at, l.epoch
+	return ticket{at: at, epoch: l.epoch, pauses: l.pauses}
+}
+
+// reservePaused hands out the one probe, or a time to ask again.
+func (l *limiter) reservePaused(now time.Time) ticket {
+	if l.probeDue.IsZero() || now.After(l.probeDue) { // no probe out (or it was lost)
+		at := maxTime(now, l.probeAt)
+		l.probeDue = at.Add(l.holdOff() + maxProbeGap)
+		return ticket{at: at, epoch: l.epoch, pauses: l.pauses, probe: true}
+	}
+	return ticket{at: maxTime(now, l.probeAt).Add(l.holdOff()), pauses: l.pauses, recheck: true}
+}
+
+// confirm reports whether a ticket booked earlier may still be sent at
+// now: not if the limiter paused since it was booked (unless it is the
+// probe). A caller told no reserves again.
+func (l *limiter) confirm(t ticket) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !t.recheck && (t.probe || (!l.paused && t.pauses == l.pauses && t.epoch == l.epoch))
 }
 
 // release returns a reservation made for at that was not used, if nobody
@@ -102,6 +187,13 @@ func (l *limiter) holdOff() time.Duration {
 	return max(minHoldOff, time.Duration(2*l.latency*float64(time.Second)))
 }
 
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 func (l *limiter) interval() time.Duration {
 	return time.Duration(float64(time.Second) / l.rate)
 }
@@ -117,6 +209,17 @@ func (l *limiter) success(now time.Time, latency time.Duration) {
 	l.latency += 0.05 * (latency.Seconds() - l.latency)
 	l.successes.add(now)
 	l.recent.add(now)
+	l.lastSuccess = now
+	l.streakStart, l.streakLen = time.Time{}, 0
+	if l.paused {
+		l.resume(now, now.Add(-latency))
+	}
+	if l.windowed {
+		l.roll(now)
+		l.windowCount++
+		return // paced per window, not by AIMD
+	}
+	l.windowCount++
 	// Grow only a rate that holds callers back: if they seldom wait for a
 	// slot (few callers, or the concurrency bound binds first), a higher
 	// rate would say nothing about the quota.
@@ -131,14 +234,32 @@ func (l *limiter) success(now time.Time, latency time.Duration) {
 	l.rate = min(l.rate, l.max)
 }
 
-// throttled records a call booked in epoch and refused for quota at now.
-// It cuts the rate at most once per round trip: a call booked before the
-// last cut reports on the old rate, which was already cut. It reports
-// whether it cut.
-func (l *limiter) throttled(now time.Time, epoch uint64) bool {
+// throttled records a call sent on t and refused for quota at now. Outside
+// a pause it cuts the rate at most once per round trip (a call booked
+// before the last cut reports on the old rate, which was already cut) and
+// reports whether it cut; a run of refusals longer than exhaustAfter
+// pauses the limiter instead (see exhaustAfter).
+func (l *limiter) throttled(now time.Time, t ticket) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if epoch != l.epoch || now.Sub(l.lastCut) < l.holdOff() {
+	if l.paused {
+		if t.probe && t.pauses == l.pauses { // the probe found the quota still dry
+			l.probeDue = time.Time{}
+			l.probeAt = now.Add(l.probeGap)
+			l.probeGap = min(2*l.probeGap, maxProbeGap)
+			l.probesFailed++
+		}
+		return false
+	}
+	if l.streakStart.IsZero() {
+		l.streakStart, l.streakRate = now, l.rate
+	}
+	l.streakLen++
+	if now.Sub(l.streakStart) >= exhaustAfter && l.streakLen >= exhaustCount {
+		l.pause(now)
+		return false
+	}
+	if l.windowed || t.epoch != l.epoch || now.Sub(l.lastCut) < l.holdOff() {
 		return false
 	}
 	base := l.rate
@@ -155,30 +276,114 @@ func (l *limiter) throttled(now time.Time, epoch uint64) bool {
 	// A throttle before any estimate exists (say, the first burst against
 	// a shallow bucket) says little about the quota: keep doubling.
 	l.slowStart = l.slowStart && !warm
-	l.epoch++
+	l.epoch++ // slots booked at the old rate are booked again at the new
+	l.next = now
 	l.lastCut = now
 	l.cuts++
 	return true
 }
 
+// pause stops sending but for one probe at a time: the quota ran dry.
+func (l *limiter) pause(now time.Time) {
+	l.paused = true
+	l.pauses++
+	l.pausedAt = l.streakStart
+	l.probesFailed = 0
+	l.probeDue = time.Time{}
+	l.probeGap = firstProbeGap
+	l.probeAt = now.Add(l.probeGap)
+	if !l.windowed {
+		return
+	}
+	l.windowDry = true
+	// Probe from just before the next boundary.
+	next := l.boundary.Add(quotaWindow)
+	for !next.After(now) {
+		next = next.Add(quotaWindow)
+	}
+	l.probeAt = maxTime(l.probeAt, next.Add(-probeLead))
+	l.probeGap = probeLeadGap
+}
+
+// resume ends a pause: a probe sent at sent was admitted at now. After a
+// pause of windowEvidence or more, that was a window reset.
+func (l *limiter) resume(now, sent time.Time) {
+	l.paused = false
+	l.probeDue = time.Time{}
+	l.next = now
+	if now.Sub(l.pausedAt) < windowEvidence || (!l.windowed && l.probesFailed < probeEvidence) {
+		// A short blackout, not a window: one congestion event. The cuts
+		// made during it chased a success estimate that had fallen to
+		// nothing; one multiplicative cut from the rate before it is what
+		// the event says.
+		l.rate = min(l.max, max(l.min, decrease*l.streakRate))
+		l.slowStart = false
+		return
+	}
+	span := quotaWindow
+	if !l.windowed || !l.windowFull {
+		// The window that just ended was not seen whole (a cold start, or
+		// the first reset): what it admitted per second of it.
+		from := l.started
+		if l.windowed {
+			from = l.boundary
+		}
+		span = max(sent.Sub(from), time.Second)
+	}
+	l.rate = min(l.max, max(l.min, float64(l.windowCount)/span.Seconds()))
+	l.windowFull = l.windowed
+	l.windowed, l.windowDry = true, false
+	l.boundary = sent
+	l.windowCount = 0
+	l.slowStart = false
+	l.windowPauses++
+}
+
+// roll moves the window on when now has passed its end. A window that
+// never ran dry had room: the rate grows by windowGrowth.
+func (l *limiter) roll(now time.Time) {
+	for !now.Before(l.boundary.Add(quotaWindow)) {
+		l.boundary = l.boundary.Add(quotaWindow)
+		l.windowCount = 0
+		l.windowFull = true
+		if !l.windowDry {
+			l.rate = min(l.max, l.rate*(1+windowGrowth))
+		}
+		l.windowDry = false
+	}
+}
+
 // wait reserves a slot and sleeps until it, or until ctx is done (then the
-// slot is released). It returns the reservation's epoch.
-func (l *limiter) wait(ctx context.Context) (uint64, error) {
-	now := time.Now()
-	at, epoch := l.reserve(now)
-	d := at.Sub(now)
-	if d <= 0 {
-		return epoch, nil
+// slot is released). It returns the ticket the call goes on.
+func (l *limiter) wait(ctx context.Context) (ticket, error) {
+	for {
+		t := l.reserve(time.Now())
+		if d := time.Until(t.at); d > 0 {
+			timer := time.NewTimer(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				if !t.recheck && !t.probe {
+					l.release(t.at)
+				}
+				return t, ctx.Err()
+			}
+		}
+		if l.confirm(t) {
+			return t, nil
+		}
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return epoch, nil
-	case <-ctx.Done():
-		l.release(at)
-		return epoch, ctx.Err()
-	}
+}
+
+// probing reports whether the limiter is paused and has been for less
+// than maxProbing: its refused probes are not a signature's failures
+// (a per-minute window can be dry for most of a minute), but a quota dry
+// for longer than two windows is.
+func (l *limiter) probing(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.paused && now.Sub(l.pausedAt) < maxProbing
 }
 
 // Rate is the current rate in calls per second.

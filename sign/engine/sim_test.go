@@ -2,44 +2,141 @@ package engine
 
 import (
 	"container/heap"
+	"math"
 	"math/rand/v2"
 	"time"
 )
 
-// simConfig describes one simulated run of the limiter against a quota.
-type simConfig struct {
-	quota    float64       // server admits this many calls per second
-	burst    float64       // server bucket depth
-	latency  time.Duration // mean call latency
-	jitter   time.Duration // latency spread (uniform ±)
-	inFlight int           // callers
-	requests int           // signatures to issue
-	ceiling  float64       // limiter ceiling; 0 for none
-	initial  float64       // limiter initial rate
-	backoff  time.Duration // retry backoff base (full jitter, doubling)
+// simQuota is the server side of a simulation: it admits or refuses one
+// call at a time. Both shapes below are pure: the simulation passes the
+// time.
+type simQuota interface {
+	take(now time.Time) bool
+	// capacity is the most it could admit in [from, to).
+	capacity(from, to time.Time) float64
+}
+
+// simBucket is a strict token bucket: rate per second, burst deep.
+type simBucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func (b *simBucket) take(now time.Time) bool {
+	if b.last.IsZero() {
+		b.tokens, b.last = b.burst, now
+	}
+	if now.After(b.last) {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+func (b *simBucket) capacity(from, to time.Time) float64 {
+	return to.Sub(from).Seconds() * b.rate
+}
+
+// simWindow is a fixed window: limit calls per period, the count reset at
+// phase + k·period.
+type simWindow struct {
+	limit  int
+	period time.Duration
+	phase  time.Time
+	start  time.Time // the current window's start
+	used   int
+}
+
+func (w *simWindow) take(now time.Time) bool {
+	k := now.Sub(w.phase) / w.period
+	if now.Sub(w.phase) < 0 {
+		k--
+	}
+	if s := w.phase.Add(k * w.period); !s.Equal(w.start) {
+		w.start, w.used = s, 0
+	}
+	if w.used >= w.limit {
+		return false
+	}
+	w.used++
+	return true
+}
+
+func (w *simWindow) capacity(from, to time.Time) float64 {
+	first := from.Sub(w.phase) / w.period
+	last := (to.Add(-1).Sub(w.phase)) / w.period
+	return float64(int(last-first+1) * w.limit)
+}
+
+// fleetConfig describes replicas sharing one quota, each running its own
+// limiter with the engine's defaults and knowing nothing of the others,
+// each with an endless backlog.
+type fleetConfig struct {
+	quota    func(start time.Time) simQuota
+	replicas int
+	inFlight int           // concurrency slots per replica (MaxInFlight)
+	callers  int           // requests in progress per replica (SignAll: 2×inFlight)
+	latency  time.Duration // mean latency of an admitted call
+	jitter   time.Duration // uniform ± spread of latency
+	refused  time.Duration // how long a 429 takes to come back
+	ceiling  float64       // each limiter's ceiling, 0 for none
+	initial  float64       // each limiter's initial rate
+	stagger  time.Duration // replica i starts at i·stagger
+	duration time.Duration
 	seed     uint64
 }
 
-type simResult struct {
-	elapsed   time.Duration
-	calls     int
-	throttled int
-	cuts      int
-	finalRate float64
+// fleetResult is what a run did, counted over the run's duration.
+type fleetResult struct {
+	admitted, calls, refused int
+	capacity                 float64
+	perReplica               []int
+	perSecond                [][]int // [replica][second] admitted
+	cuts                     int
+	rates                    []float64 // final rates
+}
+
+// share is what was admitted over what the quota could have admitted.
+func (r fleetResult) share() float64 { return float64(r.admitted) / r.capacity }
+
+// refusedShare is the fraction of calls answered 429.
+func (r fleetResult) refusedShare() float64 {
+	if r.calls == 0 {
+		return 0
+	}
+	return float64(r.refused) / float64(r.calls)
+}
+
+// fairness is the smallest replica's admitted count over the largest's.
+func (r fleetResult) fairness() float64 {
+	lo, hi := math.Inf(1), 0.0
+	for _, n := range r.perReplica {
+		lo, hi = min(lo, float64(n)), max(hi, float64(n))
+	}
+	if hi == 0 {
+		return 0
+	}
+	return lo / hi
 }
 
 type simEvent struct {
-	at     time.Time
-	kind   int // simWake or simDone
-	worker int
-	ok     bool
-	epoch  uint64
-	lat    time.Duration
-	seq    int
+	at      time.Time
+	kind    int
+	replica int
+	caller  int
+	ok      bool
+	ticket  ticket
+	lat     time.Duration
+	seq     int
 }
 
 const (
-	simWake = iota // a caller is free to pick work
+	simWant = iota // a caller wants a concurrency slot for its next attempt
+	simSend        // a caller's paced send slot has come
 	simDone        // a call's answer arrives
 )
 
@@ -56,96 +153,100 @@ func (q simQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
 func (q *simQueue) Push(x any)   { *q = append(*q, x.(simEvent)) }
 func (q *simQueue) Pop() any     { old := *q; e := old[len(old)-1]; *q = old[:len(old)-1]; return e }
 
-// simulate runs a discrete-event simulation: inFlight callers each reserve
-// a send slot from the limiter, the server's token bucket admits or
-// throttles at the send time, and throttled requests come back after a
-// full-jitter backoff. It is deterministic for a seed and takes no real time.
-func simulate(c simConfig) simResult {
+// simulateFleet runs a discrete-event simulation of the engine's call path
+// (a concurrency slot, a paced send slot from the limiter, the call, a
+// full-jitter backoff after a 429) for every replica against one quota. It
+// drives the real limiter, is deterministic for a seed and takes no real
+// time.
+func simulateFleet(c fleetConfig) fleetResult {
 	rng := rand.New(rand.NewPCG(c.seed, 7))
 	start := time.Unix(1_700_000_000, 0)
-	l := newLimiter(c.initial, 1, c.ceiling)
-	tokens, last := c.burst, start
-	take := func(now time.Time) bool {
-		tokens = min(c.burst, tokens+now.Sub(last).Seconds()*c.quota)
-		last = now
-		if tokens < 1 {
-			return false
-		}
-		tokens--
-		return true
+	end := start.Add(c.duration)
+	quota := c.quota(start)
+	type replica struct {
+		l        *limiter
+		free     int   // concurrency slots free
+		queue    []int // callers waiting for a slot, FIFO
+		attempts []int // attempts of the request each caller holds
 	}
-	type retry struct {
-		ready    time.Time
-		attempts int
-	}
-	var retries []retry // requests waiting to be retried
-	fresh := c.requests
-	done := 0
-	attempts := make([]int, c.inFlight) // attempts of the request each worker holds
+	rs := make([]*replica, c.replicas)
+	res := fleetResult{perReplica: make([]int, c.replicas), perSecond: make([][]int, c.replicas)}
 	var q simQueue
 	seq := 0
 	push := func(e simEvent) { seq++; e.seq = seq; heap.Push(&q, e) }
-	for w := 0; w < c.inFlight; w++ {
-		push(simEvent{at: start, kind: simWake, worker: w})
-	}
-	var res simResult
-	now := start
-	for q.Len() > 0 && done < c.requests {
-		e := heap.Pop(&q).(simEvent)
-		now = e.at
-		switch e.kind {
-		case simWake: // a free caller picks work: a due retry first, else a fresh request
-			picked := -1
-			for i, r := range retries {
-				if !r.ready.After(now) {
-					picked = i
-					break
-				}
-			}
-			switch {
-			case picked >= 0:
-				attempts[e.worker] = retries[picked].attempts
-				retries = append(retries[:picked], retries[picked+1:]...)
-			case fresh > 0:
-				fresh--
-				attempts[e.worker] = 0
-			case len(retries) > 0:
-				earliest := retries[0].ready
-				for _, r := range retries {
-					if r.ready.Before(earliest) {
-						earliest = r.ready
-					}
-				}
-				push(simEvent{at: earliest, kind: simWake, worker: e.worker})
-				continue
-			default:
-				continue // nothing left for this caller
-			}
-			sent, epoch := l.reserve(now)
-			res.calls++
-			attempts[e.worker]++
-			if take(sent) {
-				lat := c.latency + time.Duration((rng.Float64()*2-1)*float64(c.jitter))
-				push(simEvent{at: sent.Add(lat), kind: simDone, worker: e.worker, ok: true, epoch: epoch, lat: lat})
-			} else {
-				push(simEvent{at: sent.Add(300 * time.Microsecond), kind: simDone, worker: e.worker, epoch: epoch})
-			}
-		case simDone:
-			if e.ok {
-				l.success(now, e.lat)
-				done++
-			} else {
-				res.throttled++
-				l.throttled(now, e.epoch)
-				n := attempts[e.worker]
-				capped := c.backoff << min(n-1, 6)
-				retries = append(retries, retry{ready: now.Add(time.Duration(rng.Float64() * float64(capped))), attempts: n})
-			}
-			push(simEvent{at: now, kind: simWake, worker: e.worker})
+	for i := range rs {
+		rs[i] = &replica{l: newLimiter(c.initial, DefaultMinRate, c.ceiling), free: c.inFlight, attempts: make([]int, c.callers)}
+		res.perSecond[i] = make([]int, int(math.Ceil(c.duration.Seconds())))
+		for k := range c.callers {
+			push(simEvent{at: start.Add(time.Duration(i) * c.stagger), kind: simWant, replica: i, caller: k})
 		}
 	}
-	res.elapsed = now.Sub(start)
-	res.cuts = l.cuts
-	res.finalRate = l.Rate()
+	for q.Len() > 0 {
+		e := heap.Pop(&q).(simEvent)
+		now := e.at
+		if !now.Before(end) {
+			break
+		}
+		r := rs[e.replica]
+		switch e.kind {
+		case simWant:
+			if r.free == 0 {
+				r.queue = append(r.queue, e.caller)
+				continue
+			}
+			r.free--
+			t := r.l.reserve(now)
+			push(simEvent{at: t.at, kind: simSend, replica: e.replica, caller: e.caller, ticket: t})
+		case simSend:
+			if !r.l.confirm(e.ticket) { // paused since booking, or told to ask again
+				t := r.l.reserve(now)
+				push(simEvent{at: t.at, kind: simSend, replica: e.replica, caller: e.caller, ticket: t})
+				continue
+			}
+			res.calls++
+			r.attempts[e.caller]++
+			if quota.take(now) {
+				lat := c.latency + time.Duration((rng.Float64()*2-1)*float64(c.jitter))
+				push(simEvent{at: now.Add(lat), kind: simDone, replica: e.replica, caller: e.caller, ok: true, ticket: e.ticket, lat: lat})
+			} else {
+				push(simEvent{at: now.Add(c.refused), kind: simDone, replica: e.replica, caller: e.caller, ticket: e.ticket})
+			}
+		case simDone:
+			// The slot goes to the next caller waiting for one.
+			if len(r.queue) > 0 {
+				next := r.queue[0]
+				r.queue = r.queue[1:]
+				r.free++
+				push(simEvent{at: now, kind: simWant, replica: e.replica, caller: next})
+			} else {
+				r.free++
+			}
+			var wait time.Duration
+			if e.ok {
+				r.l.success(now, e.lat)
+				res.admitted++
+				res.perReplica[e.replica]++
+				res.perSecond[e.replica][int(now.Sub(start)/time.Second)]++
+				r.attempts[e.caller] = 0
+			} else {
+				res.refused++
+				if r.l.throttled(now, e.ticket) {
+					res.cuts++
+				}
+				n := r.attempts[e.caller]
+				if n >= DefaultMaxAttempts {
+					r.attempts[e.caller] = 0 // gave up; the caller takes the next request
+				} else {
+					limit := min(DefaultMaxBackoff, DefaultBaseBackoff<<(n-1))
+					wait = time.Duration(rng.Float64() * float64(limit))
+				}
+			}
+			push(simEvent{at: now.Add(wait), kind: simWant, replica: e.replica, caller: e.caller})
+		}
+	}
+	for _, r := range rs {
+		res.rates = append(res.rates, r.l.Rate())
+	}
+	res.capacity = quota.capacity(start, end)
 	return res
 }
