@@ -276,7 +276,11 @@ func (s *SyncIssuer) IssueLink(ctx context.Context, r LinkRequest) (*schema.Link
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
 	src := schema.LinkSource{MessageID: "sync-" + hex.EncodeToString(id)}
-	ctx = audit.WithRequester(ctx, audit.Requester{Path: audit.PathSync, Caller: r.Caller, MessageID: src.MessageID})
+	if _, ok := audit.RequesterFrom(ctx); !ok {
+		// A caller that says who asked (a durable-link click) keeps its
+		// own requester.
+		ctx = audit.WithRequester(ctx, audit.Requester{Path: audit.PathSync, Caller: r.Caller, MessageID: src.MessageID})
+	}
 	return s.Links.IssueLink(ctx, preq, obj, src)
 }
 
