@@ -448,4 +448,3 @@ func TestNewRefusesBadPublicURL(t *testing.T) {
 type nopAuth struct{}
 
 func (nopAuth) Authenticate(http.ResponseWriter, *http.Request) (string, bool) { return "", true }
-
