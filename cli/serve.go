@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linkissuer/linkissuer/durable"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
@@ -14,7 +15,8 @@ const serveUsage = `Usage: linkissuer serve --results-topic T --errors-topic T -
 
 Push mode for Cloud Run: POST /pubsub/push takes Pub/Sub push deliveries,
 POST /events takes Eventarc CloudEvents, POST /v1/links (--sync-links) issues
-links synchronously, one or a batch of up to 1000. Requests must carry a
+links synchronously, one or a batch of up to 1000; POST /v1/durable-links and
+GET /l/TOKEN (--durable-links) mint and follow durable links. Requests must carry a
 Google-signed OIDC token from one of --push-emails for one of --audiences.
 The status code tells Pub/Sub whether to redeliver. Also serves /healthz, /readyz and /metrics.`
 
@@ -24,14 +26,20 @@ func Serve(ctx context.Context, env Env, args []string) int {
 	var emails, audiences string
 	var insecure, syncLinks bool
 	var handlerTimeout time.Duration
+	var d durableFlags
 	fs := newFlagSet(env, "serve", serveUsage)
 	f.register(fs, env)
+	d.register(fs, env)
 	fs.StringVar(&emails, "push-emails", envString(env, "LINKISSUER_PUSH_EMAILS", ""), "comma-separated service accounts whose push/Eventarc tokens are accepted [$LINKISSUER_PUSH_EMAILS]")
 	fs.StringVar(&audiences, "audiences", envString(env, "LINKISSUER_AUDIENCES", ""), "comma-separated accepted token audiences (the push endpoint URL) [$LINKISSUER_AUDIENCES]")
 	fs.BoolVar(&insecure, "insecure-skip-auth", false, "accept requests without a token (local use against emulators only)")
 	fs.BoolVar(&syncLinks, "sync-links", envString(env, "LINKISSUER_SYNC_LINKS", "") == "true", "serve POST /v1/links [$LINKISSUER_SYNC_LINKS=true]")
 	fs.DurationVar(&handlerTimeout, "handler-timeout", envDuration(env, "LINKISSUER_HANDLER_TIMEOUT", 30*time.Second), "bound on one delivery's processing (keep under the ack deadline) [$LINKISSUER_HANDLER_TIMEOUT]")
 	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	if err := d.check(); err != nil {
+		fmt.Fprintf(env.Stderr, "linkissuer serve: %v\n", err)
 		return ExitUsage
 	}
 	if err := checkPushEmails(splitList(emails), insecure); err != nil {
@@ -68,6 +76,15 @@ func Serve(ctx context.Context, env Env, args []string) int {
 	mux := worker.NewOpsMux(svc.ready.Check, svc.registry)
 	for _, route := range []string{"/pubsub/push", "/events", "/v1/links"} {
 		mux.Handle(route, push)
+	}
+	if d.enabled {
+		links, err := d.server(svc, push)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "linkissuer serve: %v\n", err)
+			return ExitUsage
+		}
+		mux.Handle(durable.PathMint, links)
+		mux.Handle(durable.PathClick, links)
 	}
 	done := svc.serveHTTP(ctx, f.addr, mux)
 	svc.ready.Set(nil)
