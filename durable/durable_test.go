@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -272,6 +273,34 @@ func TestClickRedirectsToAVerifiedDownload(t *testing.T) {
 	}
 }
 
+func TestClickSignsResponseParams(t *testing.T) {
+	gcs := newGCS(t)
+	urls, pk := keySigner(t, gcs)
+	s := newStack(t, testKeys(t, "k1"), urls, gcs)
+	m := s.mustMint(t, `{"bucket":"durable-media","object":"reports/q3.pdf","response_params":{"response-content-disposition":"attachment; filename=\"q3.pdf\""}}`)
+	status, loc := s.click(t, m.URL)
+	if status != http.StatusFound {
+		t.Fatalf("click: %d", status)
+	}
+	p, err := sign.ParseSignedURL(loc, http.MethodGet, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.VerifyRSA(&pk.PublicKey); err != nil {
+		t.Fatalf("redirect target does not verify: %v", err)
+	}
+	u, _ := url.Parse(loc)
+	if got := u.Query().Get("response-content-disposition"); got != `attachment; filename="q3.pdf"` {
+		t.Errorf("response-content-disposition = %q", got)
+	}
+	// A cached click is audited with the same signed parameters.
+	s.click(t, m.URL)
+	recs := s.sink.all()
+	if len(recs) != 2 || len(recs[1].ResponseParams) != 1 || recs[1].ResponseParams[0].Name != "response-content-disposition" || recs[0].Fingerprint != recs[1].Fingerprint {
+		t.Errorf("audit records: %+v", recs)
+	}
+}
+
 func TestRepeatedClicksCostOneSignaturePerWindow(t *testing.T) {
 	gcs := newGCS(t)
 	urls, _ := keySigner(t, gcs)
@@ -425,6 +454,9 @@ func TestMint(t *testing.T) {
 		{name: "put method", token: goodToken, body: `{"bucket":"durable-media","object":"a","method":"PUT"}`, want: http.StatusBadRequest},
 		{name: "unknown field", token: goodToken, body: `{"bucket":"durable-media","object":"a","x":1}`, want: http.StatusBadRequest},
 		{name: "no object", token: goodToken, body: `{"bucket":"durable-media"}`, want: http.StatusBadRequest},
+		{name: "response param not allowed", token: goodToken, body: `{"bucket":"durable-media","object":"a","response_params":{"x-goog-acl":"public"}}`, want: http.StatusBadRequest},
+		{name: "response param too long", token: goodToken, body: `{"bucket":"durable-media","object":"a","response_params":{"response-content-type":"` + strings.Repeat("a", MaxParamValue+1) + `"}}`, want: http.StatusBadRequest},
+		{name: "response params", token: goodToken, body: `{"bucket":"durable-media","object":"a","response_params":{"response-content-type":"text/plain","response-content-disposition":"attachment"}}`, want: http.StatusOK},
 		{name: "negative generation", token: goodToken, body: `{"bucket":"durable-media","object":"a","generation":-1}`, want: http.StatusBadRequest},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -150,6 +151,10 @@ type MintRequest struct {
 	// TTL is the durable link's lifetime: N days ("30d") or a Go duration;
 	// empty means the cap.
 	TTL string `json:"ttl,omitempty"`
+	// ResponseParams are signed into every URL the link redirects to;
+	// names from ResponseParamNames (a name the policy sets keeps the
+	// policy's value).
+	ResponseParams map[string]string `json:"response_params,omitempty"`
 }
 
 // MintResponse answers POST /v1/durable-links.
@@ -198,9 +203,13 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request) {
 	now := s.o.Now().Truncate(time.Second)
 	c := Claims{ID: NewID(), Bucket: req.Bucket, Object: req.Object, Generation: req.Generation, Method: method,
 		IssuedAt: now.Unix(), ExpiresAt: now.Add(ttl).Unix()}
+	for name, v := range req.ResponseParams {
+		c.Params = append(c.Params, Param{Name: name, Value: v})
+	}
+	slices.SortFunc(c.Params, func(a, b Param) int { return strings.Compare(a.Name, b.Name) })
 	tok, err := s.o.Keys.Mint(c)
 	if err != nil {
-		worker.WriteError(w, http.StatusBadRequest, string(schema.CodeInvalidField), "the link is too long")
+		worker.WriteError(w, http.StatusBadRequest, string(schema.CodeInvalidField), strings.TrimPrefix(strings.TrimPrefix(err.Error(), ErrMalformed.Error()+": "), "durable: "))
 		return
 	}
 	s.log.Info("durable link minted", zap.String("token_id", c.ID), zap.String("caller", caller),
@@ -303,8 +312,9 @@ func (s *Server) signed(ctx context.Context, c Claims, now time.Time) (*schema.L
 		defer cancel()
 		l, err := s.o.Issuer.IssueLink(ictx, worker.LinkRequest{
 			Bucket: c.Bucket, Object: c.Object, Generation: c.Generation, Method: c.Method,
-			ExpiresIn: strconv.FormatInt(int64(s.o.LinkTTL/time.Second), 10) + "s",
-			Caller:    "durable:" + c.ID,
+			ExpiresIn:      strconv.FormatInt(int64(s.o.LinkTTL/time.Second), 10) + "s",
+			ResponseParams: params(c.Params),
+			Caller:         "durable:" + c.ID,
 		})
 		if err != nil {
 			return nil, err
@@ -320,6 +330,14 @@ func (s *Server) signed(ctx context.Context, c Claims, now time.Time) (*schema.L
 		return l, s.record(ctx, c, l)
 	}
 	return l, nil
+}
+
+func params(ps []Param) []sign.Param {
+	var out []sign.Param
+	for _, p := range ps {
+		out = append(out, sign.Param{Name: p.Name, Value: p.Value})
+	}
+	return out
 }
 
 func requester(c Claims) audit.Requester {

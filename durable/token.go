@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -59,10 +60,26 @@ type Claims struct {
 	Object     string `json:"o"`
 	Generation int64  `json:"g,omitempty"`
 	Method     string `json:"m,omitempty"`
+	// Params are response parameters to sign in, sorted by name, each
+	// name in ResponseParamNames at most once.
+	Params []Param `json:"p,omitempty"`
 	// IssuedAt and ExpiresAt are Unix seconds.
 	IssuedAt  int64 `json:"iat"`
 	ExpiresAt int64 `json:"exp"`
 }
+
+// Param is one response parameter.
+type Param struct {
+	Name  string `json:"n"`
+	Value string `json:"v"`
+}
+
+// ResponseParamNames are the response parameters a durable link may carry
+// (the ones Cloud Storage honours); values are at most MaxParamValue bytes.
+var ResponseParamNames = []string{"response-content-disposition", "response-content-type"}
+
+// MaxParamValue bounds a response parameter's value.
+const MaxParamValue = 512
 
 // Key is one HMAC key.
 type Key struct {
@@ -171,6 +188,16 @@ func (c Claims) valid() error {
 		return fmt.Errorf("%w: negative generation", ErrMalformed)
 	case c.ExpiresAt <= c.IssuedAt:
 		return fmt.Errorf("%w: expiry not after issue", ErrMalformed)
+	}
+	for i, p := range c.Params {
+		switch {
+		case !slices.Contains(ResponseParamNames, p.Name):
+			return fmt.Errorf("%w: response parameter %.64q not allowed", ErrMalformed, p.Name)
+		case len(p.Value) > MaxParamValue:
+			return fmt.Errorf("%w: response parameter %s over %d bytes", ErrMalformed, p.Name, MaxParamValue)
+		case i > 0 && c.Params[i-1].Name >= p.Name:
+			return fmt.Errorf("%w: response parameters not sorted and unique", ErrMalformed)
+		}
 	}
 	return nil
 }
