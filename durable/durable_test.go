@@ -115,9 +115,15 @@ func testKeys(t testing.TB, ids ...string) *Keys {
 
 func newStack(t testing.TB, keys *Keys, urls worker.URLSigner, gcs *fakestorage.Server) *stack {
 	t.Helper()
+	return newPolicyStack(t, keys, urls, gcs, policy.Config{})
+}
+
+func newPolicyStack(t testing.TB, keys *Keys, urls worker.URLSigner, gcs *fakestorage.Server, pc policy.Config) *stack {
+	t.Helper()
 	s := &stack{gcs: gcs, sink: &memSink{}, revoked: &revokedList{ids: map[string]bool{}}}
 	s.signer = &countingSigner{URLSigner: urls}
-	p, err := policy.New(policy.Config{Allow: []string{testBucket}})
+	pc.Allow = []string{testBucket}
+	p, err := policy.New(pc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,6 +304,25 @@ func TestClickSignsResponseParams(t *testing.T) {
 	recs := s.sink.all()
 	if len(recs) != 2 || len(recs[1].ResponseParams) != 1 || recs[1].ResponseParams[0].Name != "response-content-disposition" || recs[0].Fingerprint != recs[1].Fingerprint {
 		t.Errorf("audit records: %+v", recs)
+	}
+}
+
+func TestPolicyResponseParamsWin(t *testing.T) {
+	gcs := newGCS(t)
+	urls, _ := keySigner(t, gcs)
+	s := newPolicyStack(t, testKeys(t, "k1"), urls, gcs, policy.Config{ResponseParams: []sign.Param{{Name: "response-content-disposition", Value: "attachment"}}})
+	m := s.mustMint(t, `{"bucket":"durable-media","object":"reports/q3.pdf","response_params":{"response-content-disposition":"inline","response-content-type":"text/plain"}}`)
+	status, loc := s.click(t, m.URL)
+	if status != http.StatusFound {
+		t.Fatalf("click: %d", status)
+	}
+	u, _ := url.Parse(loc)
+	q := u.Query()
+	if got := q["response-content-disposition"]; len(got) != 1 || got[0] != "attachment" {
+		t.Errorf("response-content-disposition = %q, want the policy's only", got)
+	}
+	if got := q.Get("response-content-type"); got != "text/plain" {
+		t.Errorf("response-content-type = %q", got)
 	}
 }
 
