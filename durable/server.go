@@ -305,8 +305,8 @@ func (s *Server) signed(ctx context.Context, c Claims, now time.Time) (*schema.L
 			leader = false
 			return e, nil
 		}
-		// The flight outlives one click's cancellation only as long as
-		// the click that started it.
+		// The flight is shared: it does not stop when the click that
+		// started it goes away; the timeout bounds it.
 		ictx := audit.WithRequester(context.WithoutCancel(ctx), requester(c))
 		ictx, cancel := context.WithTimeout(ictx, 30*time.Second)
 		defer cancel()
