@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linkissuer/linkissuer/durable"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
@@ -14,7 +15,8 @@ const serveUsage = `Usage: linkissuer serve --results-topic T --errors-topic T -
 
 Push mode for Cloud Run: POST /pubsub/push takes Pub/Sub push deliveries,
 POST /events takes Eventarc CloudEvents, POST /v1/links (--sync-links) issues
-links synchronously, one or a batch of up to 1000. Requests must carry a
+links synchronously, one or a batch of up to 1000; POST /v1/durable-links and
+GET /l/TOKEN (--durable-links) mint and follow durable links. Requests must carry a
 Google-signed OIDC token from one of --push-emails for one of --audiences or
 the --service-url endpoints (the audience is never taken from the request's
 Host; Cloud Run does not put the service URL in the environment, so set one
@@ -29,8 +31,10 @@ func Serve(ctx context.Context, env Env, args []string) int {
 	var maxBody, maxBytesInFlight int
 	var insecure, syncLinks bool
 	var handlerTimeout time.Duration
+	var d durableFlags
 	fs := newFlagSet(env, "serve", serveUsage)
 	f.register(fs, env)
+	d.register(fs, env)
 	fs.StringVar(&emails, "push-emails", envString(env, "LINKISSUER_PUSH_EMAILS", ""), "comma-separated service accounts whose push/Eventarc tokens are accepted [$LINKISSUER_PUSH_EMAILS]")
 	fs.StringVar(&audiences, "audiences", envString(env, "LINKISSUER_AUDIENCES", ""), "comma-separated accepted token audiences (the push endpoint URL) [$LINKISSUER_AUDIENCES]")
 	fs.StringVar(&serviceURL, "service-url", envString(env, "LINKISSUER_SERVICE_URL", ""), "this service's URL (https://NAME-HASH.REGION.run.app); the URL and its /pubsub/push and /events are accepted token audiences [$LINKISSUER_SERVICE_URL]")
@@ -40,6 +44,10 @@ func Serve(ctx context.Context, env Env, args []string) int {
 	fs.BoolVar(&syncLinks, "sync-links", envBool(env, "LINKISSUER_SYNC_LINKS", false), "serve POST /v1/links [$LINKISSUER_SYNC_LINKS=true]")
 	fs.DurationVar(&handlerTimeout, "handler-timeout", envDuration(env, "LINKISSUER_HANDLER_TIMEOUT", 30*time.Second), "bound on one delivery's processing (keep under the ack deadline) [$LINKISSUER_HANDLER_TIMEOUT]")
 	if err := parseFlags(fs, env, args); err != nil {
+		return ExitUsage
+	}
+	if err := d.check(); err != nil {
+		fmt.Fprintf(env.Stderr, "linkissuer serve: %v\n", err)
 		return ExitUsage
 	}
 	if err := checkPushEmails(splitList(emails), insecure); err != nil {
@@ -60,7 +68,7 @@ func Serve(ctx context.Context, env Env, args []string) int {
 		defer svc.close()
 		return svc.runServe(ctx, env, f, pushConfig{
 			emails: emails, audiences: auds, insecure: insecure, syncLinks: syncLinks, handlerTimeout: handlerTimeout,
-			maxBody: int64(maxBody), maxBytesInFlight: int64(maxBytesInFlight),
+			maxBody: int64(maxBody), maxBytesInFlight: int64(maxBytesInFlight), durable: d,
 		})
 	})
 }
@@ -72,6 +80,7 @@ type pushConfig struct {
 	insecure, syncLinks       bool
 	handlerTimeout            time.Duration
 	maxBody, maxBytesInFlight int64
+	durable                   durableFlags
 }
 
 // runServe is serve from start-up checks to shutdown.
@@ -106,6 +115,15 @@ func (svc *service) runServe(ctx context.Context, env Env, f serviceFlags, c pus
 	mux := worker.NewOpsMux(svc.ready.Check, svc.registry)
 	for _, route := range []string{"/pubsub/push", "/events", "/v1/links"} {
 		mux.Handle(route, push)
+	}
+	if d := c.durable; d.enabled {
+		links, err := d.server(svc, push)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "linkissuer serve: %v\n", err)
+			return ExitUsage
+		}
+		mux.Handle(durable.PathMint, links)
+		mux.Handle(durable.PathClick, links)
 	}
 	done := svc.serveHTTP(ctx, ln, mux)
 	svc.ready.Set(nil)

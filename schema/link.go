@@ -70,6 +70,10 @@ type LinkObject struct {
 	// Pin signs generation=Generation into the URL, so that the link serves
 	// that generation only, not whatever is live when it is used.
 	Pin bool
+	// Query holds response parameters the requester asked for (a durable
+	// link's), signed in after the policy's; a name the policy sets keeps
+	// the policy's value.
+	Query []sign.Param
 }
 
 // NewLink builds a Link from the request that was signed and its result. The

@@ -113,6 +113,11 @@ func (h *LinkHandler) IssueLink(ctx context.Context, req policy.Request, obj sch
 		now = h.Now
 	}
 	query := grant.Query
+	for _, p := range obj.Query {
+		if !slices.ContainsFunc(grant.Query, func(g sign.Param) bool { return g.Name == p.Name }) {
+			query = append(slices.Clip(query), p)
+		}
+	}
 	if obj.Pin && obj.Generation > 0 {
 		query = append(slices.Clip(query), sign.Param{Name: "generation", Value: strconv.FormatInt(obj.Generation, 10)})
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -564,7 +565,7 @@ func TestLinks(t *testing.T) {
 					t.Errorf("Cache-Control = %q, want no-store", resp.Header.Get("Cache-Control"))
 				}
 				want := LinkRequest{Bucket: "b", Object: "o", Generation: 7, Method: "GET", ExpiresIn: "15m"}
-				if reqs := f.requests(); len(reqs) != 1 || reqs[0] != want {
+				if reqs := f.requests(); len(reqs) != 1 || !reflect.DeepEqual(reqs[0], want) {
 					t.Errorf("issuer got %+v, want %+v", reqs, want)
 				}
 				return

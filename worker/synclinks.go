@@ -47,6 +47,9 @@ type LinkRequest struct {
 	// ExpiresIn uses the job syntax ("15m", "7d"; see
 	// schema.ParseExpiresIn); empty means the policy default.
 	ExpiresIn string `json:"expires_in,omitempty"`
+	// ResponseParams are response-* parameters to sign in (a durable
+	// link's); never read from the body.
+	ResponseParams []sign.Param `json:"-"`
 	// Caller is the authenticated service account ("" when authentication
 	// is off); set by the server, never read from the body.
 	Caller string `json:"-"`
@@ -124,7 +127,7 @@ func (s *PushServer) serveLink(w http.ResponseWriter, r *http.Request, caller st
 		return
 	}
 	switch {
-	case body.LinkRequest != (LinkRequest{}):
+	case body.Bucket != "" || body.Object != "" || body.Generation != 0 || body.Method != "" || body.ExpiresIn != "":
 		writeError(w, http.StatusBadRequest, string(schema.CodeInvalidField), "a batch carries its requests in items only")
 		return
 	case len(body.Items) == 0:
@@ -262,7 +265,7 @@ func (s *SyncIssuer) IssueLink(ctx context.Context, r LinkRequest) (*schema.Link
 		return nil, &schema.FieldError{Field: "generation", Reason: "negative", Code: schema.CodeInvalidField}
 	}
 	preq := policy.Request{Bucket: r.Bucket, Object: r.Object, Method: r.Method, Expires: expires}
-	obj := schema.LinkObject{Generation: r.Generation, Size: -1, Pin: r.Generation > 0}
+	obj := schema.LinkObject{Generation: r.Generation, Size: -1, Pin: r.Generation > 0, Query: r.ResponseParams}
 	if s.Objects != nil {
 		// Policy first, all but the content type, which the lookup gives:
 		// an object the caller may not have is never looked up.
@@ -279,7 +282,11 @@ func (s *SyncIssuer) IssueLink(ctx context.Context, r LinkRequest) (*schema.Link
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
 	src := schema.LinkSource{MessageID: "sync-" + hex.EncodeToString(id)}
-	ctx = audit.WithRequester(ctx, audit.Requester{Path: audit.PathSync, Caller: r.Caller, MessageID: src.MessageID})
+	if _, ok := audit.RequesterFrom(ctx); !ok {
+		// A caller that says who asked (a durable-link click) keeps its
+		// own requester.
+		ctx = audit.WithRequester(ctx, audit.Requester{Path: audit.PathSync, Caller: r.Caller, MessageID: src.MessageID})
+	}
 	return s.Links.IssueLink(ctx, preq, obj, src)
 }
 

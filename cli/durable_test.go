@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestServeDurableConfig: durable-link configuration errors stop serve
+// before it connects to anything, naming the flag or variable.
+func TestServeDurableConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "keys.json")
+	secret := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
+	if err := os.WriteFile(good, []byte(`[{"id":"k1","secret":"`+secret+`"}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`[{"id":"k1","secret":"c2hvcnQ="}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		vars map[string]string
+		args []string
+		want string
+	}{
+		{name: "no keys", args: []string{"--durable-links", "--public-url", "https://l.example.com"}, want: "--durable-links needs --durable-keys"},
+		{name: "no public url", args: []string{"--durable-links", "--durable-keys", good}, want: "--durable-links needs --public-url"},
+		{name: "bad key file", args: []string{"--durable-links", "--durable-keys", bad, "--public-url", "https://l.example.com"}, want: "--durable-keys: durable: key \"k1\": secret is 5 bytes"},
+		{name: "invalid env bool", vars: map[string]string{"LINKISSUER_DURABLE_LINKS": "yes please"}, want: "$LINKISSUER_DURABLE_LINKS"},
+		{name: "invalid env ttl", vars: map[string]string{"LINKISSUER_DURABLE_MAX_TTL": "forever"}, want: "$LINKISSUER_DURABLE_MAX_TTL"},
+		{name: "env enables without keys", vars: map[string]string{"LINKISSUER_DURABLE_LINKS": "true"}, want: "--durable-links needs --durable-keys"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, _, errOut := emulateEnv(tt.vars)
+			if code := Serve(context.Background(), env, tt.args); code != ExitUsage {
+				t.Errorf("exit %d, want %d", code, ExitUsage)
+			}
+			if !strings.Contains(errOut.String(), tt.want) {
+				t.Errorf("stderr %q does not contain %q", errOut.String(), tt.want)
+			}
+		})
+	}
+}
