@@ -86,7 +86,7 @@ locals {
   # Environment shared by `worker` and `serve`: exactly the variables the
   # binary reads (`linkissuer worker -h`). Keyless: LINKISSUER_SERVICE_ACCOUNT
   # signs through signBlob; no key file or HMAC secret exists.
-  common_env = merge(local.audit_env, {
+  common_env = merge(local.audit_env, var.enable_tracing ? { LINKISSUER_TRACE = "true" } : {}, {
     GOOGLE_CLOUD_PROJECT       = var.project_id
     LINKISSUER_RESULTS_TOPIC   = google_pubsub_topic.results.name
     LINKISSUER_ERRORS_TOPIC    = google_pubsub_topic.errors.name

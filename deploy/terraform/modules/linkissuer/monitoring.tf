@@ -12,6 +12,21 @@ variable "enable_monitoring" {
   default     = true
 }
 
+variable "enable_tracing" {
+  description = "Run the worker with --trace (OpenTelemetry spans to Cloud Trace) and grant its account roles/cloudtrace.agent."
+  type        = bool
+  default     = false
+}
+
+# --trace exports spans with the worker's own account.
+resource "google_project_iam_member" "worker_trace_agent" {
+  count = var.enable_tracing ? 1 : 0
+
+  project = var.project_id
+  role    = "roles/cloudtrace.agent"
+  member  = google_service_account.worker.member
+}
+
 variable "notification_channels" {
   description = "Cloud Monitoring notification channel IDs the alert policies notify (empty: alerts open incidents without notifying)."
   type        = list(string)
