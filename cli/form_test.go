@@ -47,51 +47,15 @@ func runForm(t *testing.T, envVars map[string]string, args ...string) formOutput
 	return got
 }
 
-// policyVector is a GCS V4 POST policy conformance case.
-type policyVector struct {
-	Description string `json:"description"`
-	PolicyInput struct {
-		Scheme              string            `json:"scheme"`
-		URLStyle            string            `json:"urlStyle"`
-		BucketBoundHostname string            `json:"bucketBoundHostname"`
-		Bucket              string            `json:"bucket"`
-		Object              string            `json:"object"`
-		Expiration          int64             `json:"expiration"`
-		Timestamp           time.Time         `json:"timestamp"`
-		Fields              map[string]string `json:"fields"`
-		Conditions          struct {
-			ContentLengthRange []int64  `json:"contentLengthRange"`
-			StartsWith         []string `json:"startsWith"`
-		} `json:"conditions"`
-	} `json:"policyInput"`
-	PolicyOutput struct {
-		URL                   string            `json:"url"`
-		Fields                map[string]string `json:"fields"`
-		ExpectedDecodedPolicy string            `json:"expectedDecodedPolicy"`
-	} `json:"policyOutput"`
-}
-
-func loadPolicyVectors(t *testing.T) []policyVector {
-	t.Helper()
-	data := vectors.Read(t, vectors.GCS)
-	var f struct {
-		Tests []policyVector `json:"postPolicyV4Tests"`
-	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatal(err)
-	}
-	return f.Tests
-}
-
 // TestFormConformanceVectors runs `form` with the flags that express each
 // of Google's 11 POST policy vectors and compares the action URL, every
 // field (the signature among them) and the decoded policy.
 func TestFormConformanceVectors(t *testing.T) {
-	vectors := loadPolicyVectors(t)
-	if len(vectors) != 11 {
-		t.Errorf("found %d POST policy vectors, want 11", len(vectors))
+	cases := vectors.PostPolicies(t)
+	if len(cases) != 11 {
+		t.Errorf("found %d POST policy vectors, want 11", len(cases))
 	}
-	for _, v := range vectors {
+	for _, v := range cases {
 		t.Run(v.Description, func(t *testing.T) {
 			in := v.PolicyInput
 			args := []string{"--key-file", dummyKey, "--at", in.Timestamp.Format(time.RFC3339),

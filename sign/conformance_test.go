@@ -22,8 +22,8 @@ func conformanceKey(t testing.TB) *KeySigner {
 }
 
 type conformanceFile struct {
-	SigningV4Tests    []urlCase    `json:"signingV4Tests"`
-	PostPolicyV4Tests []policyCase `json:"postPolicyV4Tests"`
+	SigningV4Tests    []urlCase            `json:"signingV4Tests"`
+	PostPolicyV4Tests []vectors.PostPolicy `json:"postPolicyV4Tests"`
 }
 
 type urlCase struct {
@@ -134,29 +134,6 @@ func TestConformanceURLs(t *testing.T) {
 			}
 		})
 	}
-}
-
-type policyCase struct {
-	Description string `json:"description"`
-	PolicyInput struct {
-		Scheme              string            `json:"scheme"`
-		URLStyle            string            `json:"urlStyle"`
-		BucketBoundHostname string            `json:"bucketBoundHostname"`
-		Bucket              string            `json:"bucket"`
-		Object              string            `json:"object"`
-		Expiration          int64             `json:"expiration"`
-		Timestamp           time.Time         `json:"timestamp"`
-		Fields              map[string]string `json:"fields"`
-		Conditions          struct {
-			ContentLengthRange []int64  `json:"contentLengthRange"`
-			StartsWith         []string `json:"startsWith"`
-		} `json:"conditions"`
-	} `json:"policyInput"`
-	PolicyOutput struct {
-		URL                   string            `json:"url"`
-		Fields                map[string]string `json:"fields"`
-		ExpectedDecodedPolicy string            `json:"expectedDecodedPolicy"`
-	} `json:"policyOutput"`
 }
 
 func TestConformancePostPolicies(t *testing.T) {
