@@ -1,7 +1,10 @@
 // Package engine runs a remote sign.Signer (IAM Credentials signBlob) at
 // the speed its quota allows. An Engine wraps any sign.Signer and is one
-// itself, so a sign.URLSigner built on it needs no change; bulk callers use
-// Engine.SignAll to keep the pipeline full.
+// itself, so a sign.URLSigner built on it needs no change. A bulk caller
+// keeps the pipeline full by having about 2×Options.MaxInFlight requests
+// in progress at once: jobs does so through its Concurrency (the
+// composition root sets it to twice the engine's MaxInFlight), and
+// Engine.SignAll does so for a slice of requests (the keyless loadtest).
 //
 // What it guarantees:
 //   - At most Options.MaxInFlight calls to the inner signer at once.
