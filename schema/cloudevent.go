@@ -216,11 +216,7 @@ func parseCE(ctx context.Context, c ceContext, prefix string, data []byte) (*Obj
 		Size:      -1,
 		EventTime: t,
 	}
-	obj, err := decodeStorageObject(ctx, data, "data")
-	if err != nil {
-		return nil, err
-	}
-	if err := ev.applyPayload(obj, "data"); err != nil {
+	if err := ev.readPayload(ctx, data); err != nil {
 		return nil, err
 	}
 	return ev, nil

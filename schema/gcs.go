@@ -248,14 +248,21 @@ func ParseGCSNotification(ctx context.Context, attrs map[string]string, data []b
 		}
 		return ev, nil
 	}
-	obj, err := decodeStorageObject(ctx, data, "data")
-	if err != nil {
-		return nil, err
-	}
-	if err := ev.applyPayload(obj, "data"); err != nil {
+	if err := ev.readPayload(ctx, data); err != nil {
 		return nil, err
 	}
 	return ev, nil
+}
+
+// readPayload decodes the storage#object payload of a notification (the
+// message data, or a CloudEvent's data) and cross-checks it against what ev
+// already holds from attributes.
+func (ev *ObjectEvent) readPayload(ctx context.Context, data []byte) error {
+	obj, err := decodeStorageObject(ctx, data, "data")
+	if err != nil {
+		return err
+	}
+	return ev.applyPayload(obj, "data")
 }
 
 // decodeStorageObject decodes and checks a storage#object payload on its own;

@@ -177,21 +177,15 @@ func NewRowReader(r io.Reader, format ManifestFormat, header []string) (*RowRead
 
 // ReadRow reads the next manifest row; it returns io.EOF at the end.
 func (r *RowReader) ReadRow() (*ManifestRow, error) {
-	r.line++
 	var row ManifestRow
-	if r.dec != nil {
-		if err := r.readJSON(&row); err != nil {
-			return nil, err
-		}
-		return &row, nil
-	}
-	rec, err := r.cr.Read()
+	rec, gen, err := r.next(&row)
 	if err != nil {
-		return nil, r.csvErr(err)
-	}
-	if row.Generation, err = r.int(rec[1], "generation"); err != nil {
 		return nil, err
 	}
+	if rec == nil { // JSON Lines: decoded whole
+		return &row, nil
+	}
+	row.Generation = gen
 	if row.Size, err = r.int(rec[2], "size"); err != nil {
 		return nil, err
 	}
@@ -204,23 +198,34 @@ func (r *RowReader) ReadRow() (*ManifestRow, error) {
 
 // ReadError reads the next error row; it returns io.EOF at the end.
 func (r *RowReader) ReadError() (*ErrorRow, error) {
-	r.line++
 	var row ErrorRow
-	if r.dec != nil {
-		if err := r.readJSON(&row); err != nil {
-			return nil, err
-		}
-		return &row, nil
-	}
-	rec, err := r.cr.Read()
+	rec, gen, err := r.next(&row)
 	if err != nil {
-		return nil, r.csvErr(err)
-	}
-	if row.Generation, err = r.int(rec[1], "generation"); err != nil {
 		return nil, err
 	}
+	if rec == nil { // JSON Lines: decoded whole
+		return &row, nil
+	}
+	row.Generation = gen
 	row.Object, row.Reason, row.ReasonCode = rec[0], rec[2], ReasonCode(rec[3])
 	return &row, nil
+}
+
+// next reads the next row: a JSON Lines row straight into v (rec is then
+// nil), or a CSV record whose generation column (the second, in both row
+// kinds) it parses.
+func (r *RowReader) next(v any) (rec []string, generation int64, err error) {
+	r.line++
+	if r.dec != nil {
+		return nil, 0, r.readJSON(v)
+	}
+	if rec, err = r.cr.Read(); err != nil {
+		return nil, 0, r.csvErr(err)
+	}
+	if generation, err = r.int(rec[1], "generation"); err != nil {
+		return nil, 0, err
+	}
+	return rec, generation, nil
 }
 
 func (r *RowReader) readJSON(v any) error {
