@@ -165,9 +165,15 @@ func (c *Cache) Sign(ctx context.Context, r sign.Request) (*sign.SignedURL, erro
 		return link, nil
 	}
 	for {
-		led := false
+		led, filled := false, false
 		ch := c.flights.DoChan(key, func() (any, error) {
 			led = true
+			// A flight that ended between our miss above and this one
+			// has put its link: signing again would cost a second call.
+			if link := c.get(key); link != nil {
+				filled = true
+				return link, nil
+			}
 			link, err := c.inner.Sign(ctx, q)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -184,6 +190,9 @@ func (c *Cache) Sign(ctx context.Context, r sign.Request) (*sign.SignedURL, erro
 		case res := <-ch:
 			var ab *abandoned
 			switch {
+			case res.Err == nil && filled:
+				c.hits.Add(1)
+				return clone(res.Val.(*sign.SignedURL)), nil
 			case res.Err == nil && led:
 				c.misses.Add(1)
 				return clone(res.Val.(*sign.SignedURL)), nil
