@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"runtime"
 	"strings"
 	"sync"
@@ -116,10 +115,7 @@ func (j *jobFlags) build(env Env, source string, now time.Time) (*schema.Job, er
 	}
 	format := schema.ManifestFormat(j.format)
 	if format == "" {
-		format = schema.FormatJSONL
-		if strings.EqualFold(path.Ext(j.manifest), ".csv") {
-			format = schema.FormatCSV
-		}
+		format = schema.FormatForName(j.manifest)
 	}
 	id := j.jobID
 	if id == "" {

@@ -71,8 +71,8 @@ func (r *Runner) runRoot(ctx context.Context, t *task, log *zap.Logger) ([]worke
 
 // wholeOut writes a job run whole straight to its final objects.
 func (r *Runner) wholeOut(t *task) pieceOut {
-	csv := t.format() == schema.FormatCSV
-	return pieceOut{rows: t.lay.manifest, errors: t.lay.errors, rowHeader: csv, errHeader: csv}
+	header := t.format().HasHeader()
+	return pieceOut{rows: t.lay.manifest, errors: t.lay.errors, rowHeader: header, errHeader: header}
 }
 
 // runShard runs one shard unless its marker says it ran, then tries to
@@ -176,20 +176,20 @@ func (r *Runner) finish(ctx context.Context, t *task) ([]worker.Output, error) {
 	if p, err := r.readPlan(ctx, t); err == nil {
 		started = p.CreatedAt
 	}
-	csv := t.format() == schema.FormatCSV
+	format := t.format()
 	if t.lay.manifest != "" {
 		guard, err := r.manifestGuard(ctx, t)
 		if err != nil {
 			return nil, err
 		}
-		tmp, err := r.composeFile(ctx, t, "rows", parts, t.lay.manifest, guard, csv, schema.ManifestCSVHeader, schema.ManifestRowV1)
+		tmp, err := r.composeFile(ctx, t, "rows", parts, t.lay.manifest, guard, format, schema.ManifestCSVHeader, schema.ManifestRowV1)
 		temporary = append(append(temporary, tmp...), parts...)
 		if err != nil {
 			return nil, r.guardFailed(ctx, t, err)
 		}
 	}
 	if len(errParts) > 0 {
-		tmp, err := r.composeFile(ctx, t, "errors", errParts, t.lay.errors, WriteOptions{}, csv, schema.ErrorCSVHeader, schema.ManifestErrorRowV1)
+		tmp, err := r.composeFile(ctx, t, "errors", errParts, t.lay.errors, WriteOptions{}, format, schema.ErrorCSVHeader, schema.ManifestErrorRowV1)
 		temporary = append(append(temporary, tmp...), errParts...)
 		if err != nil {
 			return nil, err
@@ -207,14 +207,14 @@ func (r *Runner) finish(ctx context.Context, t *task) ([]worker.Output, error) {
 	return outs, nil
 }
 
-// composeFile composes srcs, after a CSV header object when csv is set,
+// composeFile composes srcs, after a header object when format has one,
 // into dst, in a tree of compose calls of at most MaxComposeSources. It
 // returns the temporary objects it made.
-func (r *Runner) composeFile(ctx context.Context, t *task, kind string, srcs []string, dst string, guard WriteOptions, csv bool, header []string, rowSchema string) ([]string, error) {
+func (r *Runner) composeFile(ctx context.Context, t *task, kind string, srcs []string, dst string, guard WriteOptions, format schema.ManifestFormat, header []string, rowSchema string) ([]string, error) {
 	var temporary []string
-	if csv {
+	if format.HasHeader() {
 		var b bytes.Buffer
-		w, err := schema.NewRowWriter(&b, schema.FormatCSV, header)
+		w, err := schema.NewRowWriter(&b, format, header)
 		if err == nil {
 			err = w.Flush()
 		}

@@ -325,11 +325,7 @@ func (t *task) format() schema.ManifestFormat {
 }
 
 func (r *Runner) writeOptions(t *task, format schema.ManifestFormat, rowSchema string) WriteOptions {
-	ct := "application/x-ndjson"
-	if format == schema.FormatCSV {
-		ct = "text/csv; charset=utf-8"
-	}
-	return WriteOptions{ContentType: ct, ChunkSize: r.o.ChunkSize,
+	return WriteOptions{ContentType: format.ContentType(), ChunkSize: r.o.ChunkSize,
 		Metadata: map[string]string{MetaJobID: t.rootID, MetaSchema: rowSchema}}
 }
 

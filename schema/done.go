@@ -83,8 +83,8 @@ func (d *JobDone) Validate() error {
 		if _, _, _, err := ParseManifestURI("manifest.uri", m.URI); err != nil {
 			return err
 		}
-		if m.Format != FormatJSONL && m.Format != FormatCSV {
-			return fieldErr(CodeInvalidField, "manifest.format", "%s is not jsonl or csv", quoteShort(string(m.Format)))
+		if !m.Format.Known() {
+			return fieldErr(CodeInvalidField, "manifest.format", "%s is not %s", quoteShort(string(m.Format)), formatChoices())
 		}
 		if m.URL == "" {
 			return fieldErr(CodeMissingField, "manifest.url", "missing")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,11 +43,50 @@ const (
 // ManifestFormat is a manifest's encoding.
 type ManifestFormat string
 
-// Manifest formats.
+// Manifest formats. A new format is added here, in manifestFormats, and in
+// RowWriter and RowReader (manifest.go); nothing outside schema branches on
+// a format.
 const (
 	FormatJSONL ManifestFormat = "jsonl"
 	FormatCSV   ManifestFormat = "csv"
 )
+
+var manifestFormats = []ManifestFormat{FormatJSONL, FormatCSV}
+
+// Known reports whether f is a format this version writes and reads.
+func (f ManifestFormat) Known() bool { return slices.Contains(manifestFormats, f) }
+
+// HasHeader reports whether a file in f starts with a header record (CSV):
+// a manifest composed of parts carries it once, before the first part.
+func (f ManifestFormat) HasHeader() bool { return f == FormatCSV }
+
+// ContentType is the Content-Type of a file in f.
+func (f ManifestFormat) ContentType() string {
+	if f == FormatCSV {
+		return "text/csv; charset=utf-8"
+	}
+	return "application/x-ndjson"
+}
+
+// FormatForName is the format a manifest named name is written in when the
+// job does not say: its extension's (".csv" in any case: CSV), else JSONL.
+func FormatForName(name string) ManifestFormat {
+	for _, f := range manifestFormats {
+		if strings.EqualFold(path.Ext(name), "."+string(f)) {
+			return f
+		}
+	}
+	return FormatJSONL
+}
+
+// formatChoices is "jsonl or csv", for error messages.
+func formatChoices() string {
+	names := make([]string, len(manifestFormats))
+	for i, f := range manifestFormats {
+		names[i] = string(f)
+	}
+	return strings.Join(names, " or ")
+}
 
 // Job is a linkissuer.job.v1 message: sign every object of a source and write
 // the links to a manifest or publish them to a topic. Decoding is strict:

@@ -264,3 +264,31 @@ func TestJobHelpers(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestManifestFormats(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		file        string
+		want        ManifestFormat
+		header      bool
+		contentType string
+	}{
+		{name: "jsonl", file: "exports/a.jsonl", want: FormatJSONL, contentType: "application/x-ndjson"},
+		{name: "csv", file: "exports/a.csv", want: FormatCSV, header: true, contentType: "text/csv; charset=utf-8"},
+		{name: "CSV in upper case", file: "exports/A.CSV", want: FormatCSV, header: true, contentType: "text/csv; charset=utf-8"},
+		{name: "no extension", file: "exports/a", want: FormatJSONL, contentType: "application/x-ndjson"},
+		{name: "other extension", file: "exports/a.json", want: FormatJSONL, contentType: "application/x-ndjson"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := FormatForName(tc.file)
+			if f != tc.want || !f.Known() || f.HasHeader() != tc.header || f.ContentType() != tc.contentType {
+				t.Errorf("FormatForName(%q) = %q (known %v, header %v, %q), want %q (header %v, %q)",
+					tc.file, f, f.Known(), f.HasHeader(), f.ContentType(), tc.want, tc.header, tc.contentType)
+			}
+		})
+	}
+	if ManifestFormat("xml").Known() || ManifestFormat("").Known() {
+		t.Error("unknown formats reported known")
+	}
+}

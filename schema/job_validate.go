@@ -244,13 +244,13 @@ func (o *JobOutput) validate() error {
 	if _, _, _, err := ParseManifestURI("output.manifest.uri", o.Manifest.URI); err != nil {
 		return err
 	}
-	switch o.Manifest.Format {
-	case FormatJSONL, FormatCSV:
+	switch f := o.Manifest.Format; {
+	case f.Known():
 		return nil
-	case "":
-		return fieldErr(CodeMissingField, "output.manifest.format", "missing (jsonl or csv)")
+	case f == "":
+		return fieldErr(CodeMissingField, "output.manifest.format", "missing (%s)", formatChoices())
 	}
-	return fieldErr(CodeInvalidField, "output.manifest.format", "%s is not jsonl or csv", quoteShort(string(o.Manifest.Format)))
+	return fieldErr(CodeInvalidField, "output.manifest.format", "%s is not %s", quoteShort(string(o.Manifest.Format)), formatChoices())
 }
 
 // ParseGCSURI splits gs://BUCKET/OBJECT, validating both names; field names

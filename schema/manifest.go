@@ -89,7 +89,7 @@ func NewRowWriter(w io.Writer, format ManifestFormat, header []string) (*RowWrit
 			}
 		}
 	default:
-		return nil, fieldErr(CodeInvalidField, "format", "%s is not jsonl or csv", quoteShort(string(format)))
+		return nil, fieldErr(CodeInvalidField, "format", "%s is not %s", quoteShort(string(format)), formatChoices())
 	}
 	return rw, nil
 }
@@ -170,7 +170,7 @@ func NewRowReader(r io.Reader, format ManifestFormat, header []string) (*RowRead
 		}
 		rr.cr.FieldsPerRecord = len(header)
 	default:
-		return nil, fieldErr(CodeInvalidField, "format", "%s is not jsonl or csv", quoteShort(string(format)))
+		return nil, fieldErr(CodeInvalidField, "format", "%s is not %s", quoteShort(string(format)), formatChoices())
 	}
 	return rr, nil
 }
