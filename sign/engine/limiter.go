@@ -11,28 +11,44 @@ import (
 // slowStartDoubling while it is what holds callers back, until the first
 // throttle. Each throttle (at most one per hold-off, about two call
 // latencies, and only for calls booked since the last cut) cuts the rate to
-// decrease × min(rate, successes per second over the last recentWindow):
-// what the server just admitted, which is the quota once its bucket is
-// empty. While successes are still climbing (slow start) that estimate lags,
-// and the cut is a plain decrease × rate. Between cuts the rate grows
-// additively by growthShare of the last estimate per second.
+// decrease × min(rate, the estimate): what the server admitted lately, which
+// is the quota once its bucket is empty. The estimate's horizon holds at
+// least minSuccesses successes: the last recentWindow at a high rate, longer
+// at a low one (a replica admitted 20/s sees two successes per 100 ms, too
+// few to estimate from). Before the first minSuccesses successes (a cold
+// start, when replicas that do not know of each other may together send
+// several times the quota) a throttle cuts to the share of this replica's
+// calls admitted so far, at most coldCut-fold. While successes are still
+// climbing (slow start) the estimate lags, and the cut is to the estimate
+// but at most by half.
 //
-// Why these numbers (checked by TestLimiterConvergesInSimulation): cutting
-// to 0.9 of what the server admitted, rather than of what was sent, lands
-// just under the quota in one or two steps even after a large slow-start
-// overshoot; growing 2% per second takes ~5 s to come back, so a cycle
-// costs at most ~5% of the quota against a shallow server bucket and almost
-// nothing against a deep one, and only the calls of about one round trip
-// per cycle are throttled.
+// Between cuts the rate grows in two speeds: by nearGrowth of the last
+// estimate per second from nearShare of it up to it, by fastGrowth below
+// and above that: it comes back quickly to where the quota was found, probes
+// slowly around it, and speeds up again once past it (the quota is higher
+// than the estimate said, or it has grown). A cut made while successes were
+// climbing, or on a cold start, found no steady estimate: growth after it
+// is fast throughout. A
+// fleet's refusals per second are its growth over the cut one refusal
+// brings, so slow probing near the quota is what keeps refusals rare with
+// many replicas at a few calls per second each.
+//
+// Why these numbers: TestFleetSharesTheQuota and
+// TestLimiterConvergesInSimulation, on a simulated clock; the candidates and
+// their figures are in BENCHMARKS.md ("How the limiter was chosen").
 const (
 	decrease          = 0.9
-	growthShare       = 0.02
+	fastGrowth        = 0.05
+	nearGrowth        = 0.0025
+	nearShare         = 0.97
+	coldCut           = 4
+	minSuccesses      = 16
 	slowStartDoubling = 250 * time.Millisecond
 	successWindow     = 250 * time.Millisecond
 	recentWindow      = 100 * time.Millisecond
 	pacingSlack       = 50 * time.Millisecond
 	minHoldOff        = 50 * time.Millisecond
-	minGrowthBase     = 10 // calls/s: the step never falls below 0.2/s²
+	minGrowthBase     = 10 // calls/s: the step never falls below 0.05/s²
 )
 
 // Window detection. A quota counted in fixed windows (signBlob's is
@@ -41,8 +57,11 @@ const (
 // collapsing quota and cuts to the floor, then needs minutes to grow back;
 // and once back, it bursts into the next window and meets the wall again.
 //
-// So: a run of refusals with no success for exhaustAfter (and at least
-// exhaustCount of them) is an exhausted window. The limiter then pauses: it sends one probe at a time, spaced
+// So: a run of at least exhaustCount refusals with no success for as long
+// as exhaustCount successes took lately (at least minExhaust, at most
+// exhaustAfter) is an exhausted window: at a high rate the wall is seen
+// within tens of milliseconds, before most of the calls behind it are
+// refused. The limiter then pauses: it sends one probe at a time, spaced
 // from firstProbeGap doubling to maxProbeGap, and holds every other caller
 // (they re-ask, costing no call). A probe admitted after the pause lasted
 // at least windowEvidence, with probeEvidence probes refused, is a window
@@ -56,10 +75,11 @@ const (
 // windowEvidence and it never enters window pacing.
 const (
 	exhaustAfter   = 100 * time.Millisecond
+	minExhaust     = 20 * time.Millisecond
 	exhaustCount   = 8 // refusals in a row, with exhaustAfter: at a few calls per second, 100 ms says little
 	probeEvidence  = 4 // refused probes before a reset counts as a window's
 	firstProbeGap  = 50 * time.Millisecond
-	maxProbeGap    = time.Second
+	maxProbeGap    = 2 * time.Second
 	windowEvidence = 2 * time.Second
 	quotaWindow    = time.Minute
 	windowGrowth   = 0.02
@@ -81,20 +101,27 @@ type limiter struct {
 	lastCut   time.Time    // when the rate was last cut
 	latency   float64      // moving average of successful calls' latency, seconds
 	refRate   float64      // the rate found at the last cut: sets the additive step
+	refSure   bool         // refRate is what the server admitted at a steady rate
 	started   time.Time    // first success
 	successes decayCounter // over successWindow
 	recent    decayCounter // successes over recentWindow, to tell a steady estimate
 	binding   float64      // moving share of reservations that had to wait
 	cuts      int
+	wins      [minSuccesses]time.Time // the last successes, a ring
+	nwins     int                     // successes in wins, up to minSuccesses
+	winAt     int                     // the ring's next slot
+	firstSend time.Time
+	coldLost  int // refusals before the first minSuccesses successes
 
 	// Window detection and pacing (see exhaustAfter).
 	lastSuccess  time.Time
-	streakStart  time.Time // first refusal since the last success, or zero
-	streakRate   float64   // the rate before the streak's cuts
-	streakLen    int       // refusals in the streak
-	probesFailed int       // refused probes in this pause
-	paused       bool      // a window ran dry: probing
-	pauses       uint64    // incremented at each pause: older tickets re-ask
+	streakStart  time.Time     // first refusal since the last success, or zero
+	streakRate   float64       // the rate before the streak's cuts
+	streakLen    int           // refusals in the streak
+	streakNeed   time.Duration // how long a streak must last to be a dry quota
+	probesFailed int           // refused probes in this pause
+	paused       bool          // a window ran dry: probing
+	pauses       uint64        // incremented at each pause: older tickets re-ask
 	pausedAt     time.Time
 	probeAt      time.Time // when the next probe may go
 	probeGap     time.Duration
@@ -141,6 +168,9 @@ func (l *limiter) reserve(now time.Time) ticket {
 		l.next = floor
 	}
 	at := l.next
+	if l.firstSend.IsZero() {
+		l.firstSend = now
+	}
 	waited := 0.0
 	if at.After(now) {
 		waited = 1
@@ -209,6 +239,9 @@ func (l *limiter) success(now time.Time, latency time.Duration) {
 	l.latency += 0.05 * (latency.Seconds() - l.latency)
 	l.successes.add(now)
 	l.recent.add(now)
+	l.wins[l.winAt] = now
+	l.winAt = (l.winAt + 1) % minSuccesses
+	l.nwins = min(l.nwins+1, minSuccesses)
 	l.lastSuccess = now
 	l.streakStart, l.streakLen = time.Time{}, 0
 	if l.paused {
@@ -229,7 +262,11 @@ func (l *limiter) success(now time.Time, latency time.Duration) {
 	if l.slowStart {
 		l.rate += math.Ln2 / slowStartDoubling.Seconds()
 	} else {
-		l.rate += growthShare * max(l.refRate, minGrowthBase) / l.rate
+		step := fastGrowth
+		if l.refSure && l.rate >= nearShare*l.refRate && l.rate <= (2-nearShare)*l.refRate {
+			step = nearGrowth // near where the last cut found the quota
+		}
+		l.rate += step * max(l.refRate, minGrowthBase) / l.rate
 	}
 	l.rate = min(l.rate, l.max)
 }
@@ -251,11 +288,18 @@ func (l *limiter) throttled(now time.Time, t ticket) bool {
 		}
 		return false
 	}
+	if l.nwins < minSuccesses {
+		l.coldLost++
+	}
 	if l.streakStart.IsZero() {
 		l.streakStart, l.streakRate = now, l.rate
+		l.streakNeed = exhaustAfter
+		if est, _ := l.estimate(now); est > 0 {
+			l.streakNeed = min(exhaustAfter, max(minExhaust, time.Duration(exhaustCount/est*float64(time.Second))))
+		}
 	}
 	l.streakLen++
-	if now.Sub(l.streakStart) >= exhaustAfter && l.streakLen >= exhaustCount {
+	if now.Sub(l.streakStart) >= l.streakNeed && l.streakLen >= exhaustCount {
 		l.pause(now)
 		return false
 	}
@@ -263,24 +307,60 @@ func (l *limiter) throttled(now time.Time, t ticket) bool {
 		return false
 	}
 	base := l.rate
-	long, short := l.successes.rate(now), l.recent.rate(now)
-	warm := !l.started.IsZero() && now.Sub(l.started) >= 2*successWindow
-	if warm && short <= 1.1*long {
+	est, sure := l.estimate(now)
+	l.refSure = false
+	switch {
+	case !sure:
+		// A cold start: what share of this replica's calls got through.
+		admitted := float64(l.nwins) / float64(l.nwins+l.coldLost)
+		base = max(base*admitted, base/coldCut)
+	case now.Sub(l.oldestWin()) > recentWindow || l.recent.rate(now) <= 1.1*l.successes.rate(now):
 		// What the server admitted lately is the best estimate of the
-		// quota, unless successes are still climbing (in slow start the
-		// estimate lags the growing rate and would undershoot).
-		base = min(base, short)
+		// quota.
+		base = min(base, est)
+		l.refSure = true
+	default:
+		// Successes are still climbing (slow start): the estimate lags
+		// the growing rate and may undershoot.
+		base = max(min(base, est), base/2)
 	}
 	l.rate = min(l.max, max(l.min, decrease*base))
 	l.refRate = base
 	// A throttle before any estimate exists (say, the first burst against
 	// a shallow bucket) says little about the quota: keep doubling.
-	l.slowStart = l.slowStart && !warm
+	l.slowStart = l.slowStart && !sure
 	l.epoch++ // slots booked at the old rate are booked again at the new
 	l.next = now
 	l.lastCut = now
 	l.cuts++
 	return true
+}
+
+// oldestWin is the oldest success in the ring.
+func (l *limiter) oldestWin() time.Time {
+	if l.nwins < minSuccesses {
+		return l.wins[0]
+	}
+	return l.wins[l.winAt]
+}
+
+// estimate is what the server admitted lately, per second: over the last
+// recentWindow if that holds minSuccesses successes, else over the span of
+// the last minSuccesses. sure is false while fewer than minSuccesses
+// calls have succeeded: the estimate is then the successes since the first
+// call over the time since it (at least recentWindow).
+func (l *limiter) estimate(now time.Time) (est float64, sure bool) {
+	if l.nwins < minSuccesses {
+		if l.firstSend.IsZero() {
+			return 0, false
+		}
+		return float64(l.nwins) / max(now.Sub(l.firstSend), recentWindow).Seconds(), false
+	}
+	span := now.Sub(l.oldestWin())
+	if span <= recentWindow {
+		return l.recent.rate(now), true
+	}
+	return minSuccesses / span.Seconds(), true
 }
 
 // pause stops sending but for one probe at a time: the quota ran dry.
@@ -312,11 +392,12 @@ func (l *limiter) resume(now, sent time.Time) {
 	l.probeDue = time.Time{}
 	l.next = now
 	if now.Sub(l.pausedAt) < windowEvidence || (!l.windowed && l.probesFailed < probeEvidence) {
-		// A short blackout, not a window: one congestion event. The cuts
-		// made during it chased a success estimate that had fallen to
-		// nothing; one multiplicative cut from the rate before it is what
-		// the event says.
-		l.rate = min(l.max, max(l.min, decrease*l.streakRate))
+		// A short blackout, not a window: one congestion event (say, a
+		// cold start of several replicas against a token bucket). The
+		// cuts made during it stand: each was to what the server admitted
+		// over a horizon of minSuccesses successes, and restoring the rate
+		// from before the streak would overshoot again.
+		l.rate = min(l.max, max(l.min, min(l.rate, decrease*l.streakRate)))
 		l.slowStart = false
 		return
 	}

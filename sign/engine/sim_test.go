@@ -96,6 +96,7 @@ type fleetResult struct {
 	capacity                 float64
 	perReplica               []int
 	perSecond                [][]int // [replica][second] admitted
+	refusedPerSecond         []int   // [second] refused, all replicas
 	cuts                     int
 	rates                    []float64 // final rates
 }
@@ -170,7 +171,8 @@ func simulateFleet(c fleetConfig) fleetResult {
 		attempts []int // attempts of the request each caller holds
 	}
 	rs := make([]*replica, c.replicas)
-	res := fleetResult{perReplica: make([]int, c.replicas), perSecond: make([][]int, c.replicas)}
+	res := fleetResult{perReplica: make([]int, c.replicas), perSecond: make([][]int, c.replicas),
+		refusedPerSecond: make([]int, int(math.Ceil(c.duration.Seconds())))}
 	var q simQueue
 	seq := 0
 	push := func(e simEvent) { seq++; e.seq = seq; heap.Push(&q, e) }
@@ -230,6 +232,7 @@ func simulateFleet(c fleetConfig) fleetResult {
 				r.attempts[e.caller] = 0
 			} else {
 				res.refused++
+				res.refusedPerSecond[int(now.Sub(start)/time.Second)]++
 				if r.l.throttled(now, e.ticket) {
 					res.cuts++
 				}
