@@ -96,9 +96,10 @@ type benchResult struct {
 	outOfCalls bool
 }
 
-// runBench makes sequential calls for the latency, then steps of one
-// second at start, 2·start, ... calls per second until a step has more
-// than 1% of its calls refused, the call budget or ctx runs out.
+// runBench makes ten sequential calls for the latency (at most start a
+// second), then steps of one second at start, 2·start, ... calls per second
+// until a step has more than 1% of its calls refused, the call budget or
+// ctx runs out.
 func runBench(ctx context.Context, s sign.Signer, maxCalls int, start float64, progress func(benchStep)) (benchResult, error) {
 	var (
 		r  benchResult
@@ -110,8 +111,13 @@ func runBench(ctx context.Context, s sign.Signer, maxCalls int, start float64, p
 		_, err := s.Sign(ctx, sign.Scope{}, payload)
 		return time.Since(t), err
 	}
-	// The latency: ten sequential calls (quota is not at stake yet).
-	for range 10 {
+	// The latency: ten sequential calls, paced at the first step's rate so
+	// that a small quota does not refuse them (quota is not at stake yet).
+	begin := time.Now()
+	for i := range 10 {
+		if err := sleepUntil(ctx, begin.Add(time.Duration(float64(i)/start*float64(time.Second)))); err != nil {
+			return r, fmt.Errorf("stopped while measuring latency: %w", err)
+		}
 		d, err := call()
 		r.calls++
 		if err != nil {
