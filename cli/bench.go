@@ -247,7 +247,7 @@ func printBench(env Env, r benchResult) {
 	fmt.Fprintf(w, "calls spent: %d\n\nsettings that fit:\n", r.calls)
 	fmt.Fprintf(w, "  LINKISSUER_SIGN_IN_FLIGHT=%d   (calls in flight to reach that rate at the p99 latency, with half again of room)\n", a.inFlight)
 	if a.ceiling > 0 {
-		fmt.Fprintf(w, "  LINKISSUER_SIGN_RATE_CEILING=%.0f   (for one replica; with N replicas sharing the quota leave it unset: they find their shares)\n", a.ceiling)
+		fmt.Fprintf(w, "  LINKISSUER_SIGN_RATE_CEILING=%.0f   (for one replica; N replicas sharing the quota: this / N each, or unset: they find their shares)\n", a.ceiling)
 	} else {
 		fmt.Fprintln(w, "  LINKISSUER_SIGN_RATE_CEILING unset   (the rate adapts to the quota)")
 	}
