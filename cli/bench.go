@@ -96,9 +96,10 @@ type benchResult struct {
 	outOfCalls bool
 }
 
-// runBench makes sequential calls for the latency, then steps of one
-// second at start, 2·start, ... calls per second until a step has more
-// than 1% of its calls refused, the call budget or ctx runs out.
+// runBench makes ten sequential calls for the latency (at most start a
+// second), then steps of one second at start, 2·start, ... calls per second
+// until a step has more than 1% of its calls refused, the call budget or
+// ctx runs out.
 func runBench(ctx context.Context, s sign.Signer, maxCalls int, start float64, progress func(benchStep)) (benchResult, error) {
 	var (
 		r  benchResult
@@ -110,10 +111,24 @@ func runBench(ctx context.Context, s sign.Signer, maxCalls int, start float64, p
 		_, err := s.Sign(ctx, sign.Scope{}, payload)
 		return time.Since(t), err
 	}
-	// The latency: ten sequential calls (quota is not at stake yet).
-	for range 10 {
+	// The latency: ten sequential calls, paced at the first step's rate so
+	// that a small quota does not refuse them (quota is not at stake yet).
+	begin := time.Now()
+	for i := range 10 {
+		if err := sleepUntil(ctx, begin.Add(time.Duration(float64(i)/start*float64(time.Second)))); err != nil {
+			return r, fmt.Errorf("stopped while measuring latency: %w", err)
+		}
 		d, err := call()
 		r.calls++
+		// A 429 here is other users of the quota: wait a second and go on,
+		// three times at most.
+		for throttled := 0; err != nil && isThrottled(err) && throttled < 3 && r.calls < maxCalls; throttled++ {
+			if err := sleepUntil(ctx, time.Now().Add(time.Second)); err != nil {
+				return r, fmt.Errorf("stopped while measuring latency: %w", err)
+			}
+			d, err = call()
+			r.calls++
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return r, fmt.Errorf("stopped while measuring latency: %w", ctx.Err())
@@ -241,7 +256,7 @@ func printBench(env Env, r benchResult) {
 	fmt.Fprintf(w, "calls spent: %d\n\nsettings that fit:\n", r.calls)
 	fmt.Fprintf(w, "  LINKISSUER_SIGN_IN_FLIGHT=%d   (calls in flight to reach that rate at the p99 latency, with half again of room)\n", a.inFlight)
 	if a.ceiling > 0 {
-		fmt.Fprintf(w, "  LINKISSUER_SIGN_RATE_CEILING=%.0f   (for one replica; with N replicas sharing the quota leave it unset: they find their shares)\n", a.ceiling)
+		fmt.Fprintf(w, "  LINKISSUER_SIGN_RATE_CEILING=%.0f   (for one replica; N replicas sharing the quota: this / N each, or unset: they find their shares)\n", a.ceiling)
 	} else {
 		fmt.Fprintln(w, "  LINKISSUER_SIGN_RATE_CEILING unset   (the rate adapts to the quota)")
 	}

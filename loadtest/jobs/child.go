@@ -2,16 +2,25 @@ package main
 
 import (
 	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
@@ -21,6 +30,7 @@ import (
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/policy"
+	"github.com/linkissuer/linkissuer/s3store"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/engine"
@@ -38,12 +48,13 @@ type childResult struct {
 	Messages int              `json:"messages,omitempty"`
 	Throttle int64            `json:"throttled,omitempty"`
 	Retries  int64            `json:"retries,omitempty"`
+	Rows     int              `json:"rows,omitempty"` // raw: signatures made
 	Err      string           `json:"error,omitempty"`
 }
 
 // setup is what a job-running process signs and writes with.
 type setup struct {
-	store  *jobs.GCS
+	store  jobs.Store
 	runner *jobs.Runner
 	eng    *engine.Engine
 	close  func()
@@ -53,11 +64,11 @@ type setup struct {
 // signer (a key, or IAM signBlob on the emulator behind the engine), the
 // generated source and a Runner. pub and split are for workers.
 func newSetup(ctx context.Context, c config, pub worker.Publisher, split *jobs.SplitOptions) (*setup, error) {
-	client, err := storage.NewClient(ctx, option.WithEndpoint(c.storage+"/storage/v1/"), option.WithoutAuthentication())
+	store, closeStore, err := openStore(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	s := &setup{store: jobs.NewGCS(client), close: func() { client.Close() }}
+	s := &setup{store: store, close: closeStore}
 	var signer sign.Signer
 	if c.hmac {
 		if signer, err = sign.NewHMACSigner(benchHMACID, benchHMACSecret); err != nil {
@@ -94,6 +105,116 @@ func newSetup(ctx context.Context, c config, pub worker.Publisher, split *jobs.S
 		Publisher: pub, Split: split, Concurrency: concurrency,
 	})
 	return s, err
+}
+
+// openStore opens c's manifest store: the infra's fake-gcs-server, a
+// dirStore, or the infra's MinIO through s3store.
+func openStore(ctx context.Context, c config) (jobs.Store, func(), error) {
+	switch c.manifest {
+	case "dir":
+		return dirStore{root: c.dir}, func() {}, nil
+	case "minio":
+		f := strings.Fields(c.s3)
+		if len(f) != 3 {
+			return nil, nil, fmt.Errorf("-s3 %q: want ENDPOINT KEY SECRET", c.s3)
+		}
+		cl, err := s3store.NewClient(s3store.Config{Endpoint: f[0], Region: "us-east-1", Key: s3store.HMACKey{AccessID: f[1], Secret: f[2]}}, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cl, func() {}, nil
+	}
+	client, err := storage.NewClient(ctx, option.WithEndpoint(c.storage+"/storage/v1/"), option.WithoutAuthentication())
+	if err != nil {
+		return nil, nil, err
+	}
+	return jobs.NewGCS(client), func() { client.Close() }, nil
+}
+
+// runRawRSA is the baseline of key signing: c.n signatures with
+// rsa.SignPKCS1v15 (SHA-256, as sign.KeySigner makes them) on
+// runtime.NumCPU() goroutines, over the strings to sign of the job's first
+// 1000 objects (captured from sign.URLSigner), with nothing else: no
+// policy, no rows, no store.
+func runRawRSA(c config) childResult {
+	ctx := context.Background()
+	data, err := os.ReadFile(c.keyFile)
+	if err != nil {
+		return childResult{Err: err.Error()}
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return childResult{Err: c.keyFile + ": no PEM block"}
+	}
+	key, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+	if err != nil {
+		return childResult{Err: err.Error()}
+	}
+	capture := &captureSigner{}
+	urls, err := sign.New(capture, &sign.Options{Endpoint: sign.Endpoint{EmulatorHost: c.storage}})
+	if err != nil {
+		return childResult{Err: err.Error()}
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	for i := range min(1000, max(1, c.n)) {
+		if _, err := urls.Sign(ctx, sign.Request{Method: "GET", Bucket: "media", Object: genName(i), Expires: time.Hour, Time: now}); err != nil {
+			return childResult{Err: err.Error()}
+		}
+	}
+	var next atomic.Int64
+	var g errgroup.Group
+	start := time.Now()
+	for range runtime.NumCPU() {
+		g.Go(func() error {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= c.n {
+					return nil
+				}
+				sum := sha256.Sum256(capture.strings[i%len(capture.strings)])
+				if _, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, sum[:]); err != nil {
+					return err
+				}
+			}
+		})
+	}
+	err = g.Wait()
+	r := childResult{WallMS: time.Since(start).Milliseconds(), HWMKB: vmHWM(), CPUMS: cpuMS(), Rows: c.n}
+	if err != nil {
+		r.Err = err.Error()
+	}
+	return r
+}
+
+// captureSigner keeps the strings it is asked to sign and returns a
+// signature of RSA-2048's length.
+type captureSigner struct {
+	strings [][]byte
+}
+
+func (s *captureSigner) Credential() sign.Credential {
+	return sign.Credential{Identity: benchEmail, Kind: sign.KindRSA}
+}
+
+func (s *captureSigner) Sign(_ context.Context, _ sign.Scope, stringToSign []byte) ([]byte, error) {
+	s.strings = append(s.strings, slices.Clone(stringToSign))
+	return make([]byte, 256), nil
+}
+
+// startCPUProfile profiles this process's CPU into path until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func (s *setup) stats(r *childResult) {

@@ -8,11 +8,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/internal/minio"
+	"github.com/linkissuer/linkissuer/s3store"
 )
 
 // infraInfo is what the infra process prints once it is serving.
@@ -20,6 +25,8 @@ type infraInfo struct {
 	Storage     string `json:"storage"`
 	IAMEndpoint string `json:"iam_endpoint,omitempty"`
 	Email       string `json:"email,omitempty"`
+	// S3 is MinIO's endpoint, access key and secret, space-separated.
+	S3 string `json:"s3,omitempty"`
 }
 
 // runInfra serves fake-gcs-server (buckets media and exports) and, with a
@@ -36,6 +43,21 @@ func runInfra(c config) error {
 	srv.CreateBucket("media")
 	srv.CreateBucket("exports")
 	info := infraInfo{Storage: srv.URL()}
+	if c.manifest == "minio" {
+		m, err := minio.Start(context.Background(), nil)
+		if err != nil {
+			return err
+		}
+		defer m.Stop()
+		cl, err := s3store.NewClient(s3store.Config{Endpoint: m.Endpoint, Region: "us-east-1", Key: s3store.HMACKey{AccessID: m.AccessKey, Secret: m.SecretKey}}, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := cl.SDK().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("exports")}); err != nil {
+			return err
+		}
+		info.S3 = strings.Join([]string{m.Endpoint, m.AccessKey, m.SecretKey}, " ")
+	}
 	if c.iamKeyFile != "" {
 		data, err := os.ReadFile(c.iamKeyFile)
 		if err != nil {

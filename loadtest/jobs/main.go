@@ -14,6 +14,19 @@
 //	capped-1, capped-3         30k keyless, quota 3000/s, each worker held
 //	                           to 16 signBlob calls in flight: the case
 //	                           where replicas, not the quota, bound speed
+//	hmac-10k, -100k, -1m       GOOG4-HMAC (no network, no RSA)
+//	key-1m, keyless-1m         the million (keyless at a 5000/s quota)
+//	keyless-100k-q5000         100k keyless at a 5000/s quota
+//	rsa-raw                    the baseline of key signing: 10k
+//	                           rsa.SignPKCS1v15 on every core over the
+//	                           job's strings to sign; key rows are
+//	                           compared with the last rsa-raw of the run
+//
+// A scenario's manifest goes to the store named after @ (hmac-1m@dir), or
+// to -manifest's: fake-gcs (fake-gcs-server, in the infra process), dir (a
+// local directory, written by the job process: dirstore.go) or minio (a
+// real MinIO in the infra process, written through s3store). -profile DIR
+// writes each process's CPU profile.
 //
 // Each scenario gets fresh stand-ins in a process of their own
 // (fake-gcs-server holding the manifest, and the IAM emulator), and the job
@@ -28,6 +41,7 @@
 //	go run ./loadtest/jobs                              # every scenario, ~10 min
 //	go run ./loadtest/jobs -scenarios key-10k,keyless-10k
 //	go run ./loadtest/jobs -scenarios sharded-3 -scale 0.1 # a quick look
+//	go run ./loadtest/jobs -scenarios hmac-1m@dir,hmac-100k@fake-gcs,rsa-raw,key-10k@dir
 package main
 
 import (
@@ -52,10 +66,9 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
-	"cloud.google.com/go/storage"
-	"google.golang.org/api/option"
 
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
+	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 )
@@ -90,9 +103,22 @@ type config struct {
 	jobsTopic       string
 	notifyTopic     string
 	workerID        int
+	// manifest is where manifests go: fake-gcs (the infra's
+	// fake-gcs-server), dir (dirStore on a local directory) or minio.
+	manifest string
+	dir      string // dirStore root (children)
+	s3       string // MinIO endpoint, access key and secret, space-separated (children)
+	profile  string // directory for CPU profiles of the job processes
+	// cpuProfile is the file a child writes its CPU profile to.
+	cpuProfile string
 }
 
+// exitCode is main's, set where deferred work (a CPU profile) must still
+// run.
+var exitCode int
+
 func main() {
+	defer func() { os.Exit(exitCode) }()
 	var c config
 	flag.StringVar(&c.role, "role", "driver", "driver, or (internal) infra, run or worker")
 	flag.StringVar(&c.scenarios, "scenarios", "key-10k,key-100k,keyless-10k,keyless-100k,sharded-1,sharded-3,capped-1,capped-3", "scenarios to run")
@@ -115,9 +141,22 @@ func main() {
 	flag.StringVar(&c.jobsTopic, "jobs-topic", "", "jobs topic ID (workers)")
 	flag.StringVar(&c.notifyTopic, "notify-topic", "", "completion topic ID (workers)")
 	flag.IntVar(&c.workerID, "worker-id", 0, "worker number, for logs")
+	flag.StringVar(&c.manifest, "manifest", "fake-gcs", "manifest store of scenarios without @STORE: fake-gcs, dir or minio")
+	flag.StringVar(&c.dir, "dir", "", "dirStore root (children)")
+	flag.StringVar(&c.s3, "s3", "", "MinIO endpoint, key and secret (children)")
+	flag.StringVar(&c.profile, "profile", "", "write the CPU profiles of each scenario's processes to DIR/SCENARIO-ROLE.pprof")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "CPU profile file (children)")
 	flag.Parse()
 
 	var err error
+	if c.cpuProfile != "" && c.role != "driver" {
+		stop, err := startCPUProfile(c.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest/jobs:", err)
+			os.Exit(1)
+		}
+		defer stop()
+	}
 	switch c.role {
 	case "infra":
 		err = runInfra(c)
@@ -125,6 +164,8 @@ func main() {
 		printResult(runWhole(c))
 	case "worker":
 		printResult(runWorker(c))
+	case "raw":
+		printResult(runRawRSA(c))
 	case "driver":
 		err = drive(c)
 	default:
@@ -132,7 +173,7 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest/jobs:", err)
-		os.Exit(1)
+		exitCode = 1
 	}
 }
 
@@ -146,22 +187,29 @@ type scenario struct {
 	ceiling  float64
 	inFlight int
 	workers  int // 0: whole, in one process; else sharded over workers
+	// raw is the baseline of key signing: rsa.SignPKCS1v15 in a loop on
+	// every core, over the job's strings to sign, no job.
+	raw bool
+	// store is the manifest destination: fake-gcs, dir or minio.
+	store string
 }
 
 var scenarios = map[string]scenario{
 	"key-10k":   {n: 10_000},
 	"key-100k":  {n: 100_000},
 	"key-1m":    {n: 1_000_000},
+	"rsa-raw":   {n: 10_000, raw: true},
 	"hmac-10k":  {n: 10_000, hmac: true},
 	"hmac-100k": {n: 100_000, hmac: true},
 	"hmac-1m":   {n: 1_000_000, hmac: true},
 	// The million keyless at a quota the machine can serve; the ratio to
 	// n/quota is the measure (1M at 1000/s would take 1000 s).
-	"keyless-1m":   {n: 1_000_000, keyless: true, quota: 5000, ceiling: 5000},
-	"keyless-10k":  {n: 10_000, keyless: true, quota: 1000, ceiling: 1000},
-	"keyless-100k": {n: 100_000, keyless: true, quota: 1000, ceiling: 1000},
-	"sharded-1":    {n: 100_000, keyless: true, quota: 1000, ceiling: 1000, workers: 1},
-	"sharded-3":    {n: 100_000, keyless: true, quota: 1000, ceiling: 1000, workers: 3},
+	"keyless-1m":         {n: 1_000_000, keyless: true, quota: 5000, ceiling: 5000},
+	"keyless-100k-q5000": {n: 100_000, keyless: true, quota: 5000, ceiling: 5000},
+	"keyless-10k":        {n: 10_000, keyless: true, quota: 1000, ceiling: 1000},
+	"keyless-100k":       {n: 100_000, keyless: true, quota: 1000, ceiling: 1000},
+	"sharded-1":          {n: 100_000, keyless: true, quota: 1000, ceiling: 1000, workers: 1},
+	"sharded-3":          {n: 100_000, keyless: true, quota: 1000, ceiling: 1000, workers: 3},
 	// Three replicas with no ceiling: each engine finds its share of the
 	// quota from the 429s.
 	"sharded-3-adaptive": {n: 100_000, keyless: true, quota: 1000, workers: 3},
@@ -203,11 +251,21 @@ func drive(c config) error {
 	fmt.Printf("%d CPUs, %s; emulator latency %s ± %s, RSA-1024\n\n", runtime.NumCPU(), runtime.Version(), c.latency, c.jitter)
 	var outs []outcome
 	for _, name := range strings.Split(c.scenarios, ",") {
-		s, ok := scenarios[strings.TrimSpace(name)]
+		name = strings.TrimSpace(name)
+		base, store, found := strings.Cut(name, "@")
+		s, ok := scenarios[base]
 		if !ok {
 			return fmt.Errorf("unknown scenario %q", name)
 		}
-		s.name = strings.TrimSpace(name)
+		s.name, s.store = name, c.manifest
+		if found {
+			s.store = store
+		}
+		switch s.store {
+		case "fake-gcs", "dir", "minio":
+		default:
+			return fmt.Errorf("%s: unknown manifest store %q (fake-gcs, dir or minio)", name, s.store)
+		}
 		s.n = int(float64(s.n) * c.scale)
 		if s.workers > 0 && emu == nil {
 			if emu, err = pubsubemu.Start(context.Background(), nil); err != nil {
@@ -219,7 +277,7 @@ func drive(c config) error {
 		if s.keyless {
 			pub = &iamKey.PublicKey
 		}
-		o, err := runScenario(c, s, keyFile, iamKeyFile, pub)
+		o, err := runScenario(c, s, dir, keyFile, iamKeyFile, pub)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -228,6 +286,25 @@ func drive(c config) error {
 	}
 	printTable(outs, c.latency)
 	return nil
+}
+
+// profileArgs asks a child for a CPU profile in c.profile, if set.
+func profileArgs(c config, s scenario, role string) []string {
+	if c.profile == "" {
+		return nil
+	}
+	return []string{"-cpuprofile", filepath.Join(c.profile, strings.ReplaceAll(s.name, "@", "-")+"-"+role+".pprof")}
+}
+
+// storeArgs are the job processes' flags for s's manifest store.
+func storeArgs(s scenario, dir string, info infraInfo) []string {
+	switch s.store {
+	case "dir":
+		return []string{"-manifest", "dir", "-dir", dir}
+	case "minio":
+		return []string{"-manifest", "minio", "-s3", info.S3}
+	}
+	return []string{"-manifest", "fake-gcs"}
 }
 
 func newKey(path string, bits int) (*rsa.PrivateKey, error) {
@@ -282,9 +359,13 @@ func (ch *child) stop(sig os.Signal) error {
 	return ch.cmd.Wait()
 }
 
-func runScenario(c config, s scenario, keyFile, iamKeyFile string, pub *rsa.PublicKey) (outcome, error) {
+func runScenario(c config, s scenario, tmp, keyFile, iamKeyFile string, pub *rsa.PublicKey) (outcome, error) {
 	o := outcome{scenario: s, load: loadAverage()}
-	infraArgs := []string{"-role", "infra"}
+	profile := func(role string) []string { return profileArgs(c, s, role) }
+	infraArgs := append([]string{"-role", "infra"}, profile("infra")...)
+	if s.store == "minio" {
+		infraArgs = append(infraArgs, "-manifest", "minio")
+	}
 	if s.keyless {
 		infraArgs = append(infraArgs, "-iam-key-file", iamKeyFile, "-quota", fmt.Sprint(s.quota),
 			"-latency", c.latency.String(), "-jitter", c.jitter.String())
@@ -300,6 +381,23 @@ func runScenario(c config, s scenario, keyFile, iamKeyFile string, pub *rsa.Publ
 	}
 	args := []string{"-n", strconv.Itoa(s.n), "-storage", info.Storage, "-key-file", keyFile,
 		"-ceiling", fmt.Sprint(s.ceiling), "-in-flight", strconv.Itoa(s.inFlight), "-shard-size", strconv.Itoa(c.shardSize)}
+	storeDir := filepath.Join(tmp, "store-"+strings.ReplaceAll(s.name, "@", "-"))
+	defer os.RemoveAll(storeDir)
+	args = append(args, storeArgs(s, storeDir, info)...)
+	if s.raw {
+		run, err := startChild(nil, append([]string{"-role", "raw"}, args...)...)
+		if err != nil {
+			return o, err
+		}
+		var r childResult
+		err = run.read(&r)
+		run.stop(nil)
+		if err == nil && r.Err != "" {
+			err = errors.New(r.Err)
+		}
+		o.wall, o.results, o.rows = time.Duration(r.WallMS)*time.Millisecond, []childResult{r}, r.Rows
+		return o, err
+	}
 	if s.keyless {
 		args = append(args, "-iam-endpoint", info.IAMEndpoint, "-email", info.Email)
 	}
@@ -308,7 +406,7 @@ func runScenario(c config, s scenario, keyFile, iamKeyFile string, pub *rsa.Publ
 	}
 	id := "whole"
 	if s.workers == 0 {
-		run, err := startChild(nil, append([]string{"-role", "run"}, args...)...)
+		run, err := startChild(nil, append(append([]string{"-role", "run"}, profile("run")...), args...)...)
 		if err != nil {
 			return o, err
 		}
@@ -332,7 +430,12 @@ func runScenario(c config, s scenario, keyFile, iamKeyFile string, pub *rsa.Publ
 	if s.hmac {
 		verify = func(p *sign.ParsedURL) error { return p.VerifyHMAC([]byte(benchHMACSecret)) }
 	}
-	o.rows, o.verified, err = checkManifest(info.Storage, id+".jsonl", s.n, verify)
+	store, closeStore, err := openStore(context.Background(), config{manifest: s.store, storage: info.Storage, dir: storeDir, s3: info.S3})
+	if err != nil {
+		return o, err
+	}
+	defer closeStore()
+	o.rows, o.verified, err = checkManifest(store, id+".jsonl", s.n, verify)
 	return o, err
 }
 
@@ -358,7 +461,7 @@ func runSharded(c config, s scenario, args []string, o *outcome) error {
 	args = append(args, "-jobs-topic", jobsTopic, "-notify-topic", notifyTopic)
 	var workers []*child
 	for i := range s.workers {
-		w, err := startChild(nil, append([]string{"-role", "worker", "-worker-id", strconv.Itoa(i)}, args...)...)
+		w, err := startChild(nil, append(append([]string{"-role", "worker", "-worker-id", strconv.Itoa(i)}, profileArgs(c, s, fmt.Sprint("worker", i))...), args...)...)
 		if err != nil {
 			return err
 		}
@@ -407,14 +510,8 @@ func runSharded(c config, s scenario, args []string, o *outcome) error {
 
 // checkManifest reads a manifest back: every generated object exactly once,
 // every 1000th signature verified.
-func checkManifest(storageURL, name string, n int, verify func(*sign.ParsedURL) error) (rows, verified int, err error) {
-	ctx := context.Background()
-	client, err := storage.NewClient(ctx, option.WithEndpoint(storageURL+"/storage/v1/"), option.WithoutAuthentication())
-	if err != nil {
-		return 0, 0, err
-	}
-	defer client.Close()
-	r, err := client.Bucket("exports").Object(name).NewReader(ctx)
+func checkManifest(store jobs.Store, name string, n int, verify func(*sign.ParsedURL) error) (rows, verified int, err error) {
+	r, err := store.NewReader(context.Background(), "exports", name)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -464,10 +561,25 @@ func loadAverage() string {
 }
 
 func printTable(outs []outcome, latency time.Duration) {
-	fmt.Println("| scenario | objects | signer | workers | wall | bound | wall / bound | URLs/s | peak RSS (VmHWM) | CPU | throttled (429) | rows checked | load avg at start |")
-	fmt.Println("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+	// The raw RSA rate of this run, the bound of key signing.
+	var rawRate float64
+	for _, o := range outs {
+		if o.raw && o.wall > 0 {
+			rawRate = float64(o.rows) / o.wall.Seconds()
+		}
+	}
+	fmt.Println("| scenario | objects | signer | manifest to | workers | wall | bound | wall / bound | URLs/s | peak RSS (VmHWM) | CPU | throttled (429) | rows checked | load avg at start |")
+	fmt.Println("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
 	for _, o := range outs {
 		signer, bound, ratio := "key (RSA-2048)", "-", "-"
+		if o.raw {
+			signer = fmt.Sprintf("raw rsa.SignPKCS1v15, RSA-2048, %d goroutines", runtime.NumCPU())
+		} else if !o.hmac && !o.keyless && rawRate > 0 {
+			// Key signing's bound: the same number of signatures at the
+			// raw rate of this run.
+			b := time.Duration(float64(o.n) / rawRate * float64(time.Second))
+			bound, ratio = b.Round(time.Millisecond).String()+" (raw RSA)", fmt.Sprintf("%.3f", o.wall.Seconds()/b.Seconds())
+		}
 		if o.hmac {
 			// The bound for a million HMAC rows: 60 s.
 			signer, bound, ratio = "GOOG4-HMAC", "60s (1M)", "-"
@@ -493,6 +605,10 @@ func printTable(outs []outcome, latency time.Duration) {
 		if o.workers > 0 {
 			workers = strconv.Itoa(o.workers)
 		}
+		store := o.store
+		if o.raw {
+			store, workers = "-", "-"
+		}
 		var rss, cpu []string
 		var throttled int64
 		for _, r := range o.results {
@@ -502,8 +618,20 @@ func printTable(outs []outcome, latency time.Duration) {
 			}
 			throttled += r.Throttle
 		}
-		fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %.0f | %s | %s | %d | %d, %d verified | %s |\n",
-			o.name, o.n, signer, workers, o.wall.Round(time.Millisecond), bound, ratio, float64(o.n)/o.wall.Seconds(),
-			strings.Join(rss, ", "), strings.Join(cpu, ", "), throttled, o.rows, o.verified, o.load)
+		checked := fmt.Sprintf("%d, %d verified", o.rows, o.verified)
+		if o.raw {
+			checked = "-"
+		}
+		fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s | %.0f | %s | %s | %d | %s | %s |\n",
+			o.name, o.n, signer, store, workers, o.wall.Round(time.Millisecond), bound, ratio, float64(o.n)/o.wall.Seconds(),
+			strings.Join(rss, ", "), strings.Join(cpu, ", "), throttled, checked, o.load)
+	}
+	if rawRate > 0 {
+		for _, o := range outs {
+			if !o.raw && !o.hmac && !o.keyless && o.wall > 0 {
+				fmt.Printf("\n%s: %.3f x raw RSA (%.0f URLs/s against %.0f signatures/s)", o.name, float64(o.n)/o.wall.Seconds()/rawRate, float64(o.n)/o.wall.Seconds(), rawRate)
+			}
+		}
+		fmt.Println()
 	}
 }
