@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/logging"
 	"github.com/linkissuer/linkissuer/policy"
@@ -324,7 +325,7 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 // jobs may name as notify_topic or output.topic; default --project) and
 // LINKISSUER_JOBS_CONCURRENCY (objects in flight per job).
 func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSigner, pol *policy.Policy, pub worker.Publisher, cred *credentials, log *zap.Logger) (*jobs.Runner, error) {
-	store := jobs.NewGCS(gcs)
+	store := gcsstore.New(gcs)
 	knobs, err := jobKnobsFromEnv(env)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"google.golang.org/api/option"
 
+	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
@@ -48,7 +49,7 @@ type fixture struct {
 	t      *testing.T
 	gcs    *fakestorage.Server
 	client *storage.Client
-	store  *GCS
+	store  *gcsstore.Client
 	signer *sign.URLSigner
 	policy *policy.Policy
 }
@@ -84,7 +85,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	return &fixture{t: t, gcs: srv, client: client, store: NewGCS(client), signer: signer, policy: pol}
+	return &fixture{t: t, gcs: srv, client: client, store: gcsstore.New(client), signer: signer, policy: pol}
 }
 
 // options returns runner options over the fixture; edit may change them.

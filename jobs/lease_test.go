@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/worker"
@@ -19,7 +20,7 @@ import (
 // faultyStore is the fixture's store with compose calls that fail (as a
 // 503 would) while failing is set.
 type faultyStore struct {
-	*GCS
+	*gcsstore.Client
 	failing  atomic.Bool
 	composes atomic.Int64
 }
@@ -29,7 +30,7 @@ func (s *faultyStore) Compose(ctx context.Context, bucket, dst string, srcs []st
 	if s.failing.Load() {
 		return &sign.RetryableError{Err: errors.New("compose: 503 backend error (injected)")}
 	}
-	return s.GCS.Compose(ctx, bucket, dst, srcs, o)
+	return s.Client.Compose(ctx, bucket, dst, srcs, o)
 }
 
 // clock is a test clock that moves only when told to.
@@ -51,7 +52,7 @@ func shardMessage(o worker.Output) *worker.Message {
 func TestFinishLeaseIsTakenOver(t *testing.T) {
 	f := newFixture(t)
 	public, _ := seedMedia(f)
-	store := &faultyStore{GCS: f.store}
+	store := &faultyStore{Client: f.store}
 	var clk clock
 	r := f.runner(func(o *Options) {
 		o.Store = store

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/linkissuer/linkissuer/blob"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
@@ -99,7 +100,7 @@ type Options struct {
 	// (default DefaultConcurrency; use 2 x the engine's MaxInFlight when
 	// keyless).
 	Concurrency int
-	// ChunkSize is the manifest upload chunk (default DefaultChunkSize).
+	// ChunkSize is the manifest upload chunk (default blob.DefaultChunkSize).
 	ChunkSize int
 	// LinkBatch is how many links a topic-output job publishes at a time.
 	LinkBatch int
@@ -172,7 +173,7 @@ func New(o Options) (*Runner, error) {
 		o.Concurrency = DefaultConcurrency
 	}
 	if o.ChunkSize == 0 {
-		o.ChunkSize = DefaultChunkSize
+		o.ChunkSize = blob.DefaultChunkSize
 	}
 	if o.LinkBatch == 0 {
 		o.LinkBatch = DefaultLinkBatch

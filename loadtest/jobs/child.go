@@ -18,6 +18,7 @@ import (
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/option"
 
+	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/policy"
@@ -43,7 +44,7 @@ type childResult struct {
 
 // setup is what a job-running process signs and writes with.
 type setup struct {
-	store  *jobs.GCS
+	store  *gcsstore.Client
 	runner *jobs.Runner
 	eng    *engine.Engine
 	close  func()
@@ -57,7 +58,7 @@ func newSetup(ctx context.Context, c config, pub worker.Publisher, split *jobs.S
 	if err != nil {
 		return nil, err
 	}
-	s := &setup{store: jobs.NewGCS(client), close: func() { client.Close() }}
+	s := &setup{store: gcsstore.New(client), close: func() { client.Close() }}
 	var signer sign.Signer
 	if c.hmac {
 		if signer, err = sign.NewHMACSigner(benchHMACID, benchHMACSecret); err != nil {
