@@ -63,7 +63,7 @@ func (d *demoRun) export(ctx context.Context) error {
 		return err
 	}
 	store := gcsstore.New(gcs)
-	runner, err := jobs.New(jobs.Options{Source: store, Signer: urls, Store: store, Policy: pol, Concurrency: 8})
+	runner, err := jobs.New(jobs.Options{Backends: jobs.GCSOnly(jobs.Backend{Source: store, Signer: urls, Store: store}), Policy: pol, Concurrency: 8})
 	if err != nil {
 		return err
 	}

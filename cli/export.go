@@ -320,7 +320,7 @@ func newExportRun(ctx context.Context, env Env, f *exportFlags, job *schema.Job)
 	r.prog = startProgress(env.Stderr, "export "+strings.TrimSuffix("gs://"+job.Source.Bucket+"/"+job.Source.Prefix, "/"), "listed")
 	r.closers = append(r.closers, r.prog.Stop)
 	r.runner, err = jobs.New(jobs.Options{
-		Source: r.gcs, Signer: urls, Store: r.gcs, Policy: pol, Concurrency: concurrency,
+		Backends: jobs.GCSOnly(jobs.Backend{Source: r.gcs, Signer: urls, Store: r.gcs}), Policy: pol, Concurrency: concurrency,
 		OnObject: r.prog.Add,
 	})
 	if err != nil {

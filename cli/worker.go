@@ -330,8 +330,9 @@ func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSi
 	if err != nil {
 		return nil, err
 	}
+	gcsBackend := jobs.Backend{Source: store, Signer: urls, Store: store}
 	o := jobs.Options{
-		Source: store, Signer: urls, Store: store, Policy: pol, Publisher: pub,
+		Backends: jobs.GCSOnly(gcsBackend), Policy: pol, Publisher: pub,
 		StateURI:    env.Getenv("LINKISSUER_JOBS_STATE"),
 		Concurrency: knobs.concurrency,
 		Logger:      log,
@@ -365,8 +366,7 @@ func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSi
 		if err != nil {
 			return nil, fmt.Errorf("S3 store: %w", err)
 		}
-		o.Backends = backends.Func(jobs.Backend{Source: store, Signer: urls})
-		o.ManifestSigner = urls
+		o.Backends = backends.Func(gcsBackend)
 	}
 	if rules := env.Getenv("LINKISSUER_JOBS_MANIFEST_ALLOW"); rules != "" {
 		mp, err := policy.New(policy.Config{Allow: splitList(rules), MaxExpiry: pol.MaxExpiry(), DefaultExpiry: min(15*time.Minute, pol.MaxExpiry())})

@@ -66,7 +66,7 @@ func TestComposeTree(t *testing.T) {
 			}
 			store := &composeRecorder{Client: f.store}
 			r := f.runner(func(o *Options) {
-				o.Store = store
+				o.Backends = f.storeBackends(store, f.signer, nil)
 				o.Split = &SplitOptions{Above: 1, ShardSize: 1}
 			})
 			name := "tree/" + tc.name + "." + string(tc.format)

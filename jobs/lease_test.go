@@ -55,7 +55,7 @@ func TestFinishLeaseIsTakenOver(t *testing.T) {
 	store := &faultyStore{Client: f.store}
 	var clk clock
 	r := f.runner(func(o *Options) {
-		o.Store = store
+		o.Backends = f.storeBackends(store, f.signer, nil)
 		o.Split = &SplitOptions{Above: 10, ShardSize: 8}
 		o.Now = clk.now
 		o.FinishLease = time.Hour
@@ -141,7 +141,7 @@ func TestManifestIsNeverReplaced(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			signer := &countingSigner{inner: f.signer}
-			r := f.runner(func(o *Options) { o.Signer, o.Split = signer, tc.split })
+			r := f.runner(func(o *Options) { o.Backends, o.Split = f.backends(signer, nil), tc.split })
 			second := manifestJob("second-"+tc.name, "gs://exports/shared.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 			outs, err := r.Handle(context.Background(), jobMessage(t, second))
 			if outcome, reason := worker.Classify(err); outcome != worker.OutcomeDeadLetter || reason != string(CodeManifestExists) || len(outs) != 0 {

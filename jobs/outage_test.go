@@ -70,7 +70,7 @@ func TestSignerOutageNeverFinishesJob(t *testing.T) {
 	seedMedia(f)
 	k := newKeylessFixture(t, f, nil, 3)
 	k.down.Store(true)
-	r := f.runner(func(o *Options) { o.Signer, o.ManifestSigner = k.signer, f.signer })
+	r := f.runner(func(o *Options) { o.Backends = f.backends(k.signer, f.signer) })
 	job := manifestJob("outage", "gs://exports/outage.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 	for attempt := 1; attempt <= 3; attempt++ {
 		outs, err := r.Handle(context.Background(), jobMessage(t, job))
@@ -117,7 +117,7 @@ func TestFlakySignerNeverFailsObjects(t *testing.T) {
 		return s, err
 	})
 	r := f.runner(func(o *Options) {
-		o.Signer, o.ManifestSigner, o.SignAttempts = watch, f.signer, 6
+		o.Backends, o.SignAttempts = f.backends(watch, f.signer), 6
 	})
 	job := manifestJob("flaky", "gs://exports/flaky.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 	redelivered := 0

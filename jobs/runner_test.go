@@ -180,7 +180,7 @@ func TestRedeliveredJobIsNotRedone(t *testing.T) {
 	f := newFixture(t)
 	seedMedia(f)
 	signer := &countingSigner{inner: f.signer}
-	r := f.runner(func(o *Options) { o.Signer = signer })
+	r := f.runner(func(o *Options) { o.Backends = f.backends(signer, nil) })
 	job := manifestJob("again", "gs://exports/again.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 	first, err := r.Handle(context.Background(), jobMessage(t, job))
 	if err != nil {
@@ -234,7 +234,7 @@ func TestShardedJob(t *testing.T) {
 				public, private := seedMedia(f)
 				signer := &countingSigner{inner: f.signer}
 				r := f.runner(func(o *Options) {
-					o.Signer = signer
+					o.Backends = f.backends(signer, nil)
 					o.Split = &SplitOptions{Above: 10, ShardSize: 8}
 				})
 				name := "sharded/" + tc.name + "." + string(format)
@@ -325,7 +325,7 @@ func TestKilledJobLeavesNoManifest(t *testing.T) {
 		return ctx.Err()
 	}}
 	r := f.runner(func(o *Options) {
-		o.Signer = signer
+		o.Backends = f.backends(signer, nil)
 		o.ChunkSize = 256 << 10 // GCS's minimum: 650 rows are over two chunks
 	})
 	job := manifestJob("killed", "gs://exports/killed.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
@@ -374,7 +374,7 @@ func TestRefusedJobs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			signer := &countingSigner{inner: f.signer}
-			r := f.runner(func(o *Options) { o.Signer = signer })
+			r := f.runner(func(o *Options) { o.Backends = f.backends(signer, nil) })
 			job := manifestJob("refused", "gs://exports/refused.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 			tc.edit(job)
 			_, err := r.Handle(context.Background(), jobMessage(t, job))
@@ -399,7 +399,6 @@ func TestS3ManifestNeedsABackendStore(t *testing.T) {
 		o.Backends = func(context.Context, *schema.JobSource) (Backend, error) {
 			return Backend{Source: f.store, Signer: signer}, nil // no Store
 		}
-		o.ManifestSigner = f.signer
 	})
 	job := manifestJob("s3-nostore", "s3://exports/x.jsonl", schema.FormatJSONL,
 		schema.JobSource{Store: schema.StoreS3, Region: "us-east-1", Bucket: mediaBucket, Prefix: "public/"})

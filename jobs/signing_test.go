@@ -50,7 +50,7 @@ func TestSignFailuresAreErrorRows(t *testing.T) {
 					}
 					return nil
 				}}
-				r := f.runner(func(o *Options) { o.Signer, o.ManifestSigner = signer, f.signer })
+				r := f.runner(func(o *Options) { o.Backends = f.backends(signer, f.signer) })
 				name := "failing/" + strings.ReplaceAll(tc.name, " ", "-") + "." + string(format)
 				job := manifestJob("fails", "gs://exports/"+name, format, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 				outs, err := r.Handle(context.Background(), jobMessage(t, job))
@@ -106,7 +106,7 @@ func TestRetryableSignErrorRedelivers(t *testing.T) {
 				}
 				return nil
 			}}
-			r := f.runner(func(o *Options) { o.Signer, o.ManifestSigner = signer, f.signer })
+			r := f.runner(func(o *Options) { o.Backends = f.backends(signer, f.signer) })
 			job := manifestJob("throttled", "gs://exports/throttled.csv", schema.FormatCSV, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 			outs, err := r.Handle(context.Background(), jobMessage(t, job))
 			if outcome, _ := worker.Classify(err); outcome != worker.OutcomeRetry || failure.Classify(err).Component != failure.Signer || len(outs) != 0 {

@@ -340,7 +340,7 @@ func TestThreeWorkersShareAJob(t *testing.T) {
 		}}
 		signers = append(signers, c)
 		s.startWorkerWith(f, workerConfig{
-			edit:           func(o *Options) { o.Signer, o.ManifestSigner, o.Split = c, f.signer, split },
+			edit:           func(o *Options) { o.Backends, o.Split = f.backends(c, f.signer), split },
 			jobs:           oneAtATime,
 			maxOutstanding: 16,
 		})
@@ -407,7 +407,7 @@ func TestKilledWorkerMidShard(t *testing.T) {
 		}
 		return nil
 	}}
-	kill := s.startWorker(f, func(o *Options) { o.Signer, o.Split, o.Concurrency = victim, split, 4 })
+	kill := s.startWorker(f, func(o *Options) { o.Backends, o.Split, o.Concurrency = f.backends(victim, nil), split, 4 })
 	start := time.Now()
 	s.submit(job)
 	select {

@@ -56,7 +56,7 @@ func TestJobTopicsAreChecked(t *testing.T) {
 	f := newFixture(t)
 	seedMedia(f)
 	signer := &countingSigner{inner: f.signer}
-	s.startWorker(f, func(o *Options) { o.Signer, o.ManifestSigner, o.StateURI = signer, f.signer, "gs://exports/state" })
+	s.startWorker(f, func(o *Options) { o.Backends, o.StateURI = f.backends(signer, f.signer), "gs://exports/state" })
 	missing := pubsubemu.TopicName(testProject, "no-such-topic")
 	jobs := map[string]schema.ReasonCode{}
 	submit := func(job *schema.Job, want schema.ReasonCode) {

@@ -126,19 +126,17 @@ func TestMinIOBulkJob(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The runner's own Store and ManifestSigner are GCS's; an s3://
-			// manifest must not go there.
+			// gs:// locations are GCS's; an s3:// manifest must not go
+			// there.
 			gcs := gcsManifests(t)
 			if ms.scheme == "gs" {
 				gcs = ms
 			}
 			runner, err := jobs.New(jobs.Options{
-				Backends:       backends.Backend,
-				Store:          gcs.store,
-				ManifestSigner: gcs.signer,
-				Policy:         pol,
-				Split:          tc.split,
-				Concurrency:    32,
+				Backends:    backends.Func(jobs.Backend{Store: gcs.store, Signer: gcs.signer}),
+				Policy:      pol,
+				Split:       tc.split,
+				Concurrency: 32,
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -91,7 +91,7 @@ func newSetup(ctx context.Context, c config, pub worker.Publisher, split *jobs.S
 		concurrency = 2 * s.eng.Options().MaxInFlight
 	}
 	s.runner, err = jobs.New(jobs.Options{
-		Source: genSource{n: c.n}, Signer: urls, Store: s.store, Policy: pol,
+		Backends: jobs.GCSOnly(jobs.Backend{Source: genSource{n: c.n}, Signer: urls, Store: s.store}), Policy: pol,
 		Publisher: pub, Split: split, Concurrency: concurrency,
 	})
 	return s, err
