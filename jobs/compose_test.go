@@ -43,6 +43,7 @@ func (c *composeRecorder) Compose(ctx context.Context, bucket, dst string, srcs 
 // has an intermediate level, that the final files hold every row once, in
 // shard order, with one header, and that parts and composites are deleted.
 func TestComposeTree(t *testing.T) {
+	t.Parallel()
 	slowtest.Require(t)
 	const public, private = 40, 36 // 77 row sources and 37 error sources with the CSV headers
 	for _, tc := range []struct {

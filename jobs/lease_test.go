@@ -50,6 +50,7 @@ func shardMessage(o worker.Output) *worker.Message {
 // takes it over and finishes the job: one completion, a complete manifest.
 // (Before leases the lock was held for good and the job never finished.)
 func TestFinishLeaseIsTakenOver(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	public, _ := seedMedia(f)
 	store := &faultyStore{Client: f.store}
@@ -124,6 +125,7 @@ func TestFinishLeaseIsTakenOver(t *testing.T) {
 // A redelivery of the first job (its manifest written, its completion
 // lost) still rewrites its own manifest.
 func TestManifestIsNeverReplaced(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	seedMedia(f)
 	r := f.runner(nil)
@@ -170,6 +172,7 @@ func TestManifestIsNeverReplaced(t *testing.T) {
 // TestShardedJobLogsJobDone: the shard that finishes a job logs "job done"
 // with the job's ID after "finishing job", as a whole job does.
 func TestShardedJobLogsJobDone(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	seedMedia(f)
 	core, logs := observer.New(zap.InfoLevel)

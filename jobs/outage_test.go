@@ -66,6 +66,7 @@ func newKeylessFixture(t *testing.T, f *fixture, o *iam.Options, attempts int) *
 // error, so it is redelivered, and no manifest or errors file appears. When
 // signBlob is back, the next delivery signs every object.
 func TestSignerOutageNeverFinishesJob(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	seedMedia(f)
 	k := newKeylessFixture(t, f, nil, 3)
@@ -105,6 +106,7 @@ func TestSignerOutageNeverFinishesJob(t *testing.T) {
 // delivery, and a delivery that still fails is redelivered, until one
 // signs every object.
 func TestFlakySignerNeverFailsObjects(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	public, _ := seedMedia(f)
 	k := newKeylessFixture(t, f, &iam.Options{ErrorRate: 0.5, Seed: 11}, 2)

@@ -48,6 +48,7 @@ func pick(all map[string]object, keep func(string) bool) map[string]object {
 // TestJobs runs whole jobs of each source kind in both formats and checks
 // the manifest row by row, the errors file and the completion message.
 func TestJobs(t *testing.T) {
+	t.Parallel()
 	for _, format := range []schema.ManifestFormat{schema.FormatJSONL, schema.FormatCSV} {
 		for _, tc := range []struct {
 			name   string
@@ -177,6 +178,7 @@ func checkDone(t *testing.T, f *fixture, d *schema.JobDone, job *schema.Job, cou
 // nothing, leaves the manifest as it was, and announces the same
 // completion (at-least-once).
 func TestRedeliveredJobIsNotRedone(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	seedMedia(f)
 	signer := &countingSigner{inner: f.signer}
@@ -206,6 +208,7 @@ func TestRedeliveredJobIsNotRedone(t *testing.T) {
 // and checks that exactly one shard finishes it, that redeliveries are
 // no-ops, and that the composed manifest and errors file are exact.
 func TestShardedJob(t *testing.T) {
+	t.Parallel()
 	for _, format := range []schema.ManifestFormat{schema.FormatJSONL, schema.FormatCSV} {
 		for _, tc := range []struct {
 			name   string
@@ -313,6 +316,7 @@ func keys(ms ...map[string]object) func(func(string) bool) {
 // chunk of rows went out: the manifest must not exist, the error must ask
 // for redelivery, and the redelivery writes it whole.
 func TestKilledJobLeavesNoManifest(t *testing.T) {
+	t.Parallel()
 	slowtest.Require(t)
 	f := newFixture(t)
 	all := f.seed("public/many/%04d", 700)
@@ -348,6 +352,7 @@ func TestKilledJobLeavesNoManifest(t *testing.T) {
 // TestRefusedJobs: what applies to the whole job is refused once, as a
 // permanent error, before anything is signed.
 func TestRefusedJobs(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	seedMedia(f)
 	for _, tc := range []struct {
@@ -392,6 +397,7 @@ func TestRefusedJobs(t *testing.T) {
 // An s3:// manifest goes to the source backend's Store; a backend without
 // one refuses the job before anything is signed or written.
 func TestS3ManifestNeedsABackendStore(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	seedMedia(f)
 	signer := &countingSigner{inner: f.signer}
@@ -417,6 +423,7 @@ func TestS3ManifestNeedsABackendStore(t *testing.T) {
 // TestMissingBucketIsPermanent: listing a bucket that does not exist is
 // not worth redelivering.
 func TestMissingBucketIsPermanent(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	pol, err := policy.New(policy.Config{Allow: []string{"media-gone", exportsBucket}})
 	if err != nil {

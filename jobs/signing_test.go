@@ -28,6 +28,7 @@ import (
 // as given (an input error) is an error row (sign_refused), counted as
 // failed, and every other object is in the manifest.
 func TestSignFailuresAreErrorRows(t *testing.T) {
+	t.Parallel()
 	for _, format := range []schema.ManifestFormat{schema.FormatJSONL, schema.FormatCSV} {
 		for _, tc := range []struct {
 			name string
@@ -87,6 +88,7 @@ func TestSignFailuresAreErrorRows(t *testing.T) {
 // as a transient error, so the worker redelivers the message, and nothing
 // is written. The redelivery, with the signer back, writes the whole job.
 func TestRetryableSignErrorRedelivers(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -133,6 +135,7 @@ func TestRetryableSignErrorRedelivers(t *testing.T) {
 // (the URL verifies, carries the value, and the server honours it), and a
 // parameter the policy sets wins over the job's.
 func TestResponseParams(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		policy []sign.Param
@@ -198,6 +201,7 @@ func TestResponseParams(t *testing.T) {
 // serving that generation's bytes); without it, one row per live object
 // and no pin.
 func TestIncludeGenerations(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	if _, err := f.client.Bucket(mediaBucket).Update(ctx, storage.BucketAttrsToUpdate{VersioningEnabled: true}); err != nil {

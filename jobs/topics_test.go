@@ -14,6 +14,7 @@ import (
 )
 
 func TestTopicAllow(t *testing.T) {
+	t.Parallel()
 	a, err := NewTopicAllow([]string{"own-project", "projects/partner/topics/links"})
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +53,7 @@ func TestTopicAllow(t *testing.T) {
 // signed (it used to be signed whole, then redelivered for publish_failed
 // until Pub/Sub's dead-letter policy took it, with no reason).
 func TestJobTopicsAreChecked(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	f := newFixture(t)
 	seedMedia(f)
