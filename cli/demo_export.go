@@ -13,6 +13,7 @@ import (
 	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
+	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
@@ -61,8 +62,8 @@ func (d *demoRun) export(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	store := jobs.NewGCS(gcs)
-	runner, err := jobs.New(jobs.Options{Source: store, Signer: urls, Store: store, Policy: pol, Concurrency: 8})
+	store := gcsstore.New(gcs)
+	runner, err := jobs.New(jobs.Options{Backends: jobs.GCSOnly(jobs.Backend{Source: store, Signer: urls, Store: store}), Policy: pol, Concurrency: 8})
 	if err != nil {
 		return err
 	}

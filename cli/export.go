@@ -19,6 +19,7 @@ import (
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/option"
 
+	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
@@ -253,7 +254,7 @@ func Export(ctx context.Context, env Env, args []string) int {
 type exportRun struct {
 	env     Env
 	f       *exportFlags
-	gcs     *jobs.GCS
+	gcs     *gcsstore.Client
 	runner  *jobs.Runner
 	prog    *progress
 	closers []func()
@@ -292,7 +293,7 @@ func newExportRun(ctx context.Context, env Env, f *exportFlags, job *schema.Job)
 		return nil, err
 	}
 	r.closers = append(r.closers, func() { client.Close() })
-	r.gcs = jobs.NewGCS(client)
+	r.gcs = gcsstore.New(client)
 	// The user asked for these links: the policy only bounds them to the
 	// job's own buckets, method and lifetime.
 	manifestBucket, _, err := schema.ParseGCSURI("--manifest", job.Output.Manifest.URI)
@@ -319,7 +320,7 @@ func newExportRun(ctx context.Context, env Env, f *exportFlags, job *schema.Job)
 	r.prog = startProgress(env.Stderr, "export "+strings.TrimSuffix("gs://"+job.Source.Bucket+"/"+job.Source.Prefix, "/"), "listed")
 	r.closers = append(r.closers, r.prog.Stop)
 	r.runner, err = jobs.New(jobs.Options{
-		Source: r.gcs, Signer: urls, Store: r.gcs, Policy: pol, Concurrency: concurrency,
+		Backends: jobs.GCSOnly(jobs.Backend{Source: r.gcs, Signer: urls, Store: r.gcs}), Policy: pol, Concurrency: concurrency,
 		OnObject: r.prog.Add,
 	})
 	if err != nil {

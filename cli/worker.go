@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/logging"
 	"github.com/linkissuer/linkissuer/policy"
@@ -324,13 +325,14 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 // jobs may name as notify_topic or output.topic; default --project) and
 // LINKISSUER_JOBS_CONCURRENCY (objects in flight per job).
 func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSigner, pol *policy.Policy, pub worker.Publisher, cred *credentials, log *zap.Logger) (*jobs.Runner, error) {
-	store := jobs.NewGCS(gcs)
+	store := gcsstore.New(gcs)
 	knobs, err := jobKnobsFromEnv(env)
 	if err != nil {
 		return nil, err
 	}
+	gcsBackend := jobs.Backend{Source: store, Signer: urls, Store: store}
 	o := jobs.Options{
-		Source: store, Signer: urls, Store: store, Policy: pol, Publisher: pub,
+		Backends: jobs.GCSOnly(gcsBackend), Policy: pol, Publisher: pub,
 		StateURI:    env.Getenv("LINKISSUER_JOBS_STATE"),
 		Concurrency: knobs.concurrency,
 		Logger:      log,
@@ -364,8 +366,7 @@ func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSi
 		if err != nil {
 			return nil, fmt.Errorf("S3 store: %w", err)
 		}
-		o.Backends = backends.Func(jobs.Backend{Source: store, Signer: urls})
-		o.ManifestSigner = urls
+		o.Backends = backends.Func(gcsBackend)
 	}
 	if rules := env.Getenv("LINKISSUER_JOBS_MANIFEST_ALLOW"); rules != "" {
 		mp, err := policy.New(policy.Config{Allow: splitList(rules), MaxExpiry: pol.MaxExpiry(), DefaultExpiry: min(15*time.Minute, pol.MaxExpiry())})

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/api/option"
 
+	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/internal/minio"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/policy"
@@ -129,7 +130,7 @@ func TestWorkerJobsFromS3Source(t *testing.T) {
 			var stored []byte
 			var store jobs.Store = s3
 			if scheme == "gs" {
-				store = jobs.NewGCS(gcs)
+				store = gcsstore.New(gcs)
 			}
 			rc, err := store.NewReader(ctx, "exports", "media-"+scheme+".jsonl")
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/internal/slowtest"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/worker"
@@ -18,7 +19,7 @@ import (
 
 // composeRecorder is the fixture's store, recording every compose call.
 type composeRecorder struct {
-	*GCS
+	*gcsstore.Client
 	mu    sync.Mutex
 	calls []composeCall
 }
@@ -32,7 +33,7 @@ func (c *composeRecorder) Compose(ctx context.Context, bucket, dst string, srcs 
 	c.mu.Lock()
 	c.calls = append(c.calls, composeCall{dst: dst, srcs: slices.Clone(srcs)})
 	c.mu.Unlock()
-	return c.GCS.Compose(ctx, bucket, dst, srcs, o)
+	return c.Client.Compose(ctx, bucket, dst, srcs, o)
 }
 
 // TestComposeTree splits a job into one shard per object, more than
@@ -42,6 +43,7 @@ func (c *composeRecorder) Compose(ctx context.Context, bucket, dst string, srcs 
 // has an intermediate level, that the final files hold every row once, in
 // shard order, with one header, and that parts and composites are deleted.
 func TestComposeTree(t *testing.T) {
+	t.Parallel()
 	slowtest.Require(t)
 	const public, private = 40, 36 // 77 row sources and 37 error sources with the CSV headers
 	for _, tc := range []struct {
@@ -63,9 +65,9 @@ func TestComposeTree(t *testing.T) {
 					src.Objects = append(src.Objects, schema.ObjectRef{Name: n})
 				}
 			}
-			store := &composeRecorder{GCS: f.store}
+			store := &composeRecorder{Client: f.store}
 			r := f.runner(func(o *Options) {
-				o.Store = store
+				o.Backends = f.storeBackends(store, f.signer, nil)
 				o.Split = &SplitOptions{Above: 1, ShardSize: 1}
 			})
 			name := "tree/" + tc.name + "." + string(tc.format)

@@ -19,6 +19,7 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"google.golang.org/api/option"
 
+	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
@@ -48,7 +49,7 @@ type fixture struct {
 	t      *testing.T
 	gcs    *fakestorage.Server
 	client *storage.Client
-	store  *GCS
+	store  *gcsstore.Client
 	signer *sign.URLSigner
 	policy *policy.Policy
 }
@@ -84,7 +85,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	return &fixture{t: t, gcs: srv, client: client, store: NewGCS(client), signer: signer, policy: pol}
+	return &fixture{t: t, gcs: srv, client: client, store: gcsstore.New(client), signer: signer, policy: pol}
 }
 
 // options returns runner options over the fixture; edit may change them.
@@ -93,11 +94,23 @@ func (f *fixture) options(edit func(*Options)) Options {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	o := Options{Source: f.store, Signer: f.signer, Store: f.store, Policy: f.policy, Concurrency: 8, SignPause: time.Millisecond, Topics: topics}
+	o := Options{Backends: f.backends(f.signer, nil), Policy: f.policy, Concurrency: 8, SignPause: time.Millisecond, Topics: topics}
 	if edit != nil {
 		edit(&o)
 	}
 	return o
+}
+
+// backends serves the fixture's GCS: objects signed by signer, manifest URLs
+// by manifestSigner (nil: signer).
+func (f *fixture) backends(signer, manifestSigner URLSigner) BackendFunc {
+	return f.storeBackends(f.store, signer, manifestSigner)
+}
+
+// storeBackends is backends with store in place of the fixture's for
+// manifests, parts and markers.
+func (f *fixture) storeBackends(store Store, signer, manifestSigner URLSigner) BackendFunc {
+	return GCSOnly(Backend{Source: f.store, Signer: signer, Store: store, ManifestSigner: manifestSigner})
 }
 
 func (f *fixture) runner(edit func(*Options)) *Runner {

@@ -5,6 +5,7 @@ import "testing"
 // The glob engine is package glob's (tested there); this pins that
 // source.match uses it, non-ASCII included.
 func TestCompileGlob(t *testing.T) {
+	t.Parallel()
 	g, err := CompileGlob("médias/**/*.{jpg,png}")
 	if err != nil {
 		t.Fatal(err)
@@ -18,6 +19,7 @@ func TestCompileGlob(t *testing.T) {
 }
 
 func TestErrorsObject(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"exports/a.jsonl":  "exports/a.errors.jsonl",
 		"a.csv":            "a.errors.csv",

@@ -153,10 +153,10 @@ func (r *Runner) manifestGuard(ctx context.Context, t *task) (WriteOptions, erro
 		return WriteOptions{IfAbsent: true}, nil
 	case err != nil:
 		return WriteOptions{}, err
-	case ver.JobID != t.rootID:
+	case ver.Metadata[MetaJobID] != t.rootID:
 		owner := "no job"
-		if ver.JobID != "" {
-			owner = "job " + ver.JobID
+		if id := ver.Metadata[MetaJobID]; id != "" {
+			owner = "job " + id
 		}
 		return WriteOptions{}, worker.Permanent(string(CodeManifestExists),
 			fmt.Errorf("job %s: manifest %s already exists (written by %s); a manifest is never replaced: name another output.manifest.uri", t.rootID, t.lay.uri(t.lay.manifest), owner))

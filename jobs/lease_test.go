@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/worker"
@@ -19,7 +20,7 @@ import (
 // faultyStore is the fixture's store with compose calls that fail (as a
 // 503 would) while failing is set.
 type faultyStore struct {
-	*GCS
+	*gcsstore.Client
 	failing  atomic.Bool
 	composes atomic.Int64
 }
@@ -29,7 +30,7 @@ func (s *faultyStore) Compose(ctx context.Context, bucket, dst string, srcs []st
 	if s.failing.Load() {
 		return &sign.RetryableError{Err: errors.New("compose: 503 backend error (injected)")}
 	}
-	return s.GCS.Compose(ctx, bucket, dst, srcs, o)
+	return s.Client.Compose(ctx, bucket, dst, srcs, o)
 }
 
 // clock is a test clock that moves only when told to.
@@ -49,12 +50,13 @@ func shardMessage(o worker.Output) *worker.Message {
 // takes it over and finishes the job: one completion, a complete manifest.
 // (Before leases the lock was held for good and the job never finished.)
 func TestFinishLeaseIsTakenOver(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	public, _ := seedMedia(f)
-	store := &faultyStore{GCS: f.store}
+	store := &faultyStore{Client: f.store}
 	var clk clock
 	r := f.runner(func(o *Options) {
-		o.Store = store
+		o.Backends = f.storeBackends(store, f.signer, nil)
 		o.Split = &SplitOptions{Above: 10, ShardSize: 8}
 		o.Now = clk.now
 		o.FinishLease = time.Hour
@@ -123,6 +125,7 @@ func TestFinishLeaseIsTakenOver(t *testing.T) {
 // A redelivery of the first job (its manifest written, its completion
 // lost) still rewrites its own manifest.
 func TestManifestIsNeverReplaced(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	seedMedia(f)
 	r := f.runner(nil)
@@ -140,7 +143,7 @@ func TestManifestIsNeverReplaced(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			signer := &countingSigner{inner: f.signer}
-			r := f.runner(func(o *Options) { o.Signer, o.Split = signer, tc.split })
+			r := f.runner(func(o *Options) { o.Backends, o.Split = f.backends(signer, nil), tc.split })
 			second := manifestJob("second-"+tc.name, "gs://exports/shared.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 			outs, err := r.Handle(context.Background(), jobMessage(t, second))
 			if outcome, reason := worker.Classify(err); outcome != worker.OutcomeDeadLetter || reason != string(CodeManifestExists) || len(outs) != 0 {
@@ -169,6 +172,7 @@ func TestManifestIsNeverReplaced(t *testing.T) {
 // TestShardedJobLogsJobDone: the shard that finishes a job logs "job done"
 // with the job's ID after "finishing job", as a whole job does.
 func TestShardedJobLogsJobDone(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	seedMedia(f)
 	core, logs := observer.New(zap.InfoLevel)

@@ -66,11 +66,12 @@ func newKeylessFixture(t *testing.T, f *fixture, o *iam.Options, attempts int) *
 // error, so it is redelivered, and no manifest or errors file appears. When
 // signBlob is back, the next delivery signs every object.
 func TestSignerOutageNeverFinishesJob(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	seedMedia(f)
 	k := newKeylessFixture(t, f, nil, 3)
 	k.down.Store(true)
-	r := f.runner(func(o *Options) { o.Signer, o.ManifestSigner = k.signer, f.signer })
+	r := f.runner(func(o *Options) { o.Backends = f.backends(k.signer, f.signer) })
 	job := manifestJob("outage", "gs://exports/outage.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 	for attempt := 1; attempt <= 3; attempt++ {
 		outs, err := r.Handle(context.Background(), jobMessage(t, job))
@@ -105,6 +106,7 @@ func TestSignerOutageNeverFinishesJob(t *testing.T) {
 // delivery, and a delivery that still fails is redelivered, until one
 // signs every object.
 func TestFlakySignerNeverFailsObjects(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	public, _ := seedMedia(f)
 	k := newKeylessFixture(t, f, &iam.Options{ErrorRate: 0.5, Seed: 11}, 2)
@@ -117,7 +119,7 @@ func TestFlakySignerNeverFailsObjects(t *testing.T) {
 		return s, err
 	})
 	r := f.runner(func(o *Options) {
-		o.Signer, o.ManifestSigner, o.SignAttempts = watch, f.signer, 6
+		o.Backends, o.SignAttempts = f.backends(watch, f.signer), 6
 	})
 	job := manifestJob("flaky", "gs://exports/flaky.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 	redelivered := 0

@@ -53,6 +53,7 @@ func shardSizes(l memLister, prefix string, glob Glob, bounds []string) []int {
 }
 
 func TestSplitListing(t *testing.T) {
+	t.Parallel()
 	versions := memLister{}
 	for i := range 5 {
 		for g := range 3 { // three generations of each name
@@ -97,6 +98,7 @@ func TestSplitListing(t *testing.T) {
 // TestSplitListingCapsShards: a listing that would need more than
 // schema.MaxShards shards gets fewer, larger ones that still cover it.
 func TestSplitListingCapsShards(t *testing.T) {
+	t.Parallel()
 	l := names(3*schema.MaxShards+7, "o/%06d")
 	task := &task{job: &schema.Job{}, backend: Backend{Source: l}}
 	bounds, total, err := (&Runner{}).splitListing(context.Background(), task, 1)

@@ -29,6 +29,7 @@ func (r *recorder) Publish(_ context.Context, outs ...worker.Output) error {
 // TestNamedTopics: full names go to Pub/Sub, logical names to the next
 // publisher, and idle topic publishers are stopped beyond MaxNamedTopics.
 func TestNamedTopics(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	next := &recorder{}

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/linkissuer/linkissuer/blob"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
@@ -33,21 +34,39 @@ type URLSigner interface {
 	Sign(ctx context.Context, r sign.Request) (*sign.SignedURL, error)
 }
 
-// Backend is what a job source needs: a store to list and a signer whose
-// URLs point at it.
+// Backend is one store as jobs see it: where objects are listed and
+// stat'ed, who signs their URLs, and where manifests may be written.
 type Backend struct {
 	Source Source
+	// Signer signs URLs of objects in Source; they point at this store.
 	Signer URLSigner
-	// Store, if set, receives the manifests of this backend's jobs that
-	// name an s3:// manifest URI (the source's own store); Signer signs
-	// their URLs. Without it such jobs are refused.
+	// Store, if set, holds the manifests, parts and markers of jobs whose
+	// manifest (or state location) is in this store; a job naming a
+	// manifest in a store without one is refused.
 	Store Store
+	// ManifestSigner signs the URL of a manifest in Store; nil means
+	// Signer.
+	ManifestSigner URLSigner
 }
 
-// BackendFunc picks the backend for a job's source (its store, endpoint
-// and region). Errors that wrap schema.ErrInvalid or are a
-// *worker.PermanentError dead-letter the job.
+// BackendFunc picks the backend of a store: the job's source (its store,
+// endpoint and region), and for a manifest or state location at gs:// in a
+// job whose source is not GCS, a JobSource with Store schema.StoreGCS and
+// that location's bucket. A manifest at s3:// is written to the source's
+// own backend. Errors that wrap schema.ErrInvalid or are permanent
+// (failure.Classify) dead-letter the job.
 type BackendFunc func(ctx context.Context, src *schema.JobSource) (Backend, error)
+
+// GCSOnly serves every gcs source and location from b and refuses jobs on
+// any other store (permanently).
+func GCSOnly(b Backend) BackendFunc {
+	return func(_ context.Context, src *schema.JobSource) (Backend, error) {
+		if src.Dialect() != sign.GOOG4 {
+			return Backend{}, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("store %s is not served by this worker", src.Store))
+		}
+		return b, nil
+	}
+}
 
 // SplitOptions enable splitting large jobs into shards.
 type SplitOptions struct {
@@ -62,16 +81,10 @@ type SplitOptions struct {
 
 // Options configure a Runner. Zero fields take the defaults.
 type Options struct {
-	// Source and Signer serve gcs sources, unless Backends is set.
-	Source Source
-	Signer URLSigner
-	// Backends, if set, picks the source and signer for every job instead.
+	// Backends gives every job its source, signer and manifest store;
+	// required. GCSOnly(Backend{...}) serves GCS alone; s3store.Backends
+	// adds S3-compatible stores.
 	Backends BackendFunc
-	// Store receives manifests, parts and markers at gs:// locations
-	// (s3:// manifests go to the job's Backend.Store).
-	Store Store
-	// ManifestSigner signs the manifest's own URL (default Signer).
-	ManifestSigner URLSigner
 	// Policy decides every object; required.
 	Policy *policy.Policy
 	// ManifestPolicy decides where manifests may be written and signed
@@ -99,7 +112,7 @@ type Options struct {
 	// (default DefaultConcurrency; use 2 x the engine's MaxInFlight when
 	// keyless).
 	Concurrency int
-	// ChunkSize is the manifest upload chunk (default DefaultChunkSize).
+	// ChunkSize is the manifest upload chunk (default blob.DefaultChunkSize).
 	ChunkSize int
 	// LinkBatch is how many links a topic-output job publishes at a time.
 	LinkBatch int
@@ -131,12 +144,8 @@ func (o *Options) Validate() error {
 		return errors.New("jobs: no options")
 	case o.Policy == nil:
 		return errors.New("jobs: Options.Policy is required")
-	case o.Backends == nil && (o.Source == nil || o.Signer == nil):
-		return errors.New("jobs: give Options.Source and Options.Signer, or Options.Backends")
-	case o.Store == nil:
-		return errors.New("jobs: Options.Store is required")
-	case o.ManifestSigner == nil && o.Signer == nil:
-		return errors.New("jobs: Options.ManifestSigner is required with Backends")
+	case o.Backends == nil:
+		return errors.New("jobs: Options.Backends is required")
 	case o.Concurrency < 0, o.ChunkSize < 0, o.LinkBatch < 0, o.SignAttempts < 0, o.SignPause < 0, o.FinishLease < 0:
 		return errors.New("jobs: Concurrency, ChunkSize, LinkBatch, SignAttempts, SignPause and FinishLease must not be negative")
 	case o.Split != nil && (o.Split.Above < 0 || o.Split.ShardSize < 0):
@@ -162,9 +171,6 @@ func New(o Options) (*Runner, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if o.ManifestSigner == nil {
-		o.ManifestSigner = o.Signer
-	}
 	if o.ManifestPolicy == nil {
 		o.ManifestPolicy = o.Policy
 	}
@@ -172,7 +178,7 @@ func New(o Options) (*Runner, error) {
 		o.Concurrency = DefaultConcurrency
 	}
 	if o.ChunkSize == 0 {
-		o.ChunkSize = DefaultChunkSize
+		o.ChunkSize = blob.DefaultChunkSize
 	}
 	if o.LinkBatch == 0 {
 		o.LinkBatch = DefaultLinkBatch
@@ -240,8 +246,7 @@ type task struct {
 	// manifestExpiry is the lifetime of the manifest's own URL.
 	manifestExpiry time.Duration
 	// store holds lay's objects, and manifestSigner signs the manifest's
-	// URL: Options.Store and ManifestSigner for gs://, the backend's for
-	// s3://.
+	// URL: those of the backend of lay's location.
 	store          Store
 	manifestSigner URLSigner
 }
@@ -290,22 +295,26 @@ func (r *Runner) prepare(ctx context.Context, job *schema.Job) (*task, error) {
 			return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: this worker cannot publish links to a topic", job.JobID))
 		}
 	}
-	if r.o.Backends != nil {
-		if t.backend, err = r.o.Backends(ctx, &job.Source); err != nil {
+	if t.backend, err = r.o.Backends(ctx, &job.Source); err != nil {
+		return nil, err
+	}
+	// The backend of lay's location: the source's own for s3:// (only an
+	// s3 source's), GCS's for gs://.
+	out := t.backend
+	switch s3Source := job.Source.Dialect() == sign.AWS4; {
+	case t.lay.scheme == "s3" && !s3Source:
+		out = Backend{}
+	case t.lay.scheme != "s3" && s3Source:
+		if out, err = r.o.Backends(ctx, &schema.JobSource{Store: schema.StoreGCS, Bucket: t.lay.bucket}); err != nil {
 			return nil, err
 		}
-	} else {
-		if job.Source.Dialect() != sign.GOOG4 {
-			return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: store %s is not served by this worker", job.JobID, job.Source.Store))
-		}
-		t.backend = Backend{Source: r.o.Source, Signer: r.o.Signer}
 	}
-	t.store, t.manifestSigner = r.o.Store, r.o.ManifestSigner
-	if t.lay.scheme == "s3" {
-		if t.backend.Store == nil {
-			return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: this worker cannot write manifests to %s's store", job.JobID, sign.Resource(sign.AWS4, job.Source.Bucket, "")))
-		}
-		t.store, t.manifestSigner = t.backend.Store, t.backend.Signer
+	if out.Store == nil {
+		return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: this worker cannot write manifests to %s", job.JobID, t.lay.uri("")))
+	}
+	t.store, t.manifestSigner = out.Store, out.ManifestSigner
+	if t.manifestSigner == nil {
+		t.manifestSigner = out.Signer
 	}
 	return t, nil
 }

@@ -48,6 +48,7 @@ func pick(all map[string]object, keep func(string) bool) map[string]object {
 // TestJobs runs whole jobs of each source kind in both formats and checks
 // the manifest row by row, the errors file and the completion message.
 func TestJobs(t *testing.T) {
+	t.Parallel()
 	for _, format := range []schema.ManifestFormat{schema.FormatJSONL, schema.FormatCSV} {
 		for _, tc := range []struct {
 			name   string
@@ -177,10 +178,11 @@ func checkDone(t *testing.T, f *fixture, d *schema.JobDone, job *schema.Job, cou
 // nothing, leaves the manifest as it was, and announces the same
 // completion (at-least-once).
 func TestRedeliveredJobIsNotRedone(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	seedMedia(f)
 	signer := &countingSigner{inner: f.signer}
-	r := f.runner(func(o *Options) { o.Signer = signer })
+	r := f.runner(func(o *Options) { o.Backends = f.backends(signer, nil) })
 	job := manifestJob("again", "gs://exports/again.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 	first, err := r.Handle(context.Background(), jobMessage(t, job))
 	if err != nil {
@@ -206,6 +208,7 @@ func TestRedeliveredJobIsNotRedone(t *testing.T) {
 // and checks that exactly one shard finishes it, that redeliveries are
 // no-ops, and that the composed manifest and errors file are exact.
 func TestShardedJob(t *testing.T) {
+	t.Parallel()
 	for _, format := range []schema.ManifestFormat{schema.FormatJSONL, schema.FormatCSV} {
 		for _, tc := range []struct {
 			name   string
@@ -234,7 +237,7 @@ func TestShardedJob(t *testing.T) {
 				public, private := seedMedia(f)
 				signer := &countingSigner{inner: f.signer}
 				r := f.runner(func(o *Options) {
-					o.Signer = signer
+					o.Backends = f.backends(signer, nil)
 					o.Split = &SplitOptions{Above: 10, ShardSize: 8}
 				})
 				name := "sharded/" + tc.name + "." + string(format)
@@ -313,6 +316,7 @@ func keys(ms ...map[string]object) func(func(string) bool) {
 // chunk of rows went out: the manifest must not exist, the error must ask
 // for redelivery, and the redelivery writes it whole.
 func TestKilledJobLeavesNoManifest(t *testing.T) {
+	t.Parallel()
 	slowtest.Require(t)
 	f := newFixture(t)
 	all := f.seed("public/many/%04d", 700)
@@ -325,7 +329,7 @@ func TestKilledJobLeavesNoManifest(t *testing.T) {
 		return ctx.Err()
 	}}
 	r := f.runner(func(o *Options) {
-		o.Signer = signer
+		o.Backends = f.backends(signer, nil)
 		o.ChunkSize = 256 << 10 // GCS's minimum: 650 rows are over two chunks
 	})
 	job := manifestJob("killed", "gs://exports/killed.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
@@ -348,6 +352,7 @@ func TestKilledJobLeavesNoManifest(t *testing.T) {
 // TestRefusedJobs: what applies to the whole job is refused once, as a
 // permanent error, before anything is signed.
 func TestRefusedJobs(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	seedMedia(f)
 	for _, tc := range []struct {
@@ -374,7 +379,7 @@ func TestRefusedJobs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			signer := &countingSigner{inner: f.signer}
-			r := f.runner(func(o *Options) { o.Signer = signer })
+			r := f.runner(func(o *Options) { o.Backends = f.backends(signer, nil) })
 			job := manifestJob("refused", "gs://exports/refused.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 			tc.edit(job)
 			_, err := r.Handle(context.Background(), jobMessage(t, job))
@@ -392,6 +397,7 @@ func TestRefusedJobs(t *testing.T) {
 // An s3:// manifest goes to the source backend's Store; a backend without
 // one refuses the job before anything is signed or written.
 func TestS3ManifestNeedsABackendStore(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	seedMedia(f)
 	signer := &countingSigner{inner: f.signer}
@@ -399,7 +405,6 @@ func TestS3ManifestNeedsABackendStore(t *testing.T) {
 		o.Backends = func(context.Context, *schema.JobSource) (Backend, error) {
 			return Backend{Source: f.store, Signer: signer}, nil // no Store
 		}
-		o.ManifestSigner = f.signer
 	})
 	job := manifestJob("s3-nostore", "s3://exports/x.jsonl", schema.FormatJSONL,
 		schema.JobSource{Store: schema.StoreS3, Region: "us-east-1", Bucket: mediaBucket, Prefix: "public/"})
@@ -418,6 +423,7 @@ func TestS3ManifestNeedsABackendStore(t *testing.T) {
 // TestMissingBucketIsPermanent: listing a bucket that does not exist is
 // not worth redelivering.
 func TestMissingBucketIsPermanent(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	pol, err := policy.New(policy.Config{Allow: []string{"media-gone", exportsBucket}})
 	if err != nil {

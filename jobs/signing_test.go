@@ -28,6 +28,7 @@ import (
 // as given (an input error) is an error row (sign_refused), counted as
 // failed, and every other object is in the manifest.
 func TestSignFailuresAreErrorRows(t *testing.T) {
+	t.Parallel()
 	for _, format := range []schema.ManifestFormat{schema.FormatJSONL, schema.FormatCSV} {
 		for _, tc := range []struct {
 			name string
@@ -50,7 +51,7 @@ func TestSignFailuresAreErrorRows(t *testing.T) {
 					}
 					return nil
 				}}
-				r := f.runner(func(o *Options) { o.Signer, o.ManifestSigner = signer, f.signer })
+				r := f.runner(func(o *Options) { o.Backends = f.backends(signer, f.signer) })
 				name := "failing/" + strings.ReplaceAll(tc.name, " ", "-") + "." + string(format)
 				job := manifestJob("fails", "gs://exports/"+name, format, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 				outs, err := r.Handle(context.Background(), jobMessage(t, job))
@@ -87,6 +88,7 @@ func TestSignFailuresAreErrorRows(t *testing.T) {
 // as a transient error, so the worker redelivers the message, and nothing
 // is written. The redelivery, with the signer back, writes the whole job.
 func TestRetryableSignErrorRedelivers(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -106,7 +108,7 @@ func TestRetryableSignErrorRedelivers(t *testing.T) {
 				}
 				return nil
 			}}
-			r := f.runner(func(o *Options) { o.Signer, o.ManifestSigner = signer, f.signer })
+			r := f.runner(func(o *Options) { o.Backends = f.backends(signer, f.signer) })
 			job := manifestJob("throttled", "gs://exports/throttled.csv", schema.FormatCSV, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 			outs, err := r.Handle(context.Background(), jobMessage(t, job))
 			if outcome, _ := worker.Classify(err); outcome != worker.OutcomeRetry || failure.Classify(err).Component != failure.Signer || len(outs) != 0 {
@@ -133,6 +135,7 @@ func TestRetryableSignErrorRedelivers(t *testing.T) {
 // (the URL verifies, carries the value, and the server honours it), and a
 // parameter the policy sets wins over the job's.
 func TestResponseParams(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		policy []sign.Param
@@ -198,6 +201,7 @@ func TestResponseParams(t *testing.T) {
 // serving that generation's bytes); without it, one row per live object
 // and no pin.
 func TestIncludeGenerations(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	if _, err := f.client.Bucket(mediaBucket).Update(ctx, storage.BucketAttrsToUpdate{VersioningEnabled: true}); err != nil {

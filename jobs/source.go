@@ -4,8 +4,10 @@ package jobs
 // backend, e.g. S3).
 //
 // The jobs package talks to object storage only through the small
-// interfaces below; it owns them, the stores implement them. GCS is in
-// gcs.go (NewGCS). A job needs:
+// interfaces below; it owns them, the stores implement them (gcsstore for
+// GCS, s3store for S3-compatible stores), and package blob holds the values
+// they exchange. internal/storetest checks a store against this contract.
+// A job needs:
 //
 //   - a Source (Lister + Stat) for the bucket it signs, and
 //   - a Store for where its manifest goes: Lister (to find its own
@@ -38,58 +40,38 @@ package jobs
 // ErrNotFound for a missing object; Delete of a missing object may also
 // succeed.
 //
-// Errors from every method should wrap the backend's error with %w (MarkNotFound
-// and MarkExists add the sentinels), and mark failures that are worth retrying
-// (throttling, 5xx, timeouts) with failure.Transient(failure.Storage, err), or
-// leave them unmarked: the worker treats any error it cannot classify as
-// transient and redelivers the job.
+// Errors from every method should wrap the backend's error with %w
+// (blob.MarkNotFound and blob.MarkExists add the sentinels), and mark
+// failures that are worth retrying (throttling, 5xx, refused or broken
+// connections, timeouts) with failure.Transient(failure.Storage, err), so
+// that an outage of the store is reported as one; an unmarked error is
+// still redelivered, but counted as of unknown cause.
 
 import (
 	"context"
-	"errors"
 	"io"
 	"iter"
-	"time"
+
+	"github.com/linkissuer/linkissuer/blob"
 )
 
-// MaxComposeSources is the most sources one Store.Compose call takes (GCS's
-// limit).
-const MaxComposeSources = 32
+// The store vocabulary is package blob's; these names keep it readable
+// here and in the stores' signatures.
+type (
+	ObjectInfo    = blob.ObjectInfo
+	ListQuery     = blob.ListQuery
+	WriteOptions  = blob.WriteOptions
+	ObjectVersion = blob.ObjectVersion
+)
 
-// Sentinel errors that stores wrap.
+// MaxComposeSources is the most sources one Store.Compose call takes.
+const MaxComposeSources = blob.MaxComposeSources
+
+// Error kinds that stores wrap (see package blob).
 var (
-	// ErrNotFound: the object or bucket does not exist.
-	ErrNotFound = errors.New("not found")
-	// ErrExists: an IfAbsent write found the object already there.
-	ErrExists = errors.New("already exists")
+	ErrNotFound = blob.ErrNotFound
+	ErrExists   = blob.ErrExists
 )
-
-// ObjectInfo describes one object (one generation of it).
-type ObjectInfo struct {
-	Name string
-	// Generation is the object's generation (GCS) or a stable version
-	// number; 0 when the store has none.
-	Generation int64
-	// Size in bytes; -1 when unknown.
-	Size        int64
-	ContentType string
-	Updated     time.Time
-}
-
-// ListQuery selects objects of one bucket.
-type ListQuery struct {
-	Bucket string
-	Prefix string
-	// StartOffset (inclusive) and EndOffset (exclusive) bound names; empty
-	// means unbounded.
-	StartOffset, EndOffset string
-	// Versions lists every generation, not only live objects.
-	Versions bool
-	// MatchGlob is a hint (GCS matchGlob syntax); the caller filters again.
-	MatchGlob string
-	// NamesOnly is a hint that only Name and Generation will be read.
-	NamesOnly bool
-}
 
 // Lister lists objects page by page, in name order; see the storage
 // contract above.
@@ -105,22 +87,6 @@ type Source interface {
 	Stat(ctx context.Context, bucket, name string, generation int64) (ObjectInfo, error)
 }
 
-// WriteOptions shape a written or composed object.
-type WriteOptions struct {
-	// IfAbsent makes Close (or Compose) fail with ErrExists when the object
-	// exists.
-	IfAbsent bool
-	// IfGeneration, when not 0, makes Close (or Compose) fail with
-	// ErrExists unless the object's generation is still IfGeneration. Jobs
-	// set it only on a Store that is also a Versioned.
-	IfGeneration int64
-	ContentType  string
-	Metadata     map[string]string
-	// ChunkSize is the upload chunk, the memory a writer may hold; 0 means
-	// the store's default.
-	ChunkSize int
-}
-
 // Store is where manifests, their parts and a job's markers are written.
 type Store interface {
 	Lister
@@ -133,13 +99,6 @@ type Store interface {
 	Compose(ctx context.Context, bucket, dst string, srcs []string, o WriteOptions) error
 	// Delete removes bucket/name.
 	Delete(ctx context.Context, bucket, name string) error
-}
-
-// ObjectVersion is one generation of an object and the job that wrote it.
-type ObjectVersion struct {
-	Generation int64
-	// JobID is the object's MetaJobID metadata; "" if it has none.
-	JobID string
 }
 
 // Versioned is a Store that names object generations and honours

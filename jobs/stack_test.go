@@ -192,6 +192,7 @@ func doneMessage(t *testing.T, m *pubsub.Message) *schema.JobDone {
 // TestWorkerRunsJob: a job published to the jobs topic is run by a pull
 // worker, and its completion reaches the job's notify topic.
 func TestWorkerRunsJob(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	f := newFixture(t)
 	public, private := seedMedia(f)
@@ -218,6 +219,7 @@ func TestWorkerRunsJob(t *testing.T) {
 // publishes one linkissuer.link.v1 per object there, keeps its state and
 // error rows under the worker's state location, and announces the topic.
 func TestTopicOutputJob(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	f := newFixture(t)
 	public, private := seedMedia(f)
@@ -307,6 +309,7 @@ func shardedSetup(t *testing.T, s *stack, f *fixture, id string, n int) (*schema
 // (two or more replicas signed; 1200 signatures in all, so no shard ran
 // twice), and would time out, not pass, if the shards did not spread.
 func TestThreeWorkersShareAJob(t *testing.T) {
+	t.Parallel()
 	slowtest.Require(t)
 	s := newStack(t)
 	f := newFixture(t)
@@ -340,7 +343,7 @@ func TestThreeWorkersShareAJob(t *testing.T) {
 		}}
 		signers = append(signers, c)
 		s.startWorkerWith(f, workerConfig{
-			edit:           func(o *Options) { o.Signer, o.ManifestSigner, o.Split = c, f.signer, split },
+			edit:           func(o *Options) { o.Backends, o.Split = f.backends(c, f.signer), split },
 			jobs:           oneAtATime,
 			maxOutstanding: 16,
 		})
@@ -393,6 +396,7 @@ func oneAtATime(h worker.Handler) worker.Handler {
 // alone, so that it is sure to hold shards (the emulator may stream every
 // message to one replica), and the others join before it dies.
 func TestKilledWorkerMidShard(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	f := newFixture(t)
 	job, all := shardedSetup(t, s, f, "killed", 1200)
@@ -407,7 +411,7 @@ func TestKilledWorkerMidShard(t *testing.T) {
 		}
 		return nil
 	}}
-	kill := s.startWorker(f, func(o *Options) { o.Signer, o.Split, o.Concurrency = victim, split, 4 })
+	kill := s.startWorker(f, func(o *Options) { o.Backends, o.Split, o.Concurrency = f.backends(victim, nil), split, 4 })
 	start := time.Now()
 	s.submit(job)
 	select {

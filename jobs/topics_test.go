@@ -14,6 +14,7 @@ import (
 )
 
 func TestTopicAllow(t *testing.T) {
+	t.Parallel()
 	a, err := NewTopicAllow([]string{"own-project", "projects/partner/topics/links"})
 	if err != nil {
 		t.Fatal(err)
@@ -52,11 +53,12 @@ func TestTopicAllow(t *testing.T) {
 // signed (it used to be signed whole, then redelivered for publish_failed
 // until Pub/Sub's dead-letter policy took it, with no reason).
 func TestJobTopicsAreChecked(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	f := newFixture(t)
 	seedMedia(f)
 	signer := &countingSigner{inner: f.signer}
-	s.startWorker(f, func(o *Options) { o.Signer, o.ManifestSigner, o.StateURI = signer, f.signer, "gs://exports/state" })
+	s.startWorker(f, func(o *Options) { o.Backends, o.StateURI = f.backends(signer, f.signer), "gs://exports/state" })
 	missing := pubsubemu.TopicName(testProject, "no-such-topic")
 	jobs := map[string]schema.ReasonCode{}
 	submit := func(job *schema.Job, want schema.ReasonCode) {

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/linkissuer/linkissuer/blob"
 	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/sign"
@@ -191,16 +192,16 @@ func wrap(op, bucket, key string, err error) error {
 	}
 	switch code := api.ErrorCode(); {
 	case code == "PreconditionFailed" || code == "ConditionalRequestConflict":
-		return fmt.Errorf("%s: %w", where, jobs.MarkExists(err))
+		return fmt.Errorf("%s: %w", where, blob.MarkExists(err))
 	case code == "NoSuchKey" || code == "NoSuchBucket" || code == "NotFound" || code == "NoSuchUpload":
-		return fmt.Errorf("%s: %w", where, jobs.MarkNotFound(err))
+		return fmt.Errorf("%s: %w", where, blob.MarkNotFound(err))
 	case code == "SlowDown" || code == "InternalError" || code == "ServiceUnavailable" ||
 		code == "RequestTimeout" || strings.HasPrefix(code, "Throttl"):
 		return failure.Transient(failure.Storage, fmt.Errorf("%s: %w", where, err))
 	}
 	switch status := httpStatus(err); {
 	case status == http.StatusNotFound:
-		return fmt.Errorf("%s: %w", where, jobs.MarkNotFound(err))
+		return fmt.Errorf("%s: %w", where, blob.MarkNotFound(err))
 	case status == http.StatusTooManyRequests || status >= 500:
 		return failure.Transient(failure.Storage, fmt.Errorf("%s: %w", where, err))
 	}

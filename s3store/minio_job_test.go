@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/api/option"
 
+	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/internal/slowtest"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/policy"
@@ -91,7 +92,7 @@ func gcsManifests(t *testing.T) manifestStore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return manifestStore{scheme: "gs", store: jobs.NewGCS(client), signer: signer, bucket: "exports"}
+	return manifestStore{scheme: "gs", store: gcsstore.New(client), signer: signer, bucket: "exports"}
 }
 
 // TestMinIOBulkJob runs a linkissuer.job.v1 job over 1,000 MinIO objects
@@ -125,19 +126,17 @@ func TestMinIOBulkJob(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The runner's own Store and ManifestSigner are GCS's; an s3://
-			// manifest must not go there.
+			// gs:// locations are GCS's; an s3:// manifest must not go
+			// there.
 			gcs := gcsManifests(t)
 			if ms.scheme == "gs" {
 				gcs = ms
 			}
 			runner, err := jobs.New(jobs.Options{
-				Backends:       backends.Backend,
-				Store:          gcs.store,
-				ManifestSigner: gcs.signer,
-				Policy:         pol,
-				Split:          tc.split,
-				Concurrency:    32,
+				Backends:    backends.Func(jobs.Backend{Store: gcs.store, Signer: gcs.signer}),
+				Policy:      pol,
+				Split:       tc.split,
+				Concurrency: 32,
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/linkissuer/linkissuer/blob"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/sign"
 )
@@ -34,7 +35,7 @@ const (
 )
 
 // NewWriter implements jobs.Store. The writer buffers up to o.ChunkSize
-// bytes (jobs.DefaultChunkSize when 0, at least MinPartSize): an object
+// bytes (blob.DefaultChunkSize when 0, at least MinPartSize): an object
 // that fits is written with one PutObject at Close; a larger one becomes a
 // multipart upload, one part per chunk, completed at Close. Either way the
 // object appears whole at Close or not at all: an error, or ctx cancelled
@@ -52,7 +53,7 @@ func (c *Client) NewWriter(ctx context.Context, bucket, name string, o jobs.Writ
 func (c *Client) newWriter(ctx context.Context, bucket, name string, o jobs.WriteOptions) *writer {
 	chunk := o.ChunkSize
 	if chunk <= 0 {
-		chunk = jobs.DefaultChunkSize
+		chunk = blob.DefaultChunkSize
 	}
 	chunk = max(chunk, MinPartSize)
 	return &writer{ctx: ctx, c: c, bucket: bucket, name: name, o: o, chunk: chunk}

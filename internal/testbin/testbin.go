@@ -1,6 +1,11 @@
 // Package testbin builds the linkissuer binary for tests that run it as a
 // subprocess (cli's demo, deploy's checks of the shipped binary), once per
-// test process.
+// source tree: the binary is kept in a cache directory under os.TempDir()
+// keyed by the source (HEAD's commit, plus the content of any uncommitted
+// change) and the go tool's version and target settings, so that the test
+// processes of one `go test ./...` run (and later runs over the same source)
+// share one build. A changed source, Go version, GOOS, GOARCH or GOAMD64
+// gives another key, hence a fresh build.
 //
 // It builds from a fresh clone of the repository's HEAD, as a newcomer
 // would (or from the working tree when it has uncommitted changes, as during
@@ -13,6 +18,8 @@ package testbin
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,11 +33,16 @@ import (
 // built is the one build of this process.
 var built struct {
 	once sync.Once
-	dir  string // temporary directory holding the clone and the binary
 	path string
 	note string // how it was built, when not from a clean clone
 	err  error
 }
+
+// cacheDir holds one directory per key, each holding a linkissuer binary.
+var cacheDir = filepath.Join(os.TempDir(), "linkissuer-testbin-cache")
+
+// maxAge is how long an unused cached binary is kept.
+const maxAge = 24 * time.Hour
 
 // Linkissuer returns the path of the linkissuer binary, building it on the
 // first call in this process; later calls return the same file. It skips t
@@ -41,12 +53,7 @@ func Linkissuer(t testing.TB) string {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skipf("no go tool on PATH: %v", err)
 	}
-	built.once.Do(func() {
-		built.dir, built.err = os.MkdirTemp("", "linkissuer-testbin-")
-		if built.err == nil {
-			built.path, built.note, built.err = build(built.dir)
-		}
-	})
+	built.once.Do(func() { built.path, built.note, built.err = cached() })
 	if built.err != nil {
 		t.Fatalf("building linkissuer: %v", built.err)
 	}
@@ -56,19 +63,111 @@ func Linkissuer(t testing.TB) string {
 	return built.path
 }
 
-// Cleanup removes what Linkissuer built. Call it from TestMain after m.Run.
+// Cleanup removes cached binaries unused for a day; the one this process
+// used stays for the next test process. Call it from TestMain after m.Run.
 func Cleanup() {
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
+	entries, err := os.ReadDir(cacheDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > maxAge {
+			os.RemoveAll(filepath.Join(cacheDir, e.Name()))
+		}
 	}
 }
 
-// build clones the repository into tmp and builds linkissuer there.
-func build(tmp string) (bin, note string, err error) {
+// cached returns the cached binary of the current source, building it
+// first if no test process has.
+func cached() (bin, note string, err error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", "", err
 	}
+	k, err := key(root)
+	if err != nil {
+		return "", "", err
+	}
+	dir := filepath.Join(cacheDir, k)
+	bin = filepath.Join(dir, "linkissuer")
+	if _, err := os.Stat(bin); err == nil {
+		now := time.Now()
+		os.Chtimes(dir, now, now) // used: Cleanup keeps it
+		return bin, "", nil
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", "", err
+	}
+	tmp, err := os.MkdirTemp(cacheDir, "build-")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(tmp)
+	built, note, err := build(root, tmp)
+	if err != nil {
+		return "", "", err
+	}
+	// Publish the build atomically; a process that built the same key
+	// meanwhile has put an identical binary there first.
+	out := filepath.Join(tmp, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		return "", "", err
+	}
+	if err := os.Rename(built, filepath.Join(out, "linkissuer")); err != nil {
+		return "", "", err
+	}
+	if err := os.Rename(out, dir); err != nil {
+		if _, statErr := os.Stat(bin); statErr != nil {
+			return "", "", fmt.Errorf("caching the binary: %w", err)
+		}
+	}
+	return bin, note, nil
+}
+
+// key names the build: the go tool's version and target, HEAD, and the
+// content of uncommitted changes (tracked and untracked files).
+func key(root string) (string, error) {
+	h := sha256.New()
+	env, err := exec.Command("go", "env", "GOVERSION", "GOOS", "GOARCH", "GOAMD64", "GOFLAGS", "GOEXPERIMENT").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env: %w", err)
+	}
+	h.Write(env)
+	git := func(args ...string) ([]byte, error) {
+		return exec.Command("git", append([]string{"-C", root}, args...)...).Output()
+	}
+	head, err := git("rev-parse", "HEAD")
+	if err != nil {
+		// No git: every process builds, as nothing names the source.
+		return fmt.Sprintf("nogit-%d-%d", os.Getpid(), time.Now().UnixNano()), nil
+	}
+	h.Write(head)
+	diff, err := git("diff", "--binary", "HEAD")
+	if err != nil {
+		return "", fmt.Errorf("git diff: %w", err)
+	}
+	h.Write(diff)
+	untracked, err := git("ls-files", "-z", "--others", "--exclude-standard")
+	if err != nil {
+		return "", fmt.Errorf("git ls-files: %w", err)
+	}
+	for name := range strings.SplitSeq(string(untracked), "\x00") {
+		if name == "" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32], nil
+}
+
+// build clones the repository at root into tmp and builds linkissuer
+// there.
+func build(root, tmp string) (bin, note string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	src, note, err := cleanCheckout(ctx, root, filepath.Join(tmp, "src"))

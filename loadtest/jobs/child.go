@@ -27,6 +27,7 @@ import (
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/option"
 
+	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/policy"
@@ -101,7 +102,7 @@ func newSetup(ctx context.Context, c config, pub worker.Publisher, split *jobs.S
 		concurrency = 2 * s.eng.Options().MaxInFlight
 	}
 	s.runner, err = jobs.New(jobs.Options{
-		Source: genSource{n: c.n}, Signer: urls, Store: s.store, Policy: pol,
+		Backends: jobs.GCSOnly(jobs.Backend{Source: genSource{n: c.n}, Signer: urls, Store: s.store}), Policy: pol,
 		Publisher: pub, Split: split, Concurrency: concurrency,
 	})
 	return s, err
@@ -128,7 +129,7 @@ func openStore(ctx context.Context, c config) (jobs.Store, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return jobs.NewGCS(client), func() { client.Close() }, nil
+	return gcsstore.New(client), func() { client.Close() }, nil
 }
 
 // runRawRSA is the baseline of key signing: c.n signatures with

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/linkissuer/linkissuer/blob"
 	"github.com/linkissuer/linkissuer/jobs"
 )
 
@@ -54,7 +55,7 @@ func (d dirStore) NewWriter(ctx context.Context, bucket, name string, o jobs.Wri
 	if w.err == nil {
 		chunk := o.ChunkSize
 		if chunk == 0 {
-			chunk = jobs.DefaultChunkSize
+			chunk = blob.DefaultChunkSize
 		}
 		w.buf = bufio.NewWriterSize(w.f, chunk)
 	}
@@ -104,7 +105,7 @@ func (w *dirWriter) Close() error {
 	if w.ifAbsent {
 		if err := os.Link(tmp, w.dst); err != nil {
 			if errors.Is(err, fs.ErrExist) {
-				return jobs.MarkExists(err)
+				return blob.MarkExists(err)
 			}
 			return err
 		}
@@ -121,7 +122,7 @@ func (d dirStore) NewReader(_ context.Context, bucket, name string) (io.ReadClos
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, jobs.MarkNotFound(err)
+		return nil, blob.MarkNotFound(err)
 	}
 	return f, err
 }
@@ -173,7 +174,7 @@ func (d dirStore) List(_ context.Context, q jobs.ListQuery) iter.Seq2[jobs.Objec
 		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) && p == root {
-					return jobs.MarkNotFound(err)
+					return blob.MarkNotFound(err)
 				}
 				return err
 			}
