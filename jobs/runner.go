@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
@@ -46,7 +47,7 @@ type Backend struct {
 
 // BackendFunc picks the backend for a job's source (its store, endpoint
 // and region). Errors that wrap schema.ErrInvalid or are a
-// *worker.PermanentError dead-letter the job.
+// *failure.PermanentError dead-letter the job.
 type BackendFunc func(ctx context.Context, src *schema.JobSource) (Backend, error)
 
 // SplitOptions enable splitting large jobs into shards.
@@ -78,7 +79,7 @@ type Options struct {
 	// (GET); nil means Policy.
 	ManifestPolicy *policy.Policy
 	// Publisher sends links of topic-output jobs (full topic names) and is
-	// required for them; see NamedTopics.
+	// required for them; see worker.NamedTopics.
 	Publisher worker.Publisher
 	// Topics is the allow-list of full topic names that jobs may name as
 	// notify_topic or output.topic; nil allows none (jobs naming one are
@@ -86,7 +87,7 @@ type Options struct {
 	Topics *TopicAllow
 	// TopicChecker, if set, is asked once per root job, before anything
 	// is signed, whether its topics exist (jobs naming a missing one are
-	// dead-lettered with CodeTopicNotFound). *NamedTopics is one.
+	// dead-lettered with CodeTopicNotFound). *worker.NamedTopics is one.
 	TopicChecker TopicChecker
 	// StateURI (gs://BUCKET/PREFIX) holds markers and error rows of
 	// topic-output jobs, which have no manifest to keep them beside; such
@@ -264,7 +265,7 @@ func (r *Runner) prepare(ctx context.Context, job *schema.Job) (*task, error) {
 		return nil, err
 	}
 	if t.glob, err = CompileGlob(job.Source.Match); err != nil {
-		return nil, worker.Permanent(string(schema.CodeInvalidField), err)
+		return nil, failure.Permanent(schema.CodeInvalidField, err)
 	}
 	// A probe with no object name: a refusal of the bucket, method or
 	// expiry refuses the whole job. (Object rules are checked per object,
@@ -284,10 +285,10 @@ func (r *Runner) prepare(ctx context.Context, job *schema.Job) (*task, error) {
 		}
 	} else {
 		if !t.lay.ok() {
-			return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: topic output needs a state location for its markers and error rows, and this worker has none", job.JobID))
+			return nil, failure.Permanent(schema.CodeInvalidField, fmt.Errorf("job %s: topic output needs a state location for its markers and error rows, and this worker has none", job.JobID))
 		}
 		if r.o.Publisher == nil {
-			return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: this worker cannot publish links to a topic", job.JobID))
+			return nil, failure.Permanent(schema.CodeInvalidField, fmt.Errorf("job %s: this worker cannot publish links to a topic", job.JobID))
 		}
 	}
 	if r.o.Backends != nil {
@@ -296,14 +297,14 @@ func (r *Runner) prepare(ctx context.Context, job *schema.Job) (*task, error) {
 		}
 	} else {
 		if job.Source.Dialect() != sign.GOOG4 {
-			return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: store %s is not served by this worker", job.JobID, job.Source.Store))
+			return nil, failure.Permanent(schema.CodeInvalidField, fmt.Errorf("job %s: store %s is not served by this worker", job.JobID, job.Source.Store))
 		}
 		t.backend = Backend{Source: r.o.Source, Signer: r.o.Signer}
 	}
 	t.store, t.manifestSigner = r.o.Store, r.o.ManifestSigner
 	if t.lay.scheme == "s3" {
 		if t.backend.Store == nil {
-			return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: this worker cannot write manifests to %s's store", job.JobID, sign.Resource(sign.AWS4, job.Source.Bucket, "")))
+			return nil, failure.Permanent(schema.CodeInvalidField, fmt.Errorf("job %s: this worker cannot write manifests to %s's store", job.JobID, sign.Resource(sign.AWS4, job.Source.Bucket, "")))
 		}
 		t.store, t.manifestSigner = t.backend.Store, t.backend.Signer
 	}
