@@ -275,7 +275,12 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 		client.Close()
 		return nil, err
 	}
-	issuer := &links.Issuer{Signer: linkSigner, Policy: pol}
+	pass, err := f.linkMeta.passThrough()
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	issuer := &links.Issuer{Signer: linkSigner, Policy: pol, Pass: pass}
 	rec, stopAudit, err := f.audit.recorder(client, cred, f.cred.keyFile, log, pubsub.PublishSettings{DelayThreshold: f.publishDelay, CountThreshold: 100})
 	if err != nil {
 		client.Close()

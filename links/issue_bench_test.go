@@ -32,15 +32,21 @@ func BenchmarkHandleNotification(b *testing.B) {
 
 func benchIssuer(b *testing.B) *Issuer {
 	b.Helper()
+	p, err := policy.New(policy.Config{Allow: []string{"bench"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return benchIssuerFor(b, p)
+}
+
+// benchIssuerFor is an Issuer signing with an HMAC key under p.
+func benchIssuerFor(b testing.TB, p *policy.Policy) *Issuer {
+	b.Helper()
 	hmac, err := sign.NewHMACSigner("GOOG1EXAMPLEACCESSID", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	urls, err := sign.New(hmac, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := policy.New(policy.Config{Allow: []string{"bench"}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,4 +68,23 @@ func benchNotification(b *testing.B) *worker.Message {
 		schema.AttrObjectID: "campaigns/2026/report.pdf", schema.AttrObjectGeneration: "1700000000000000",
 		schema.AttrEventTime: "2026-03-01T10:00:00Z", "tenant": "acme", "campaign": "spring",
 	}}
+}
+
+// BenchmarkHandleNotificationPassThrough is BenchmarkHandleNotification
+// with two metadata keys and one attribute allow-listed and copied.
+func BenchmarkHandleNotificationPassThrough(b *testing.B) {
+	h := benchIssuer(b)
+	var err error
+	if h.Pass, err = NewPassThrough([]string{"recipient", "tenant"}, []string{"campaign"}); err != nil {
+		b.Fatal(err)
+	}
+	m := benchNotification(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		outs, err := h.Handle(ctx, m)
+		if err != nil || len(outs) != 1 {
+			b.Fatal(outs, err)
+		}
+	}
 }

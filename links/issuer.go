@@ -37,6 +37,9 @@ type Issuer struct {
 	// Audit, if set, records every issued link before it is released; its
 	// error withholds the link (the message is nacked, the API answers 503).
 	Audit Auditor
+	// Pass copies allowed object metadata and event attributes into event
+	// links; nil copies none.
+	Pass *PassThrough
 }
 
 // Auditor records an issued link; *audit.Recorder implements it.
@@ -73,6 +76,14 @@ func (h *Issuer) Handle(ctx context.Context, m *worker.Message) ([]worker.Output
 	if reason, ignore := ev.Ignore(); ignore {
 		return nil, failure.Ignore(string(reason))
 	}
+	obj := schema.LinkObject{Generation: ev.Generation, Size: ev.Size, ContentType: ev.ContentType}
+	var metadata map[string]string
+	if ev.Payload != nil {
+		metadata = ev.Payload.Metadata
+	}
+	if obj.Metadata, obj.EventAttributes, err = h.Pass.Extract(metadata, m.Attributes); err != nil {
+		return nil, err
+	}
 	src := schema.LinkSource{MessageID: m.ID, EventType: string(ev.Type)}
 	if ev.ID != "" {
 		src.MessageID = ev.ID
@@ -83,7 +94,7 @@ func (h *Issuer) Handle(ctx context.Context, m *worker.Message) ([]worker.Output
 		Object:      ev.Object,
 		Method:      h.Method,
 		ContentType: ev.ContentType,
-	}, schema.LinkObject{Generation: ev.Generation, Size: ev.Size, ContentType: ev.ContentType}, src)
+	}, obj, src)
 	if err != nil {
 		return nil, err
 	}
