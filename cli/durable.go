@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/linkissuer/linkissuer/durable"
-	"github.com/linkissuer/linkissuer/worker"
+	"github.com/linkissuer/linkissuer/links"
 )
 
 // durableFlags are serve's durable-link flags.
@@ -80,9 +80,9 @@ func (d *durableFlags) check() error {
 
 // server builds the durable-link server over the service's link handler.
 func (d *durableFlags) server(svc *service, auth durable.Authenticator) (*durable.Server, error) {
-	issuer := &worker.SyncIssuer{Links: svc.links}
+	issuer := &links.Sync{Links: svc.links}
 	if svc.storage != nil {
-		issuer.Objects = worker.GCSObjects{Client: svc.storage}
+		issuer.Objects = links.GCSObjects{Client: svc.storage}
 	}
 	srv, err := durable.New(durable.Options{Keys: d.loaded, Issuer: issuer, Audit: svc.links.Audit, Auth: auth,
 		PublicURL: d.publicURL, MaxTTL: d.maxTTL, LinkTTL: d.linkTTL, Logger: svc.log})

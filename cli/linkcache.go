@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/linkissuer/linkissuer/linkcache"
+	"github.com/linkissuer/linkissuer/links"
 	"github.com/linkissuer/linkissuer/sign"
-	"github.com/linkissuer/linkissuer/worker"
 )
 
 // linkCacheFlags configure the link cache in front of the event and
@@ -23,7 +23,7 @@ func (l *linkCacheFlags) register(fs *flag.FlagSet, env Env) {
 }
 
 // wrap returns urls behind the link cache, or urls itself if it is off.
-func (l *linkCacheFlags) wrap(urls *sign.URLSigner) (worker.URLSigner, error) {
+func (l *linkCacheFlags) wrap(urls *sign.URLSigner) (links.Signer, error) {
 	if l.window == 0 {
 		return urls, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/linkissuer/linkissuer/durable"
+	"github.com/linkissuer/linkissuer/links"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
@@ -97,9 +98,9 @@ func (svc *service) runServe(ctx context.Context, env Env, f serviceFlags, c pus
 		Metrics:          worker.NewHTTPMetrics(svc.registry),
 	}
 	if c.syncLinks {
-		issuer := &worker.SyncIssuer{Links: svc.links}
+		issuer := &links.Sync{Links: svc.links}
 		if svc.storage != nil {
-			issuer.Objects = worker.GCSObjects{Client: svc.storage}
+			issuer.Objects = links.GCSObjects{Client: svc.storage}
 		}
 		opts.Links = issuer
 	}

@@ -54,6 +54,7 @@ type serviceFlags struct {
 	// trace turns on OpenTelemetry tracing to Cloud Trace.
 	trace     bool
 	linkCache linkCacheFlags
+	linkMeta  linkMetaFlags
 }
 
 func (s *serviceFlags) register(fs *flag.FlagSet, env Env) {
@@ -92,6 +93,7 @@ func (s *serviceFlags) register(fs *flag.FlagSet, env Env) {
 	fs.DurationVar(&s.preflightTimeout, "preflight-timeout", envDuration(env, "LINKISSUER_PREFLIGHT_TIMEOUT", 30*time.Second), "bound on each start-up check (subscription, topics, signer) [$LINKISSUER_PREFLIGHT_TIMEOUT]")
 	fs.DurationVar(&s.publishDelay, "publish-delay", envDuration(env, "LINKISSUER_PUBLISH_DELAY", 2*time.Millisecond), "longest a result waits for its publish batch to fill: lower is less latency, higher is fewer publish requests [$LINKISSUER_PUBLISH_DELAY]")
 	s.linkCache.register(fs, env)
+	s.linkMeta.register(fs, env)
 }
 
 // policy compiles the policy flags.

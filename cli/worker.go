@@ -18,6 +18,7 @@ import (
 
 	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/jobs"
+	"github.com/linkissuer/linkissuer/links"
 	"github.com/linkissuer/linkissuer/logging"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/preflight"
@@ -185,13 +186,13 @@ type service struct {
 	client    *pubsub.Client
 	publisher *worker.TopicPublisher
 	// named publishes jobs' outputs to full topic names, then publisher's.
-	named *jobs.NamedTopics
+	named *worker.NamedTopics
 	// storage is the jobs handler's client; nil without one, and then
 	// storageErr says why (nil when --jobs=false).
 	storage    *storage.Client
 	storageErr error
 	router     *worker.Router
-	links      *worker.LinkHandler
+	links      *links.Issuer
 	cred       *credentials
 	grace      time.Duration
 	// stopAudit flushes the audit publisher.
@@ -269,20 +270,25 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 	pub.ReportTo(ready)
 	// Jobs name their notify and output topics in full; NamedTopics
 	// publishes those and passes logical names on to pub.
-	named := jobs.NewNamedTopics(client, pub, pubsub.PublishSettings{DelayThreshold: f.publishDelay, CountThreshold: 100})
+	named := worker.NewNamedTopics(client, pub, pubsub.PublishSettings{DelayThreshold: f.publishDelay, CountThreshold: 100})
 	linkSigner, err := f.linkCache.wrap(urls)
 	if err != nil {
 		client.Close()
 		return nil, err
 	}
-	links := &worker.LinkHandler{Signer: linkSigner, Policy: pol}
+	pass, err := f.linkMeta.passThrough()
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	issuer := &links.Issuer{Signer: linkSigner, Policy: pol, Pass: pass}
 	rec, stopAudit, err := f.audit.recorder(client, cred, f.cred.keyFile, log, pubsub.PublishSettings{DelayThreshold: f.publishDelay, CountThreshold: 100})
 	if err != nil {
 		client.Close()
 		return nil, err
 	}
 	if rec != nil {
-		links.Audit = rec
+		issuer.Audit = rec
 	}
 	var gcs *storage.Client
 	var storageErr error
@@ -297,9 +303,9 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 			client.Close()
 			return nil, err
 		}
-		links.Jobs = runner.Handle
+		issuer.Jobs = runner.Handle
 	}
-	router, err := worker.NewRouter(links.Handle, named, worker.RouterOptions{
+	router, err := worker.NewRouter(issuer.Handle, named, worker.RouterOptions{
 		DeadLetter: worker.DeadLetters(workerID(), nil),
 		Logger:     log,
 		Metrics:    metrics,
@@ -313,7 +319,7 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 		return nil, err
 	}
 	return &service{stopAudit: stopAudit, log: log, registry: reg, metrics: metrics, ready: ready, client: client,
-		publisher: pub, named: named, storage: gcs, storageErr: storageErr, router: router, links: links, cred: cred, grace: f.grace, stopTracing: stopTracing}, nil
+		publisher: pub, named: named, storage: gcs, storageErr: storageErr, router: router, links: issuer, cred: cred, grace: f.grace, stopTracing: stopTracing}, nil
 }
 
 // jobsRunner builds the bulk export job handler. Knobs come from the

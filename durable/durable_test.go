@@ -21,6 +21,7 @@ import (
 
 	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/failure"
+	"github.com/linkissuer/linkissuer/links"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
@@ -35,13 +36,13 @@ const (
 
 // countingSigner counts the URLs a real signer signs.
 type countingSigner struct {
-	worker.URLSigner
+	links.Signer
 	n atomic.Int64
 }
 
 func (c *countingSigner) Sign(ctx context.Context, r sign.Request) (*sign.SignedURL, error) {
 	c.n.Add(1)
-	return c.URLSigner.Sign(ctx, r)
+	return c.Signer.Sign(ctx, r)
 }
 
 // memSink keeps audit records.
@@ -114,15 +115,15 @@ func testKeys(t testing.TB, ids ...string) *Keys {
 	return k
 }
 
-func newStack(t testing.TB, keys *Keys, urls worker.URLSigner, gcs *fakestorage.Server) *stack {
+func newStack(t testing.TB, keys *Keys, urls links.Signer, gcs *fakestorage.Server) *stack {
 	t.Helper()
 	return newPolicyStack(t, keys, urls, gcs, policy.Config{})
 }
 
-func newPolicyStack(t testing.TB, keys *Keys, urls worker.URLSigner, gcs *fakestorage.Server, pc policy.Config) *stack {
+func newPolicyStack(t testing.TB, keys *Keys, urls links.Signer, gcs *fakestorage.Server, pc policy.Config) *stack {
 	t.Helper()
 	s := &stack{gcs: gcs, sink: &memSink{}, revoked: &revokedList{ids: map[string]bool{}}}
-	s.signer = &countingSigner{URLSigner: urls}
+	s.signer = &countingSigner{Signer: urls}
 	pc.Allow = []string{testBucket}
 	p, err := policy.New(pc)
 	if err != nil {
@@ -132,7 +133,7 @@ func newPolicyStack(t testing.TB, keys *Keys, urls worker.URLSigner, gcs *fakest
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer := &worker.SyncIssuer{Links: &worker.LinkHandler{Signer: s.signer, Policy: p, Audit: rec}, Objects: worker.GCSObjects{Client: gcs.Client()}}
+	issuer := &links.Sync{Links: &links.Issuer{Signer: s.signer, Policy: p, Audit: rec}, Objects: links.GCSObjects{Client: gcs.Client()}}
 	router, err := worker.NewRouter(func(context.Context, *worker.Message) ([]worker.Output, error) { return nil, nil }, nopPublisher{},
 		worker.RouterOptions{DeadLetter: func(m *worker.Message, _ failure.Code, _ error) (worker.Output, error) { return worker.Output{}, nil }})
 	if err != nil {
@@ -181,7 +182,7 @@ func newGCS(t testing.TB) *fakestorage.Server {
 }
 
 // keySigner returns a real RSA URL signer for gcs.
-func keySigner(t testing.TB, gcs *fakestorage.Server) (worker.URLSigner, *rsa.PrivateKey) {
+func keySigner(t testing.TB, gcs *fakestorage.Server) (links.Signer, *rsa.PrivateKey) {
 	t.Helper()
 	pk, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

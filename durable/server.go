@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/linkissuer/linkissuer/audit"
+	"github.com/linkissuer/linkissuer/links"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/worker"
@@ -53,12 +54,12 @@ type Authenticator interface {
 type Options struct {
 	Keys *Keys
 	// Issuer issues the signed URL of a click (policy, lookup, signing and
-	// its audit record); a *worker.SyncIssuer over the service's
-	// LinkHandler.
+	// its audit record); a *links.Sync over the service's
+	// links.Issuer.
 	Issuer worker.LinkIssuer
 	// Audit records clicks answered from the cache (the Issuer records the
 	// others); nil records none.
-	Audit worker.Auditor
+	Audit links.Auditor
 	// Auth authenticates POST /v1/durable-links; required.
 	Auth Authenticator
 	// PublicURL is the https://HOST prefix of durable links.

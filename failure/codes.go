@@ -51,6 +51,10 @@ const (
 	CodeExpiryOutOfRange Code = "expiry_out_of_range"
 	// CodeTooLarge: the message is larger than schema.MaxMessageBytes.
 	CodeTooLarge Code = "too_large"
+	// CodeMetadataTooLarge: object metadata or notification attributes
+	// that the allow-list copies into a link exceed schema's bounds
+	// (MaxLinkMetaValue per value, MaxLinkMetaBytes in all).
+	CodeMetadataTooLarge Code = "metadata_too_large"
 )
 
 // Reason codes of valid input that is not signed.

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/worker"
@@ -341,7 +342,7 @@ func (r *Runner) readPlan(ctx context.Context, t *task) (*plan, error) {
 		return nil, err
 	}
 	if p.JobID != t.rootID || p.Count < 1 || p.Count > schema.MaxShards || (p.Bounds != nil && len(p.Bounds) != p.Count) {
-		return nil, worker.Permanent(string(schema.CodeInternal), fmt.Errorf("plan %s is not this job's or is damaged", t.lay.uri(t.lay.plan())))
+		return nil, failure.Permanent(schema.CodeInternal, fmt.Errorf("plan %s is not this job's or is damaged", t.lay.uri(t.lay.plan())))
 	}
 	return &p, nil
 }
@@ -409,7 +410,7 @@ func (r *Runner) readJSON(ctx context.Context, t *task, name string, v any) ([]b
 		return nil, err
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return nil, worker.Permanent(string(schema.CodeInternal), fmt.Errorf("%s is damaged: %w", t.lay.uri(name), err))
+		return nil, failure.Permanent(schema.CodeInternal, fmt.Errorf("%s is damaged: %w", t.lay.uri(name), err))
 	}
 	return data, nil
 }

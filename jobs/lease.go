@@ -9,8 +9,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/schema"
-	"github.com/linkissuer/linkissuer/worker"
 )
 
 // Defaults of the finish lease.
@@ -158,7 +158,7 @@ func (r *Runner) manifestGuard(ctx context.Context, t *task) (WriteOptions, erro
 		if id := ver.Metadata[MetaJobID]; id != "" {
 			owner = "job " + id
 		}
-		return WriteOptions{}, worker.Permanent(string(CodeManifestExists),
+		return WriteOptions{}, failure.Permanent(CodeManifestExists,
 			fmt.Errorf("job %s: manifest %s already exists (written by %s); a manifest is never replaced: name another output.manifest.uri", t.rootID, t.lay.uri(t.lay.manifest), owner))
 	}
 	return WriteOptions{IfGeneration: ver.Generation}, nil

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
@@ -74,8 +75,8 @@ func TestFinishLeaseIsTakenOver(t *testing.T) {
 	store.failing.Store(true)
 	for attempt := 1; attempt <= 5; attempt++ {
 		outs, err := r.Handle(context.Background(), shardMessage(shards[5]))
-		if outcome, _ := worker.Classify(err); outcome != worker.OutcomeRetry || len(outs) != 0 {
-			t.Fatalf("holder, delivery %d with compose failing: %d outputs, %v (%s), want a redelivery", attempt, len(outs), err, outcome)
+		if c := failure.Classify(err); c.Kind != failure.KindTransient || len(outs) != 0 {
+			t.Fatalf("holder, delivery %d with compose failing: %d outputs, %v (%s), want a redelivery", attempt, len(outs), err, c.Kind)
 		}
 	}
 	if store.composes.Load() == 0 {
@@ -89,8 +90,8 @@ func TestFinishLeaseIsTakenOver(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	outs, err := r.Handle(ctx, shardMessage(shards[2]))
 	cancel()
-	if outcome, _ := worker.Classify(err); outcome != worker.OutcomeRetry || len(outs) != 0 {
-		t.Fatalf("with the lease live: %d outputs, %v (%s); want a redelivery", len(outs), err, outcome)
+	if c := failure.Classify(err); c.Kind != failure.KindTransient || len(outs) != 0 {
+		t.Fatalf("with the lease live: %d outputs, %v (%s); want a redelivery", len(outs), err, c.Kind)
 	}
 
 	// The lease expires: the resubmitted root job republishes the shards,
@@ -146,8 +147,8 @@ func TestManifestIsNeverReplaced(t *testing.T) {
 			r := f.runner(func(o *Options) { o.Backends, o.Split = f.backends(signer, nil), tc.split })
 			second := manifestJob("second-"+tc.name, "gs://exports/shared.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 			outs, err := r.Handle(context.Background(), jobMessage(t, second))
-			if outcome, reason := worker.Classify(err); outcome != worker.OutcomeDeadLetter || reason != string(CodeManifestExists) || len(outs) != 0 {
-				t.Fatalf("second job: %d outputs, %v (%s, %s); want dead-lettered with %s", len(outs), err, outcome, reason, CodeManifestExists)
+			if c := failure.Classify(err); c.Kind != failure.KindPermanent || c.Reason() != string(CodeManifestExists) || len(outs) != 0 {
+				t.Fatalf("second job: %d outputs, %v (%s, %s); want dead-lettered with %s", len(outs), err, c.Kind, c.Reason(), CodeManifestExists)
 			}
 			if n := signer.calls.Load(); n != 0 {
 				t.Errorf("the refused job signed %d URLs", n)

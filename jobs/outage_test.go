@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/engine"
 	signiam "github.com/linkissuer/linkissuer/sign/iam"
-	"github.com/linkissuer/linkissuer/worker"
 )
 
 // keylessFixture is a keyless signer (the engine over IAM signBlob) on the
@@ -75,8 +75,8 @@ func TestSignerOutageNeverFinishesJob(t *testing.T) {
 	job := manifestJob("outage", "gs://exports/outage.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 	for attempt := 1; attempt <= 3; attempt++ {
 		outs, err := r.Handle(context.Background(), jobMessage(t, job))
-		if outcome, reason := worker.Classify(err); outcome != worker.OutcomeRetry || reason != "signer_unavailable" || len(outs) != 0 {
-			t.Fatalf("delivery %d with signBlob down: %d outputs, %v (%s, %s); want a redelivery for the signer", attempt, len(outs), err, outcome, reason)
+		if c := failure.Classify(err); c.Kind != failure.KindTransient || c.Reason() != "signer_unavailable" || len(outs) != 0 {
+			t.Fatalf("delivery %d with signBlob down: %d outputs, %v (%s, %s); want a redelivery for the signer", attempt, len(outs), err, c.Kind, c.Reason())
 		}
 		if names := f.names(exportsBucket, ""); len(names) != 0 {
 			t.Fatalf("delivery %d with signBlob down left %v", attempt, names)
@@ -144,8 +144,8 @@ func TestFlakySignerNeverFailsObjects(t *testing.T) {
 			}
 			break
 		}
-		if outcome, _ := worker.Classify(err); outcome != worker.OutcomeRetry {
-			t.Fatalf("delivery %d: %v (%s), want a redelivery", redelivered+1, err, outcome)
+		if c := failure.Classify(err); c.Kind != failure.KindTransient {
+			t.Fatalf("delivery %d: %v (%s), want a redelivery", redelivered+1, err, c.Kind)
 		}
 		if redelivered++; redelivered > 200 {
 			t.Fatal("no delivery succeeded in 200")

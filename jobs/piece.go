@@ -178,7 +178,7 @@ func (r *Runner) items(ctx context.Context, t *task, p piece) iter.Seq2[item, er
 		for info, err := range t.backend.Source.List(ctx, q) {
 			if err != nil {
 				if errors.Is(err, ErrNotFound) {
-					err = worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("source bucket %s: %w", src.Bucket, err))
+					err = failure.Permanent(schema.CodeInvalidField, fmt.Errorf("source bucket %s: %w", src.Bucket, err))
 				}
 				yield(item{}, err)
 				return

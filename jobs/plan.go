@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/worker"
 )
@@ -66,7 +67,7 @@ func (r *Runner) splitListing(ctx context.Context, t *task, size int) (bounds []
 	for info, err := range t.backend.Source.List(ctx, q) {
 		if err != nil {
 			if errors.Is(err, ErrNotFound) {
-				err = worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("source bucket %s: %w", src.Bucket, err))
+				err = failure.Permanent(schema.CodeInvalidField, fmt.Errorf("source bucket %s: %w", src.Bucket, err))
 			}
 			return nil, 0, err
 		}

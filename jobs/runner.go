@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkissuer/linkissuer/blob"
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
@@ -62,7 +63,7 @@ type BackendFunc func(ctx context.Context, src *schema.JobSource) (Backend, erro
 func GCSOnly(b Backend) BackendFunc {
 	return func(_ context.Context, src *schema.JobSource) (Backend, error) {
 		if src.Dialect() != sign.GOOG4 {
-			return Backend{}, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("store %s is not served by this worker", src.Store))
+			return Backend{}, failure.Permanent(schema.CodeInvalidField, fmt.Errorf("store %s is not served by this worker", src.Store))
 		}
 		return b, nil
 	}
@@ -91,7 +92,7 @@ type Options struct {
 	// (GET); nil means Policy.
 	ManifestPolicy *policy.Policy
 	// Publisher sends links of topic-output jobs (full topic names) and is
-	// required for them; see NamedTopics.
+	// required for them; see worker.NamedTopics.
 	Publisher worker.Publisher
 	// Topics is the allow-list of full topic names that jobs may name as
 	// notify_topic or output.topic; nil allows none (jobs naming one are
@@ -99,7 +100,7 @@ type Options struct {
 	Topics *TopicAllow
 	// TopicChecker, if set, is asked once per root job, before anything
 	// is signed, whether its topics exist (jobs naming a missing one are
-	// dead-lettered with CodeTopicNotFound). *NamedTopics is one.
+	// dead-lettered with CodeTopicNotFound). *worker.NamedTopics is one.
 	TopicChecker TopicChecker
 	// StateURI (gs://BUCKET/PREFIX) holds markers and error rows of
 	// topic-output jobs, which have no manifest to keep them beside; such
@@ -269,7 +270,7 @@ func (r *Runner) prepare(ctx context.Context, job *schema.Job) (*task, error) {
 		return nil, err
 	}
 	if t.glob, err = CompileGlob(job.Source.Match); err != nil {
-		return nil, worker.Permanent(string(schema.CodeInvalidField), err)
+		return nil, failure.Permanent(schema.CodeInvalidField, err)
 	}
 	// A probe with no object name: a refusal of the bucket, method or
 	// expiry refuses the whole job. (Object rules are checked per object,
@@ -289,10 +290,10 @@ func (r *Runner) prepare(ctx context.Context, job *schema.Job) (*task, error) {
 		}
 	} else {
 		if !t.lay.ok() {
-			return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: topic output needs a state location for its markers and error rows, and this worker has none", job.JobID))
+			return nil, failure.Permanent(schema.CodeInvalidField, fmt.Errorf("job %s: topic output needs a state location for its markers and error rows, and this worker has none", job.JobID))
 		}
 		if r.o.Publisher == nil {
-			return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: this worker cannot publish links to a topic", job.JobID))
+			return nil, failure.Permanent(schema.CodeInvalidField, fmt.Errorf("job %s: this worker cannot publish links to a topic", job.JobID))
 		}
 	}
 	if t.backend, err = r.o.Backends(ctx, &job.Source); err != nil {
@@ -310,7 +311,7 @@ func (r *Runner) prepare(ctx context.Context, job *schema.Job) (*task, error) {
 		}
 	}
 	if out.Store == nil {
-		return nil, worker.Permanent(string(schema.CodeInvalidField), fmt.Errorf("job %s: this worker cannot write manifests to %s", job.JobID, t.lay.uri("")))
+		return nil, failure.Permanent(schema.CodeInvalidField, fmt.Errorf("job %s: this worker cannot write manifests to %s", job.JobID, t.lay.uri("")))
 	}
 	t.store, t.manifestSigner = out.Store, out.ManifestSigner
 	if t.manifestSigner == nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/internal/slowtest"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
@@ -334,8 +335,8 @@ func TestKilledJobLeavesNoManifest(t *testing.T) {
 	})
 	job := manifestJob("killed", "gs://exports/killed.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 	_, err := r.Handle(ctx, jobMessage(t, job))
-	if outcome, _ := worker.Classify(err); outcome != worker.OutcomeRetry {
-		t.Fatalf("killed job: %v (%s), want a retry", err, outcome)
+	if c := failure.Classify(err); c.Kind != failure.KindTransient {
+		t.Fatalf("killed job: %v (%s), want a retry", err, c.Kind)
 	}
 	if f.read(exportsBucket, "killed.jsonl") != nil {
 		t.Fatal("a killed job left a manifest behind")
@@ -383,9 +384,9 @@ func TestRefusedJobs(t *testing.T) {
 			job := manifestJob("refused", "gs://exports/refused.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 			tc.edit(job)
 			_, err := r.Handle(context.Background(), jobMessage(t, job))
-			outcome, code := worker.Classify(err)
-			if outcome != worker.OutcomeDeadLetter || code != tc.code {
-				t.Errorf("got %s (%s): %v; want dead_letter (%s)", outcome, code, err, tc.code)
+			c := failure.Classify(err)
+			if c.Kind != failure.KindPermanent || c.Reason() != tc.code {
+				t.Errorf("got %s (%s): %v; want dead_letter (%s)", c.Kind, c.Reason(), err, tc.code)
 			}
 			if signer.calls.Load() != 0 {
 				t.Errorf("signed %d URLs for a refused job", signer.calls.Load())
@@ -409,8 +410,8 @@ func TestS3ManifestNeedsABackendStore(t *testing.T) {
 	job := manifestJob("s3-nostore", "s3://exports/x.jsonl", schema.FormatJSONL,
 		schema.JobSource{Store: schema.StoreS3, Region: "us-east-1", Bucket: mediaBucket, Prefix: "public/"})
 	_, err := r.Handle(context.Background(), jobMessage(t, job))
-	if outcome, code := worker.Classify(err); outcome != worker.OutcomeDeadLetter || code != string(schema.CodeInvalidField) {
-		t.Errorf("got %s (%s): %v; want dead_letter (invalid_field)", outcome, code, err)
+	if c := failure.Classify(err); c.Kind != failure.KindPermanent || c.Reason() != string(schema.CodeInvalidField) {
+		t.Errorf("got %s (%s): %v; want dead_letter (invalid_field)", c.Kind, c.Reason(), err)
 	}
 	if signer.calls.Load() != 0 {
 		t.Errorf("signed %d URLs for a refused job", signer.calls.Load())
@@ -433,7 +434,7 @@ func TestMissingBucketIsPermanent(t *testing.T) {
 	job := manifestJob("nobucket", "gs://exports/x.jsonl", schema.FormatJSONL, schema.JobSource{Bucket: "media-gone"})
 	job.ExpiresIn = "15m"
 	_, err = r.Handle(context.Background(), jobMessage(t, job))
-	if outcome, _ := worker.Classify(err); outcome != worker.OutcomeDeadLetter || !errors.Is(err, ErrNotFound) {
-		t.Errorf("missing bucket: %v (%s), want a dead letter wrapping ErrNotFound", err, outcome)
+	if c := failure.Classify(err); c.Kind != failure.KindPermanent || !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing bucket: %v (%s), want a dead letter wrapping ErrNotFound", err, c.Kind)
 	}
 }

@@ -111,8 +111,8 @@ func TestRetryableSignErrorRedelivers(t *testing.T) {
 			r := f.runner(func(o *Options) { o.Backends = f.backends(signer, f.signer) })
 			job := manifestJob("throttled", "gs://exports/throttled.csv", schema.FormatCSV, schema.JobSource{Bucket: mediaBucket, Prefix: "public/"})
 			outs, err := r.Handle(context.Background(), jobMessage(t, job))
-			if outcome, _ := worker.Classify(err); outcome != worker.OutcomeRetry || failure.Classify(err).Component != failure.Signer || len(outs) != 0 {
-				t.Fatalf("got %d outputs, %v (%s); want a retryable error and a redelivery", len(outs), err, outcome)
+			if c := failure.Classify(err); c.Kind != failure.KindTransient || failure.Classify(err).Component != failure.Signer || len(outs) != 0 {
+				t.Fatalf("got %d outputs, %v (%s); want a retryable error and a redelivery", len(outs), err, c.Kind)
 			}
 			if names := f.names(exportsBucket, ""); len(names) != 0 {
 				t.Fatalf("a failed delivery left %v", names)

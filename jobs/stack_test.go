@@ -17,6 +17,7 @@ import (
 
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 	"github.com/linkissuer/linkissuer/internal/slowtest"
+	"github.com/linkissuer/linkissuer/links"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/worker"
 )
@@ -103,7 +104,7 @@ func (s *stack) startWorkerWith(f *fixture, cfg workerConfig) (kill func()) {
 		worker.TopicErrors:  s.ids["errors"],
 		worker.TopicJobs:    s.ids["jobs"],
 	}, settings, nil)
-	pub := NewNamedTopics(client, topics, settings)
+	pub := worker.NewNamedTopics(client, topics, settings)
 	r := f.runner(func(o *Options) {
 		o.Publisher, o.TopicChecker = pub, pub
 		if edit != nil {
@@ -114,8 +115,8 @@ func (s *stack) startWorkerWith(f *fixture, cfg workerConfig) (kill func()) {
 	if cfg.jobs != nil {
 		jobs = cfg.jobs(jobs)
 	}
-	links := &worker.LinkHandler{Jobs: jobs}
-	router, err := worker.NewRouter(links.Handle, pub, worker.RouterOptions{DeadLetter: worker.DeadLetters("test-worker", nil)})
+	issuer := &links.Issuer{Jobs: jobs}
+	router, err := worker.NewRouter(issuer.Handle, pub, worker.RouterOptions{DeadLetter: worker.DeadLetters("test-worker", nil)})
 	if err != nil {
 		s.t.Fatal(err)
 	}

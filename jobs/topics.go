@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/worker"
 )
@@ -40,7 +37,7 @@ func NewTopicAllow(entries []string) (*TopicAllow, error) {
 		e = strings.TrimSpace(e)
 		switch {
 		case e == "":
-		case IsTopicName(e):
+		case worker.IsTopicName(e):
 			if _, _, ok := splitTopic(e); !ok {
 				return nil, fmt.Errorf("topic %q: want projects/PROJECT/topics/TOPIC or a project ID", e)
 			}
@@ -74,23 +71,9 @@ func splitTopic(name string) (project, topic string, ok bool) {
 
 // TopicChecker reports whether a topic exists. ok is false only when the
 // topic is known not to exist; an unknown answer (no permission to look)
-// is (true, nil).
+// is (true, nil). *worker.NamedTopics is one.
 type TopicChecker interface {
 	TopicExists(ctx context.Context, topic string) (ok bool, err error)
-}
-
-// TopicExists implements TopicChecker with topics.get. A worker that may
-// publish to a topic but not read it (roles/pubsub.publisher alone) gets
-// PermissionDenied: that answers nothing, and is reported as existing.
-func (p *NamedTopics) TopicExists(ctx context.Context, topic string) (bool, error) {
-	_, err := p.client.TopicAdminClient.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: topic})
-	switch status.Code(err) {
-	case codes.OK, codes.PermissionDenied:
-		return true, nil
-	case codes.NotFound:
-		return false, nil
-	}
-	return false, fmt.Errorf("look up topic %s: %w", topic, err)
 }
 
 // checkTopics refuses a job whose notify_topic or output.topic is not
@@ -103,11 +86,11 @@ func (r *Runner) checkTopics(ctx context.Context, job *schema.Job, exists bool) 
 		{"notify_topic", job.NotifyTopic},
 		{"output.topic", job.Output.Topic},
 	} {
-		if tc.topic == "" || !IsTopicName(tc.topic) {
+		if tc.topic == "" || !worker.IsTopicName(tc.topic) {
 			continue
 		}
 		if !r.o.Topics.Allows(tc.topic) {
-			return worker.Permanent(string(CodeTopicNotAllowed), fmt.Errorf("job %s: %s %s is not in this worker's topic allow-list ($LINKISSUER_JOBS_TOPICS)", job.JobID, tc.field, tc.topic))
+			return failure.Permanent(CodeTopicNotAllowed, fmt.Errorf("job %s: %s %s is not in this worker's topic allow-list ($LINKISSUER_JOBS_TOPICS)", job.JobID, tc.field, tc.topic))
 		}
 		if !exists || r.o.TopicChecker == nil {
 			continue
@@ -120,7 +103,7 @@ func (r *Runner) checkTopics(ctx context.Context, job *schema.Job, exists bool) 
 			return fmt.Errorf("job %s: %s: %w", job.JobID, tc.field, err)
 		}
 		if !ok {
-			return worker.Permanent(string(CodeTopicNotFound), fmt.Errorf("job %s: %s %s does not exist", job.JobID, tc.field, tc.topic))
+			return failure.Permanent(CodeTopicNotFound, fmt.Errorf("job %s: %s %s does not exist", job.JobID, tc.field, tc.topic))
 		}
 	}
 	return nil

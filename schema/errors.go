@@ -41,6 +41,7 @@ const (
 	CodeInvalidMethod        = failure.CodeInvalidMethod
 	CodeExpiryOutOfRange     = failure.CodeExpiryOutOfRange
 	CodeTooLarge             = failure.CodeTooLarge
+	CodeMetadataTooLarge     = failure.CodeMetadataTooLarge
 	CodePolicyRefused        = failure.CodePolicyRefused
 	CodeSignRefused          = failure.CodeSignRefused
 	CodeInternal             = failure.CodeInternal

@@ -133,6 +133,25 @@ func TestGoldenLink(t *testing.T) {
 	goldenJSON(t, "link_long_name.v1.attributes.json", long.Attributes())
 }
 
+// TestGoldenLinkPassThrough: a link carrying allowed object metadata and
+// notification attributes.
+func TestGoldenLinkPassThrough(t *testing.T) {
+	u := goldenSigner(t)
+	req := sign.Request{Method: "GET", Bucket: "example-media", Object: "campaigns/2023/report.pdf", Expires: 15 * time.Minute, Time: goldenNow}
+	signed, err := u.Sign(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLink(req, signed, LinkObject{Generation: goldenGen, Size: 52341, ContentType: "application/pdf",
+		Metadata:        map[string]string{"recipient": "ada@example.com", "tenant": "acme"},
+		EventAttributes: map[string]string{"campaign": "spring-2023"}},
+		LinkSource{MessageID: "9876543210124", EventType: string(ObjectFinalize)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldenJSON(t, "link_metadata.v1.json", l)
+}
+
 func goldenJobDone(t *testing.T) *JobDone {
 	t.Helper()
 	u := goldenSigner(t)

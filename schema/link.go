@@ -24,6 +24,16 @@ const (
 	// MaxObjectAttribute is the longest object name copied into the object
 	// attribute; longer names are only in the data.
 	MaxObjectAttribute = 256
+
+	// MaxLinkMetaKey is the longest key of a link's metadata or
+	// event_attributes (Pub/Sub's attribute key limit).
+	MaxLinkMetaKey = 256
+	// MaxLinkMetaValue is the longest value of a link's metadata or
+	// event_attributes.
+	MaxLinkMetaValue = 1 << 10
+	// MaxLinkMetaBytes bounds the keys and values of a link's metadata and
+	// event_attributes together (GCS's own bound on custom metadata).
+	MaxLinkMetaBytes = 8 << 10
 )
 
 // Link is a linkissuer.link.v1 message: one signed URL for one object
@@ -51,6 +61,13 @@ type Link struct {
 	Size        int64      `json:"size"`
 	ContentType string     `json:"content_type,omitempty"`
 	Source      LinkSource `json:"source"`
+	// Metadata is the object's custom metadata (the storage#object's
+	// metadata) that the worker's allow-list copies on; absent when none.
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// EventAttributes are the event message's attributes (for a GCS
+	// notification, the notification config's custom attributes) that the
+	// worker's allow-list copies on; absent when none.
+	EventAttributes map[string]string `json:"event_attributes,omitempty"`
 }
 
 // LinkSource says what asked for the link: a storage event (message_id and
@@ -74,6 +91,9 @@ type LinkObject struct {
 	// link's), signed in after the policy's; a name the policy sets keeps
 	// the policy's value.
 	Query []sign.Param
+	// Metadata and EventAttributes are copied into the link as they are;
+	// they must be within ValidateLinkMeta's bounds.
+	Metadata, EventAttributes map[string]string
 }
 
 // NewLink builds a Link from the request that was signed and its result. The
@@ -98,6 +118,12 @@ func NewLink(req sign.Request, signed *sign.SignedURL, obj LinkObject, src LinkS
 		Size:        obj.Size,
 		ContentType: obj.ContentType,
 		Source:      src,
+	}
+	if len(obj.Metadata) > 0 {
+		l.Metadata = obj.Metadata
+	}
+	if len(obj.EventAttributes) > 0 {
+		l.EventAttributes = obj.EventAttributes
 	}
 	if l.HTTPMethod == "" {
 		l.HTTPMethod = req.Method
@@ -138,6 +164,35 @@ func (l *Link) Validate() error {
 		return fieldErr(CodeExpiryOutOfRange, "expires_at", "%s is not after issued_at %s", l.ExpiresAt.Format(time.RFC3339), l.IssuedAt.Format(time.RFC3339))
 	case l.Source.MessageID == "" && l.Source.JobID == "":
 		return fieldErr(CodeMissingField, "source", "needs message_id or job_id")
+	}
+	return ValidateLinkMeta(l.Metadata, l.EventAttributes)
+}
+
+// ValidateLinkMeta checks a link's metadata and event_attributes against
+// their bounds: every key 1..MaxLinkMetaKey bytes, every value at most
+// MaxLinkMetaValue bytes, and all keys and values of both maps at most
+// MaxLinkMetaBytes together. An empty key is CodeInvalidField; anything
+// over a bound is CodeMetadataTooLarge. It takes time linear in the
+// bytes it checks and stops at the first failure.
+func ValidateLinkMeta(metadata, attributes map[string]string) error {
+	total := 0
+	for _, f := range []struct {
+		name string
+		m    map[string]string
+	}{{"metadata", metadata}, {"event_attributes", attributes}} {
+		for k, v := range f.m {
+			switch {
+			case k == "":
+				return fieldErr(CodeInvalidField, f.name, "empty key")
+			case len(k) > MaxLinkMetaKey:
+				return fieldErr(CodeMetadataTooLarge, f.name, "key of %d bytes; at most %d", len(k), MaxLinkMetaKey)
+			case len(v) > MaxLinkMetaValue:
+				return fieldErr(CodeMetadataTooLarge, f.name, "value of %q has %d bytes; at most %d", k, len(v), MaxLinkMetaValue)
+			}
+			if total += len(k) + len(v); total > MaxLinkMetaBytes {
+				return fieldErr(CodeMetadataTooLarge, f.name, "over %d bytes of keys and values in all", MaxLinkMetaBytes)
+			}
+		}
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 // Package worker is linkissuer's transport: it receives Pub/Sub messages
 // (pull, or push over HTTP), runs a Handler on each, publishes the handler's
-// outputs, and only then acknowledges the message.
+// outputs (to logical topics, or to full topic names with NamedTopics), and
+// only then acknowledges the message. It also serves the HTTP side of the
+// sync API (POST /v1/links: body bounds, batches, status codes) for a
+// LinkIssuer, and the ops endpoints. What a message or a request means is
+// not its business: package links issues links, package jobs runs jobs.
 //
 // Contract:
 //   - At-least-once in, at-least-once out: a message is acked only after

@@ -6,26 +6,6 @@ import (
 	"github.com/linkissuer/linkissuer/failure"
 )
 
-// PermanentError is a failure that redelivery cannot fix.
-//
-// Deprecated: use failure.PermanentError.
-type PermanentError = failure.PermanentError
-
-// Permanent marks err as permanent with a stable reason code.
-//
-// Deprecated: use failure.Permanent.
-func Permanent(code string, err error) error { return failure.Permanent(failure.Code(code), err) }
-
-// IgnoredError marks a message that is deliberately not processed.
-//
-// Deprecated: use failure.IgnoredError.
-type IgnoredError = failure.IgnoredError
-
-// Ignore returns an *IgnoredError.
-//
-// Deprecated: use failure.Ignore.
-func Ignore(reason string) error { return failure.Ignore(reason) }
-
 // Outcome is what became of a message.
 type Outcome string
 
@@ -50,15 +30,6 @@ func outcomeOf(c failure.Class) Outcome {
 		return OutcomeDeadLetter
 	}
 	return OutcomeRetry
-}
-
-// Classify maps a handler error to the Router's outcome and reason.
-//
-// Deprecated: use failure.Classify; the Router's outcome follows from its
-// Kind.
-func Classify(err error) (Outcome, string) {
-	c := failure.Classify(err)
-	return outcomeOf(c), c.Reason()
 }
 
 // panicError is a recovered handler panic: transient, with no component to

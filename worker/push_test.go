@@ -75,7 +75,7 @@ func TestPushEnvelope(t *testing.T) {
 			pubErr:     errors.New("unavailable"),
 			wantStatus: 503, wantCode: "dead_letter_publish_failed", wantCalls: 1},
 		{name: "ignored is acked", body: envelope(t, nil, attrs, nil),
-			handle:     func(context.Context, *Message) ([]Output, error) { return nil, Ignore("metadata_update") },
+			handle:     func(context.Context, *Message) ([]Output, error) { return nil, failure.Ignore("metadata_update") },
 			wantStatus: 204, wantCalls: 1},
 		{name: "not JSON", body: []byte("hello"), wantStatus: 400, wantCode: "bad_envelope"},
 		{name: "no message", body: []byte(`{"subscription":"s"}`), wantStatus: 400, wantCode: "bad_envelope"},
@@ -597,5 +597,23 @@ func TestLinksAuthentication(t *testing.T) {
 	}
 	if reqs := f.requests(); len(reqs) != 1 || reqs[0].Caller != pushSA {
 		t.Errorf("issuer got %+v, want one request from %s", reqs, pushSA)
+	}
+}
+
+// TestPushEnvelopeOfLargestMessage: the envelope of a message of Pub/Sub's
+// full size (base64, so a third larger than schema.MaxMessageBytes) is
+// read, not refused as too large.
+func TestPushEnvelopeOfLargestMessage(t *testing.T) {
+	data := make([]byte, schema.MaxMessageBytes)
+	body := envelope(t, data, map[string]string{"k": "v"}, nil)
+	if len(body) <= schema.MaxMessageBytes || int64(len(body)) > DefaultMaxBodyBytes {
+		t.Fatalf("envelope of %d bytes does not test what it should", len(body))
+	}
+	m, err := pushMessage(context.Background(), http.Header{}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Data) != schema.MaxMessageBytes || m.Attributes["k"] != "v" {
+		t.Errorf("message of %d bytes, attributes %v", len(m.Data), m.Attributes)
 	}
 }

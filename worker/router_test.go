@@ -51,7 +51,9 @@ func TestRouterDecisions(t *testing.T) {
 		wantTopics  []string
 	}{
 		{"issued", func(context.Context, *Message) ([]Output, error) { return []Output{result}, nil }, nil, true, OutcomeIssued, "", []string{TopicResults}},
-		{"ignored", func(context.Context, *Message) ([]Output, error) { return nil, Ignore("overwritten_generation") }, nil, true, OutcomeIgnored, "overwritten_generation", nil},
+		{"ignored", func(context.Context, *Message) ([]Output, error) {
+			return nil, failure.Ignore("overwritten_generation")
+		}, nil, true, OutcomeIgnored, "overwritten_generation", nil},
 		{"invalid input is dead-lettered", func(context.Context, *Message) ([]Output, error) {
 			return nil, fmt.Errorf("parse: %w", &schema.FieldError{Field: "attributes.objectId", Reason: "missing", Code: schema.CodeMissingAttribute})
 		}, nil, true, OutcomeDeadLetter, "missing_attribute", []string{TopicErrors}},
@@ -71,7 +73,7 @@ func TestRouterDecisions(t *testing.T) {
 		{"panic is nacked, not a crash", func(context.Context, *Message) ([]Output, error) { panic("bad input crashed a parser") }, nil, false, OutcomeRetry, "transient", nil},
 		{"result publish failure is nacked", func(context.Context, *Message) ([]Output, error) { return []Output{result}, nil }, failTopic(TopicResults), false, OutcomeRetry, "publish_failed", nil},
 		{"dead-letter publish failure is nacked", func(context.Context, *Message) ([]Output, error) {
-			return nil, Permanent("invalid_json", errors.New("x"))
+			return nil, failure.Permanent(failure.CodeInvalidJSON, errors.New("x"))
 		}, failTopic(TopicErrors), false, OutcomeRetry, "dead_letter_publish_failed", nil},
 	}
 	for _, tc := range tests {

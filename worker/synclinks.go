@@ -3,24 +3,18 @@ package worker
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"sync"
-	"time"
 
-	"cloud.google.com/go/storage"
 	"go.uber.org/zap"
-	"google.golang.org/api/googleapi"
 
 	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/logging"
-	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 )
@@ -55,7 +49,8 @@ type LinkRequest struct {
 	Caller string `json:"-"`
 }
 
-// LinkIssuer issues one link synchronously. Its errors are classified like
+// LinkIssuer issues one link synchronously; links.Sync is the production
+// one. Its errors are classified like
 // a handler's, by failure.Classify, and answered as linkErrorStatus says.
 type LinkIssuer interface {
 	IssueLink(ctx context.Context, req LinkRequest) (*schema.Link, error)
@@ -198,20 +193,19 @@ func writeLinkJSON(w http.ResponseWriter, v any) {
 
 // linkErrorStatus maps an IssueLink error, as failure.Classify sees it, to
 // a status, a stable code and a message safe to return to the caller: a
-// missing object is 404; an audit record that could not be written 503
+// missing object (failure.CodeObjectNotFound) is 404; an audit record that could not be written 503
 // (audit_unavailable); a policy refusal 403 with the rule that refused; other
 // permanent failures 400 with their reason code; a transient failure of a
 // known component (or a cut context) 503 with its reason (signer_unavailable,
 // storage_unavailable, cancelled); anything else 500.
 func linkErrorStatus(err error) (int, string, string) {
-	switch {
-	case errors.Is(err, ErrObjectNotFound):
-		return http.StatusNotFound, string(failure.CodeObjectNotFound), err.Error()
-	case errors.Is(err, audit.ErrUnavailable):
+	if errors.Is(err, audit.ErrUnavailable) {
 		return http.StatusServiceUnavailable, "audit_unavailable", "the link could not be recorded; retry later"
 	}
 	c := failure.Classify(err)
 	switch {
+	case c.Kind == failure.KindPermanent && c.Code == failure.CodeObjectNotFound:
+		return http.StatusNotFound, string(c.Code), err.Error()
 	case c.Kind == failure.KindPermanent && c.Code == failure.CodePolicyRefused:
 		code := c.Detail
 		if code == "" {
@@ -224,96 +218,4 @@ func linkErrorStatus(err error) (int, string, string) {
 		return http.StatusServiceUnavailable, c.Reason(), "not available now (" + string(c.Component) + "); retry later"
 	}
 	return http.StatusInternalServerError, string(failure.CodeInternal), "internal error"
-}
-
-// ObjectStater looks up what a link is for: an object's generation (the
-// live one when generation is 0), size and content type. Errors for a
-// missing object or generation must match ErrObjectNotFound.
-type ObjectStater interface {
-	StatObject(ctx context.Context, bucket, object string, generation int64) (schema.LinkObject, error)
-}
-
-// ErrObjectNotFound is what ObjectStater errors match when the object (or
-// the requested generation) does not exist; POST /v1/links answers 404.
-var ErrObjectNotFound = errors.New("object not found")
-
-// SyncIssuer issues POST /v1/links requests through the same policy and
-// signer as events. With Objects set, it looks each object up first, so
-// that the content-type policy applies and the link carries the object's
-// size, content type and generation; a requested generation is also signed
-// into the URL (generation=N), so the link serves that generation only.
-type SyncIssuer struct {
-	Links *LinkHandler
-	// Objects looks objects up; nil issues without a lookup (size -1, no
-	// content type, which a content-type policy refuses).
-	Objects ObjectStater
-}
-
-// IssueLink implements LinkIssuer.
-func (s *SyncIssuer) IssueLink(ctx context.Context, r LinkRequest) (*schema.Link, error) {
-	var expires time.Duration
-	if r.ExpiresIn != "" {
-		var err error
-		if expires, err = schema.ParseExpiresIn(r.ExpiresIn); err != nil {
-			return nil, err
-		}
-	}
-	if err := schema.ValidateObjectName("object", r.Object); err != nil {
-		return nil, err
-	}
-	if r.Generation < 0 {
-		return nil, &schema.FieldError{Field: "generation", Reason: "negative", Code: schema.CodeInvalidField}
-	}
-	preq := policy.Request{Bucket: r.Bucket, Object: r.Object, Method: r.Method, Expires: expires}
-	obj := schema.LinkObject{Generation: r.Generation, Size: -1, Pin: r.Generation > 0, Query: r.ResponseParams}
-	if s.Objects != nil {
-		// Policy first, all but the content type, which the lookup gives:
-		// an object the caller may not have is never looked up.
-		if _, err := s.Links.Policy.Check(preq); err != nil && !isContentTypeRefusal(err) {
-			return nil, err
-		}
-		found, err := s.Objects.StatObject(ctx, r.Bucket, r.Object, r.Generation)
-		if err != nil {
-			return nil, err
-		}
-		obj.Generation, obj.Size, obj.ContentType = found.Generation, found.Size, found.ContentType
-		preq.ContentType = found.ContentType
-	}
-	id := make([]byte, 8)
-	_, _ = rand.Read(id)
-	src := schema.LinkSource{MessageID: "sync-" + hex.EncodeToString(id)}
-	if _, ok := audit.RequesterFrom(ctx); !ok {
-		// A caller that says who asked (a durable-link click) keeps its
-		// own requester.
-		ctx = audit.WithRequester(ctx, audit.Requester{Path: audit.PathSync, Caller: r.Caller, MessageID: src.MessageID})
-	}
-	return s.Links.IssueLink(ctx, preq, obj, src)
-}
-
-func isContentTypeRefusal(err error) bool {
-	var ref *policy.Refusal
-	return errors.As(err, &ref) && ref.Code == policy.CodeContentType
-}
-
-// GCSObjects is an ObjectStater over Cloud Storage.
-type GCSObjects struct{ Client *storage.Client }
-
-// StatObject implements ObjectStater.
-func (g GCSObjects) StatObject(ctx context.Context, bucket, object string, generation int64) (schema.LinkObject, error) {
-	o := g.Client.Bucket(bucket).Object(object)
-	if generation > 0 {
-		o = o.Generation(generation)
-	}
-	a, err := o.Attrs(ctx)
-	switch {
-	case errors.Is(err, storage.ErrObjectNotExist), errors.Is(err, storage.ErrBucketNotExist):
-		return schema.LinkObject{}, fmt.Errorf("gs://%s/%s (generation %d): %w", bucket, object, generation, ErrObjectNotFound)
-	case err != nil:
-		var ge *googleapi.Error
-		if errors.As(err, &ge) && (ge.Code == http.StatusTooManyRequests || ge.Code >= 500) {
-			return schema.LinkObject{}, &sign.RetryableError{Err: err}
-		}
-		return schema.LinkObject{}, fmt.Errorf("look up gs://%s/%s: %w", bucket, object, err)
-	}
-	return schema.LinkObject{Generation: a.Generation, Size: a.Size, ContentType: a.ContentType}, nil
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 	"github.com/linkissuer/linkissuer/jobs"
+	"github.com/linkissuer/linkissuer/links"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/s3store"
 	"github.com/linkissuer/linkissuer/schema"
@@ -273,15 +274,15 @@ func runWorker(c config) childResult {
 		worker.TopicJobs: c.jobsTopic, worker.TopicResults: c.notifyTopic, worker.TopicErrors: c.notifyTopic,
 	}, settings, nil)
 	defer topics.Stop()
-	pub := jobs.NewNamedTopics(client, topics, settings)
+	pub := worker.NewNamedTopics(client, topics, settings)
 	defer pub.Stop()
 	s, err := newSetup(context.WithoutCancel(ctx), c, pub, &jobs.SplitOptions{Above: c.shardSize, ShardSize: c.shardSize})
 	if err != nil {
 		return childResult{Err: err.Error()}
 	}
 	defer s.close()
-	links := &worker.LinkHandler{Jobs: s.runner.Handle}
-	router, err := worker.NewRouter(links.Handle, pub, worker.RouterOptions{DeadLetter: worker.DeadLetters("bench", nil)})
+	issuer := &links.Issuer{Jobs: s.runner.Handle}
+	router, err := worker.NewRouter(issuer.Handle, pub, worker.RouterOptions{DeadLetter: worker.DeadLetters("bench", nil)})
 	if err != nil {
 		return childResult{Err: err.Error()}
 	}

@@ -29,6 +29,7 @@ import (
 
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/linkcache"
+	"github.com/linkissuer/linkissuer/links"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
@@ -105,7 +106,7 @@ func run(c config, cached bool, n int) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	var signer worker.URLSigner = urls
+	var signer links.Signer = urls
 	if cached {
 		if signer, err = linkcache.New(urls, urls.MaxExpiry(), &linkcache.Options{Window: c.window, Size: c.size}); err != nil {
 			return result{}, err
@@ -115,15 +116,15 @@ func run(c config, cached bool, n int) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	links := &worker.LinkHandler{Signer: signer, Policy: pol}
-	router, err := worker.NewRouter(links.Handle, discard{}, worker.RouterOptions{DeadLetter: worker.DeadLetters("loadtest", nil)})
+	issuer := &links.Issuer{Signer: signer, Policy: pol}
+	router, err := worker.NewRouter(issuer.Handle, discard{}, worker.RouterOptions{DeadLetter: worker.DeadLetters("loadtest", nil)})
 	if err != nil {
 		return result{}, err
 	}
 	push, err := worker.NewPushServer(router, &worker.PushOptions{
 		InsecureSkipAuth: true, MaxInFlight: 4 * c.clients,
 		Links: worker.LinkIssuerFunc(func(ctx context.Context, r worker.LinkRequest) (*schema.Link, error) {
-			return links.IssueLink(ctx, policy.Request{Bucket: r.Bucket, Object: r.Object, Method: r.Method},
+			return issuer.Issue(ctx, policy.Request{Bucket: r.Bucket, Object: r.Object, Method: r.Method},
 				schema.LinkObject{Generation: r.Generation, Size: -1}, schema.LinkSource{MessageID: "loadtest"})
 		}),
 	})

@@ -1,7 +1,7 @@
 // Command worker is the load scenario of the Pub/Sub worker (issue 4). It
 // starts Google's real Pub/Sub emulator (the Java jar), the IAM Credentials
 // emulator in-process (signBlob with 50 ms ± 10 ms latency and a quota), and
-// one worker built exactly as `linkissuer worker` builds it (LinkHandler,
+// one worker built exactly as `linkissuer worker` builds it (links.Issuer,
 // keyless signing through iam.Signer and the batching engine, Router,
 // TopicPublisher, Pull). A publisher then sends GCS OBJECT_FINALIZE
 // notifications, shaped as GCS sends them, at a fixed rate, and a consumer
@@ -44,6 +44,7 @@ import (
 
 	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
+	"github.com/linkissuer/linkissuer/links"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
@@ -218,13 +219,13 @@ func (r *rig) startWorker(ctx context.Context, c config) (func(), error) {
 	}
 	pub := worker.NewTopicPublisher(r.client, map[string]string{worker.TopicResults: "results", worker.TopicErrors: "errors"},
 		pubsub.PublishSettings{DelayThreshold: 2 * time.Millisecond, CountThreshold: 100} /* linkissuer worker --publish-delay default */, nil)
-	links := &worker.LinkHandler{Signer: urls, Policy: pol}
+	issuer := &links.Issuer{Signer: urls, Policy: pol}
 	// The handler notes when each notification reached the worker, which
 	// splits finalize-to-link into the emulator's delivery and the worker's
 	// own part.
 	handle := func(ctx context.Context, m *worker.Message) ([]worker.Output, error) {
 		r.recv.Store(m.Attributes["objectId"], time.Now())
-		return links.Handle(ctx, m)
+		return issuer.Handle(ctx, m)
 	}
 	router, err := worker.NewRouter(handle, &recordingPublisher{inner: pub, r: r}, worker.RouterOptions{DeadLetter: worker.DeadLetters("load", nil)})
 	if err != nil {

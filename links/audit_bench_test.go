@@ -1,4 +1,4 @@
-package worker
+package links
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // signer is not the bottleneck) with auditing off, and on with fail-closed
 // records published to the Pub/Sub emulator; compare the two in one run.
 //
-//	go test -run '^$' -bench IssueLinkAudit -benchtime 3000x ./worker
+//	go test -run '^$' -bench IssueLinkAudit -benchtime 3000x ./links
 func BenchmarkIssueLinkAudit(b *testing.B) {
 	if emulatorErr != nil {
 		b.Skip(emulatorErr)
@@ -57,11 +57,11 @@ func BenchmarkIssueLinkAudit(b *testing.B) {
 		audit Auditor
 	}{{"off", nil}, {"on", rec}} {
 		b.Run(tc.name, func(b *testing.B) {
-			h := &LinkHandler{Signer: urls, Policy: p, Audit: tc.audit}
+			h := &Issuer{Signer: urls, Policy: p, Audit: tc.audit}
 			b.SetParallelism(benchParallelism)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					_, err := h.IssueLink(ctx, policy.Request{Bucket: "bench", Object: "o.txt"}, schema.LinkObject{Generation: 1, Size: 1}, schema.LinkSource{MessageID: "m"})
+					_, err := h.Issue(ctx, policy.Request{Bucket: "bench", Object: "o.txt"}, schema.LinkObject{Generation: 1, Size: 1}, schema.LinkSource{MessageID: "m"})
 					if err != nil {
 						b.Error(err)
 						return

@@ -1,4 +1,4 @@
-package worker
+package links
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/linkissuer/linkissuer/worker"
 	"os"
 	"path/filepath"
 	"sort"
@@ -280,7 +281,7 @@ func TestShutdownDuringLoadLosesNothing(t *testing.T) {
 	h := s.handler()
 	// Half the messages take 200 ms (they finish within the grace period),
 	// half take 2 s (they are cut short and must be nacked and redelivered).
-	slow := func(ctx context.Context, m *Message) ([]Output, error) {
+	slow := func(ctx context.Context, m *worker.Message) ([]worker.Output, error) {
 		d := 200 * time.Millisecond
 		if m.Attributes["objectGeneration"][len(m.Attributes["objectGeneration"])-1]%2 == 1 {
 			d = 2 * time.Second
@@ -293,8 +294,8 @@ func TestShutdownDuringLoadLosesNothing(t *testing.T) {
 		return h.Handle(ctx, m)
 	}
 	var firstDone, secondDone atomic.Int64
-	counting := func(h Handler, n *atomic.Int64) Handler {
-		return func(ctx context.Context, m *Message) ([]Output, error) {
+	counting := func(h worker.Handler, n *atomic.Int64) worker.Handler {
+		return func(ctx context.Context, m *worker.Message) ([]worker.Output, error) {
 			outs, err := h(ctx, m)
 			if err == nil {
 				n.Add(1)

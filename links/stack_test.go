@@ -1,10 +1,11 @@
-package worker
+package links
 
 import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
+	"github.com/linkissuer/linkissuer/worker"
 	"os"
 	"regexp"
 	"strings"
@@ -98,36 +99,36 @@ func newStack(t *testing.T) *stack {
 	return s
 }
 
-// handler returns a LinkHandler allowing only the stack's bucket.
-func (s *stack) handler() *LinkHandler {
+// handler returns a Issuer allowing only the stack's bucket.
+func (s *stack) handler() *Issuer {
 	p, err := policy.New(policy.Config{Allow: []string{s.bucket}})
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	return &LinkHandler{Signer: s.signer, Policy: p}
+	return &Issuer{Signer: s.signer, Policy: p}
 }
 
 // startWorker runs a pull worker until the returned stop is called (which
 // is what SIGTERM does in main) and waits for it to return.
-func (s *stack) startWorker(h Handler, grace time.Duration) (stop func()) {
+func (s *stack) startWorker(h worker.Handler, grace time.Duration) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	// Each worker has its own client, as separate replicas do.
 	client, err := pubsub.NewClient(ctx, testProject)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	pub := NewTopicPublisher(client, map[string]string{
-		TopicResults: s.ids["results"],
-		TopicErrors:  s.ids["errors"],
+	pub := worker.NewTopicPublisher(client, map[string]string{
+		worker.TopicResults: s.ids["results"],
+		worker.TopicErrors:  s.ids["errors"],
 	}, pubsub.PublishSettings{DelayThreshold: 2 * time.Millisecond, CountThreshold: 100}, nil)
-	var r *Router
-	r, err = NewRouter(h, pub, RouterOptions{DeadLetter: DeadLetters("test-worker", nil), Logger: testLogger(s.t)})
+	var r *worker.Router
+	r, err = worker.NewRouter(h, pub, worker.RouterOptions{DeadLetter: worker.DeadLetters("test-worker", nil), Logger: testLogger(s.t)})
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- Pull(ctx, client.Subscriber(s.ids["notifications"]+"-worker"), r, PullOptions{
+		done <- worker.Pull(ctx, client.Subscriber(s.ids["notifications"]+"-worker"), r, worker.PullOptions{
 			MaxOutstanding: 1000, Streams: 1, HandlerTimeout: 30 * time.Second, Grace: grace,
 		}, testLogger(s.t))
 	}()

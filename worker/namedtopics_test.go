@@ -1,8 +1,9 @@
-package jobs
+package worker
 
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -10,16 +11,24 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
-	"github.com/linkissuer/linkissuer/worker"
 )
 
-// recorder is a worker.Publisher that keeps what it is given.
+// The tests of NamedTopics run against Google's Pub/Sub emulator, started
+// once for the package when a test needs it.
+
+const testProject = "linkissuer-test"
+
+var emulatorErr error
+
+func TestMain(m *testing.M) { os.Exit(pubsubemu.RunTests(m, &emulatorErr)) }
+
+// recorder is a Publisher that keeps what it is given.
 type recorder struct {
 	mu   sync.Mutex
-	outs []worker.Output
+	outs []Output
 }
 
-func (r *recorder) Publish(_ context.Context, outs ...worker.Output) error {
+func (r *recorder) Publish(_ context.Context, outs ...Output) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.outs = append(r.outs, outs...)
@@ -29,27 +38,32 @@ func (r *recorder) Publish(_ context.Context, outs ...worker.Output) error {
 // TestNamedTopics: full names go to Pub/Sub, logical names to the next
 // publisher, and idle topic publishers are stopped beyond MaxNamedTopics.
 func TestNamedTopics(t *testing.T) {
-	t.Parallel()
-	s := newStack(t)
+	pubsubemu.Need(t, emulatorErr)
 	ctx := context.Background()
+	client, err := pubsub.NewClient(ctx, testProject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	base := fmt.Sprintf("named-%d", time.Now().UnixNano())
 	next := &recorder{}
-	p := NewNamedTopics(s.client, next, pubsub.PublishSettings{})
+	p := NewNamedTopics(client, next, pubsub.PublishSettings{})
 	defer p.Stop()
 	var ids []string
 	for i := range MaxNamedTopics + 3 {
-		id := fmt.Sprintf("%s-named-%d", s.ids["jobs"], i)
-		if err := pubsubemu.EnsureTopic(ctx, s.client, id); err != nil {
+		id := fmt.Sprintf("%s-named-%d", base, i)
+		if err := pubsubemu.EnsureTopic(ctx, client, id); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
 	}
-	if err := pubsubemu.EnsureSubscription(ctx, s.client, pubsubemu.Subscription{ID: ids[0] + "-sub", Topic: ids[0]}); err != nil {
+	if err := pubsubemu.EnsureSubscription(ctx, client, pubsubemu.Subscription{ID: ids[0] + "-sub", Topic: ids[0]}); err != nil {
 		t.Fatal(err)
 	}
 	first := pubsubemu.TopicName(testProject, ids[0])
-	err := p.Publish(ctx,
-		worker.Output{Topic: first, Data: []byte("to pubsub"), Attributes: map[string]string{"k": "v"}},
-		worker.Output{Topic: worker.TopicResults, Data: []byte("to next")},
+	err = p.Publish(ctx,
+		Output{Topic: first, Data: []byte("to pubsub"), Attributes: map[string]string{"k": "v"}},
+		Output{Topic: TopicResults, Data: []byte("to next")},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +72,7 @@ func TestNamedTopics(t *testing.T) {
 		t.Errorf("next got %v", next.outs)
 	}
 	for _, id := range ids[1:] {
-		if err := p.Publish(ctx, worker.Output{Topic: pubsubemu.TopicName(testProject, id), Data: []byte("x")}); err != nil {
+		if err := p.Publish(ctx, Output{Topic: pubsubemu.TopicName(testProject, id), Data: []byte("x")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -69,7 +83,7 @@ func TestNamedTopics(t *testing.T) {
 		t.Errorf("%d topic publishers kept (the first one: %v), want at most %d without the least recently used", n, kept, MaxNamedTopics)
 	}
 	// The evicted topic is published to again through a new publisher.
-	if err := p.Publish(ctx, worker.Output{Topic: first, Data: []byte("again")}); err != nil {
+	if err := p.Publish(ctx, Output{Topic: first, Data: []byte("again")}); err != nil {
 		t.Fatal(err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -78,7 +92,7 @@ func TestNamedTopics(t *testing.T) {
 		mu  sync.Mutex
 		got []string
 	)
-	err = s.client.Subscriber(ids[0]+"-sub").Receive(rctx, func(_ context.Context, m *pubsub.Message) {
+	err = client.Subscriber(ids[0]+"-sub").Receive(rctx, func(_ context.Context, m *pubsub.Message) {
 		m.Ack()
 		mu.Lock()
 		defer mu.Unlock()
@@ -95,7 +109,7 @@ func TestNamedTopics(t *testing.T) {
 	if len(got) != 2 {
 		t.Errorf("the first topic received %q, want both messages", got)
 	}
-	if err := p.Publish(ctx, worker.Output{Topic: pubsubemu.TopicName(testProject, "missing-topic"), Data: []byte("x")}); err == nil {
+	if err := p.Publish(ctx, Output{Topic: pubsubemu.TopicName(testProject, "missing-topic"), Data: []byte("x")}); err == nil {
 		t.Error("publishing to a missing topic succeeded")
 	}
 }

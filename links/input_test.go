@@ -1,11 +1,11 @@
-package worker
+package links
 
 import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
-	"net/http"
+	"github.com/linkissuer/linkissuer/worker"
 	"strings"
 	"testing"
 
@@ -28,14 +28,14 @@ func TestLinkFedBackIsDeadLetteredWithoutSignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lh := &LinkHandler{Policy: pol}
+	lh := &Issuer{Policy: pol}
 	pub := &fakePublisher{}
-	r, err := NewRouter(lh.Handle, pub, RouterOptions{DeadLetter: DeadLetters("w", nil)})
+	r, err := worker.NewRouter(lh.Handle, pub, worker.RouterOptions{DeadLetter: worker.DeadLetters("w", nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := r.Process(context.Background(), &Message{ID: "1", Data: data, Attributes: map[string]string{schema.AttrSchema: schema.LinkV1}})
-	if d.Outcome != OutcomeDeadLetter || d.Reason != string(schema.CodeUnknownSchema) || len(pub.got) != 1 {
+	d := r.Process(context.Background(), &worker.Message{ID: "1", Data: data, Attributes: map[string]string{schema.AttrSchema: schema.LinkV1}})
+	if d.Outcome != worker.OutcomeDeadLetter || d.Reason != string(schema.CodeUnknownSchema) || len(pub.got) != 1 {
 		t.Fatalf("decision %+v, published %d; want one unknown_schema dead letter", d, len(pub.got))
 	}
 	if strings.Contains(string(pub.got[0].Data), sig) {
@@ -69,30 +69,31 @@ func TestDotSegmentsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lh := &LinkHandler{Policy: pol, Signer: signer}
-	notification := func(name string) *Message {
+	lh := &Issuer{Policy: pol, Signer: signer}
+	notification := func(name string) *worker.Message {
 		obj, _ := json.Marshal(map[string]any{"kind": "storage#object", "bucket": "media", "name": name, "generation": "7"})
-		return &Message{ID: "n", Data: obj, Attributes: map[string]string{
+		return &worker.Message{ID: "n", Data: obj, Attributes: map[string]string{
 			"eventType": "OBJECT_FINALIZE", "payloadFormat": "JSON_API_V1", "bucketId": "media", "objectId": name,
 			"objectGeneration": "7", "eventTime": "2026-03-01T10:00:00Z",
 		}}
 	}
-	event := func(subject, name string) *Message {
+	event := func(subject, name string) *worker.Message {
 		obj, _ := json.Marshal(map[string]any{"kind": "storage#object", "bucket": "media", "name": name, "generation": "7"})
 		h := map[string][]string{
 			"Content-Type": {"application/json"}, "Ce-Id": {"e"}, "Ce-Specversion": {"1.0"},
 			"Ce-Type": {schema.CloudEventFinalized}, "Ce-Source": {"//storage.googleapis.com/projects/_/buckets/media"},
 			"Ce-Subject": {subject}, "Ce-Time": {"2026-03-01T10:00:00Z"},
 		}
-		m, err := eventMessage(context.Background(), h, obj)
+		// As the push server reads a CloudEvent over HTTP.
+		attrs, data, err := schema.CloudEventHTTP(context.Background(), h, obj)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return m
+		return &worker.Message{ID: attrs["ce-id"], Data: data, Attributes: attrs}
 	}
 	tests := []struct {
 		name string
-		m    *Message
+		m    *worker.Message
 		want string // dead-letter reason; "" means issued
 	}{
 		{name: "dot-dot", m: notification("public/../private/secret"), want: string(schema.CodeDotSegment)},
@@ -104,18 +105,18 @@ func TestDotSegmentsRefused(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			pub := &fakePublisher{}
-			r, err := NewRouter(lh.Handle, pub, RouterOptions{DeadLetter: DeadLetters("w", nil)})
+			r, err := worker.NewRouter(lh.Handle, pub, worker.RouterOptions{DeadLetter: worker.DeadLetters("w", nil)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			d := r.Process(context.Background(), tc.m)
 			if tc.want == "" {
-				if d.Outcome != OutcomeIssued {
+				if d.Outcome != worker.OutcomeIssued {
 					t.Fatalf("decision %+v, want issued", d)
 				}
 				return
 			}
-			if d.Outcome != OutcomeDeadLetter || d.Reason != tc.want {
+			if d.Outcome != worker.OutcomeDeadLetter || d.Reason != tc.want {
 				t.Fatalf("decision %+v, want dead letter %s", d, tc.want)
 			}
 		})
@@ -126,23 +127,5 @@ func TestDotSegmentsRefused(t *testing.T) {
 	}
 	if _, err := allowing.Check(policy.Request{Bucket: "media", Object: "public/../x"}); err != nil {
 		t.Errorf("AllowDotSegments: %v", err)
-	}
-}
-
-// TestPushEnvelopeOfLargestMessage: the envelope of a message of Pub/Sub's
-// full size (base64, so a third larger than schema.MaxMessageBytes) is
-// read, not refused as too large.
-func TestPushEnvelopeOfLargestMessage(t *testing.T) {
-	data := make([]byte, schema.MaxMessageBytes)
-	body := envelope(t, data, map[string]string{"k": "v"}, nil)
-	if len(body) <= schema.MaxMessageBytes || int64(len(body)) > DefaultMaxBodyBytes {
-		t.Fatalf("envelope of %d bytes does not test what it should", len(body))
-	}
-	m, err := pushMessage(context.Background(), http.Header{}, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(m.Data) != schema.MaxMessageBytes || m.Attributes["k"] != "v" {
-		t.Errorf("message of %d bytes, attributes %v", len(m.Data), m.Attributes)
 	}
 }

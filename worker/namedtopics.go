@@ -1,4 +1,4 @@
-package jobs
+package worker
 
 import (
 	"context"
@@ -8,22 +8,23 @@ import (
 	"sync"
 
 	"cloud.google.com/go/pubsub/v2"
-
-	"github.com/linkissuer/linkissuer/worker"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // MaxNamedTopics bounds the topic publishers a NamedTopics keeps; the least
 // recently used idle one is stopped to make room.
 const MaxNamedTopics = 64
 
-// NamedTopics is a worker.Publisher for Outputs addressed by full topic
+// NamedTopics is a Publisher for Outputs addressed by full topic
 // name (projects/PROJECT/topics/TOPIC), as jobs address their notify_topic
 // and output topic; Outputs with a logical name ("results", "errors",
-// "jobs") go to Next, normally a *worker.TopicPublisher. Publish returns
+// "jobs") go to Next, normally a *TopicPublisher. Publish returns
 // once Pub/Sub has confirmed every Output, or with the first error.
 type NamedTopics struct {
 	client   *pubsub.Client
-	next     worker.Publisher
+	next     Publisher
 	settings pubsub.PublishSettings
 
 	mu     sync.Mutex
@@ -39,7 +40,7 @@ type namedTopic struct {
 
 // NewNamedTopics publishes full-name Outputs with client and passes the
 // rest to next. settings apply to every topic (zero: library defaults).
-func NewNamedTopics(client *pubsub.Client, next worker.Publisher, settings pubsub.PublishSettings) *NamedTopics {
+func NewNamedTopics(client *pubsub.Client, next Publisher, settings pubsub.PublishSettings) *NamedTopics {
 	return &NamedTopics{client: client, next: next, settings: settings, topics: map[string]*namedTopic{}}
 }
 
@@ -47,10 +48,10 @@ func NewNamedTopics(client *pubsub.Client, next worker.Publisher, settings pubsu
 // logical one.
 func IsTopicName(topic string) bool { return strings.HasPrefix(topic, "projects/") }
 
-// Publish implements worker.Publisher.
-func (p *NamedTopics) Publish(ctx context.Context, outs ...worker.Output) error {
+// Publish implements Publisher.
+func (p *NamedTopics) Publish(ctx context.Context, outs ...Output) error {
 	var (
-		rest    []worker.Output
+		rest    []Output
 		results []*pubsub.PublishResult
 		held    []*namedTopic
 		names   []string
@@ -75,7 +76,7 @@ func (p *NamedTopics) Publish(ctx context.Context, outs ...worker.Output) error 
 	var errs []error
 	if len(rest) > 0 {
 		if p.next == nil {
-			errs = append(errs, fmt.Errorf("jobs: no publisher for logical topic %q", rest[0].Topic))
+			errs = append(errs, fmt.Errorf("worker: no publisher for logical topic %q", rest[0].Topic))
 		} else if err := p.next.Publish(ctx, rest...); err != nil {
 			errs = append(errs, err)
 		}
@@ -140,4 +141,19 @@ func (p *NamedTopics) Stop() {
 	for _, t := range topics {
 		t.pub.Stop()
 	}
+}
+
+// TopicExists reports whether topic exists, with topics.get (it is a
+// jobs.TopicChecker). A worker that may
+// publish to a topic but not read it (roles/pubsub.publisher alone) gets
+// PermissionDenied: that answers nothing, and is reported as existing.
+func (p *NamedTopics) TopicExists(ctx context.Context, topic string) (bool, error) {
+	_, err := p.client.TopicAdminClient.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: topic})
+	switch status.Code(err) {
+	case codes.OK, codes.PermissionDenied:
+		return true, nil
+	case codes.NotFound:
+		return false, nil
+	}
+	return false, fmt.Errorf("look up topic %s: %w", topic, err)
 }

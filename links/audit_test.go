@@ -1,9 +1,10 @@
-package worker
+package links
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/linkissuer/linkissuer/worker"
 	"net/url"
 	"strings"
 	"testing"
@@ -115,9 +116,9 @@ func TestAuditFailClosedWithholdsLinks(t *testing.T) {
 	}
 	h.Audit = rec
 	s.gcs.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: s.bucket, Name: "x.txt", ContentType: "text/plain"}, Content: []byte("x")})
-	issuer := &SyncIssuer{Links: h, Objects: GCSObjects{Client: s.gcs.Client()}}
-	srv := newPushHarness(t, PushOptions{InsecureSkipAuth: true, Links: issuer})
-	status, code := srv.post(t, PathLinks, nil, []byte(fmt.Sprintf(`{"bucket":%q,"object":"x.txt"}`, s.bucket)))
+	issuer := &Sync{Links: h, Objects: GCSObjects{Client: s.gcs.Client()}}
+	srv := newPushHarness(t, worker.PushOptions{InsecureSkipAuth: true, Links: issuer})
+	status, code := srv.post(t, worker.PathLinks, nil, []byte(fmt.Sprintf(`{"bucket":%q,"object":"x.txt"}`, s.bucket)))
 	if status != 503 || code != "audit_unavailable" {
 		t.Errorf("sync link without audit: %d %q, want 503 audit_unavailable", status, code)
 	}
@@ -139,9 +140,9 @@ func TestAuditFailClosedWithholdsLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	openIssuer := &SyncIssuer{Links: &LinkHandler{Signer: s.signer, Policy: p, Audit: open}, Objects: GCSObjects{Client: s.gcs.Client()}}
-	srv = newPushHarness(t, PushOptions{InsecureSkipAuth: true, Links: openIssuer})
-	if status, _ := srv.post(t, PathLinks, nil, []byte(fmt.Sprintf(`{"bucket":%q,"object":"x.txt"}`, s.bucket))); status != 200 || open.Failures() != 1 {
+	openIssuer := &Sync{Links: &Issuer{Signer: s.signer, Policy: p, Audit: open}, Objects: GCSObjects{Client: s.gcs.Client()}}
+	srv = newPushHarness(t, worker.PushOptions{InsecureSkipAuth: true, Links: openIssuer})
+	if status, _ := srv.post(t, worker.PathLinks, nil, []byte(fmt.Sprintf(`{"bucket":%q,"object":"x.txt"}`, s.bucket))); status != 200 || open.Failures() != 1 {
 		t.Errorf("fail-open: status %d, %d failures counted; want 200 and 1", status, open.Failures())
 	}
 }

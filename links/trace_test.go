@@ -1,7 +1,8 @@
-package worker
+package links
 
 import (
 	"context"
+	"github.com/linkissuer/linkissuer/worker"
 	"strings"
 	"testing"
 	"time"
@@ -32,19 +33,19 @@ func TestNotificationTraceConnectsReceiveSignPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	pub := NewTopicPublisher(client, map[string]string{TopicResults: s.ids["results"], TopicErrors: s.ids["errors"]},
+	pub := worker.NewTopicPublisher(client, map[string]string{worker.TopicResults: s.ids["results"], worker.TopicErrors: s.ids["errors"]},
 		pubsub.PublishSettings{DelayThreshold: 2 * time.Millisecond, CountThreshold: 100}, nil)
 	h := s.handler()
 	if h.Signer, err = sign.New(tracing.Signer(s.key), &sign.Options{Endpoint: sign.Endpoint{EmulatorHost: s.gcs.URL()}}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewRouter(h.Handle, pub, RouterOptions{DeadLetter: DeadLetters("test-worker", nil), Logger: testLogger(t)})
+	r, err := worker.NewRouter(h.Handle, pub, worker.RouterOptions{DeadLetter: worker.DeadLetters("test-worker", nil), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- Pull(ctx, client.Subscriber(s.ids["notifications"]+"-worker"), r, PullOptions{Streams: 1, MaxOutstanding: 10, Grace: 5 * time.Second}, testLogger(t))
+		done <- worker.Pull(ctx, client.Subscriber(s.ids["notifications"]+"-worker"), r, worker.PullOptions{Streams: 1, MaxOutstanding: 10, Grace: 5 * time.Second}, testLogger(t))
 	}()
 	s.upload([]string{"traced.txt"})
 	if msgs := s.collect("results", 1, 60*time.Second); len(msgs) != 1 {

@@ -1,8 +1,7 @@
-package worker
+package links
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,36 +13,33 @@ import (
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/worker"
 )
 
-// Logical topic names that Outputs use; the Publisher maps them to real
-// topics.
-const (
-	TopicResults = "results"
-	TopicErrors  = "errors"
-	TopicJobs    = "jobs"
-)
-
-// URLSigner is what the link handler needs of a signer: *sign.URLSigner.
-type URLSigner interface {
+// Signer is what issuance needs of a signer: *sign.URLSigner.
+type Signer interface {
 	Sign(ctx context.Context, r sign.Request) (*sign.SignedURL, error)
 }
 
-// LinkHandler turns storage events into linkissuer.link.v1 messages: route,
-// parse, ignore what must be ignored, check policy, sign, and return the
-// link as an Output. Job messages go to Jobs.
-type LinkHandler struct {
-	Signer URLSigner
+// Issuer issues links: Handle turns storage events into
+// linkissuer.link.v1 outputs (route, parse, ignore what must be ignored,
+// then Issue), and Issue checks one request against the policy, signs it
+// and builds the link. Job messages go to Jobs.
+type Issuer struct {
+	Signer Signer
 	Policy *policy.Policy
 	// Method is the method links are issued for (default GET).
 	Method string
 	// Jobs handles linkissuer.job.v1 messages; nil dead-letters them.
-	Jobs Handler
+	Jobs worker.Handler
 	// Now is the signing clock; nil means time.Now.
 	Now func() time.Time
 	// Audit, if set, records every issued link before it is released; its
 	// error withholds the link (the message is nacked, the API answers 503).
 	Audit Auditor
+	// Pass copies allowed object metadata and event attributes into event
+	// links; nil copies none.
+	Pass *PassThrough
 }
 
 // Auditor records an issued link; *audit.Recorder implements it.
@@ -51,8 +47,8 @@ type Auditor interface {
 	Record(ctx context.Context, l audit.Link) error
 }
 
-// Handle implements Handler.
-func (h *LinkHandler) Handle(ctx context.Context, m *Message) ([]Output, error) {
+// Handle is a worker.Handler for storage events and job messages.
+func (h *Issuer) Handle(ctx context.Context, m *worker.Message) ([]worker.Output, error) {
 	kind, err := schema.Route(m.Attributes, m.Data)
 	if err != nil {
 		return nil, err
@@ -80,30 +76,39 @@ func (h *LinkHandler) Handle(ctx context.Context, m *Message) ([]Output, error) 
 	if reason, ignore := ev.Ignore(); ignore {
 		return nil, failure.Ignore(string(reason))
 	}
+	obj := schema.LinkObject{Generation: ev.Generation, Size: ev.Size, ContentType: ev.ContentType}
+	var metadata map[string]string
+	if ev.Payload != nil {
+		metadata = ev.Payload.Metadata
+	}
+	if obj.Metadata, obj.EventAttributes, err = h.Pass.Extract(metadata, m.Attributes); err != nil {
+		return nil, err
+	}
 	src := schema.LinkSource{MessageID: m.ID, EventType: string(ev.Type)}
 	if ev.ID != "" {
 		src.MessageID = ev.ID
 	}
 	ctx = audit.WithRequester(ctx, audit.Requester{Path: audit.PathEvent, Subscription: m.Subscription, MessageID: src.MessageID})
-	link, err := h.IssueLink(ctx, policy.Request{
+	link, err := h.Issue(ctx, policy.Request{
 		Bucket:      ev.Bucket,
 		Object:      ev.Object,
 		Method:      h.Method,
 		ContentType: ev.ContentType,
-	}, schema.LinkObject{Generation: ev.Generation, Size: ev.Size, ContentType: ev.ContentType}, src)
+	}, obj, src)
 	if err != nil {
 		return nil, err
 	}
-	out, err := LinkOutput(link)
+	out, err := worker.LinkOutput(link)
 	if err != nil {
 		return nil, err
 	}
-	return []Output{out}, nil
+	return []worker.Output{out}, nil
 }
 
-// IssueLink checks req against policy, signs it and returns the link. It is
-// shared by the event path, synchronous issuance and jobs.
-func (h *LinkHandler) IssueLink(ctx context.Context, req policy.Request, obj schema.LinkObject, src schema.LinkSource) (*schema.Link, error) {
+// Issue checks req against the policy, signs it and returns the link,
+// after the Auditor (if any) has recorded it. The event path and the sync
+// API (Sync) both end here.
+func (h *Issuer) Issue(ctx context.Context, req policy.Request, obj schema.LinkObject, src schema.LinkSource) (*schema.Link, error) {
 	grant, err := h.Policy.Check(req)
 	if err != nil {
 		return nil, err
@@ -143,34 +148,4 @@ func (h *LinkHandler) IssueLink(ctx context.Context, req policy.Request, obj sch
 		}
 	}
 	return link, nil
-}
-
-// LinkOutput encodes a link for the results topic.
-func LinkOutput(l *schema.Link) (Output, error) {
-	data, err := l.Data()
-	if err != nil {
-		return Output{}, err
-	}
-	return Output{Topic: TopicResults, Data: data, Attributes: l.Attributes()}, nil
-}
-
-// DeadLetters returns the DeadLetterFunc that writes linkissuer.deadletter.v1
-// messages to the errors topic, stamped with workerID.
-func DeadLetters(workerID string, now func() time.Time) DeadLetterFunc {
-	if now == nil {
-		now = time.Now
-	}
-	return func(m *Message, code failure.Code, err error) (Output, error) {
-		d := schema.NewDeadLetter(schema.Original{
-			MessageID:    m.ID,
-			Attributes:   m.Attributes,
-			Data:         m.Data,
-			Subscription: m.Subscription,
-		}, err, code, workerID, now())
-		data, merr := json.Marshal(d)
-		if merr != nil {
-			return Output{}, fmt.Errorf("encode dead letter: %w", merr)
-		}
-		return Output{Topic: TopicErrors, Data: data, Attributes: d.Attributes()}, nil
-	}
 }
