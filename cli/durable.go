@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"strconv"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/linkissuer/linkissuer/durable"
+	"github.com/linkissuer/linkissuer/revocation"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
@@ -18,6 +22,12 @@ type durableFlags struct {
 	publicURL string
 	maxTTL    time.Duration
 	linkTTL   time.Duration
+	// revocations is the revocation list (gs://...), polled every
+	// revInterval; clicks fail closed once it is older than revMaxAge.
+	revocations string
+	revInterval time.Duration
+	revMaxAge   time.Duration
+	poller      *revocation.Poller
 	// envErr is the first invalid environment default, naming its variable.
 	envErr error
 	loaded *durable.Keys
@@ -37,6 +47,11 @@ func (d *durableFlags) register(fs *flag.FlagSet, env Env) {
 	fs.StringVar(&d.keys, "durable-keys", env.Getenv("LINKISSUER_DURABLE_KEYS"), `durable-link key file: JSON [{"id","secret" (base64, >= 32 bytes)}]; the first signs, all verify [$LINKISSUER_DURABLE_KEYS]`)
 	fs.StringVar(&d.publicURL, "public-url", env.Getenv("LINKISSUER_PUBLIC_URL"), "https://HOST prefix of durable links (never taken from requests) [$LINKISSUER_PUBLIC_URL]")
 	fs.DurationVar(&d.maxTTL, "durable-max-ttl", d.maxTTL, "longest durable-link lifetime accepted [$LINKISSUER_DURABLE_MAX_TTL]")
+	d.revInterval = d.envDuration(env, "LINKISSUER_REVOCATIONS_INTERVAL", revocation.DefaultInterval)
+	d.revMaxAge = d.envDuration(env, "LINKISSUER_REVOCATIONS_MAX_AGE", revocation.DefaultMaxAge)
+	fs.StringVar(&d.revocations, "revocations", env.Getenv("LINKISSUER_REVOCATIONS"), "durable-link revocation list, gs://BUCKET/OBJECT (made with linkissuer revoke --init); clicks answer 503 until it is read [$LINKISSUER_REVOCATIONS]")
+	fs.DurationVar(&d.revInterval, "revocations-interval", d.revInterval, "how often every replica re-reads the revocation list: a revocation takes effect within it [$LINKISSUER_REVOCATIONS_INTERVAL]")
+	fs.DurationVar(&d.revMaxAge, "revocations-max-age", d.revMaxAge, "staleness bound: when the last good read of the list is older, clicks answer 503 and /readyz is not ready [$LINKISSUER_REVOCATIONS_MAX_AGE]")
 	fs.DurationVar(&d.linkTTL, "durable-link-ttl", d.linkTTL, "lifetime of the signed URL a click redirects to; reused for half of it [$LINKISSUER_DURABLE_LINK_TTL]")
 }
 
@@ -62,7 +77,18 @@ func (d *durableFlags) check() error {
 		return d.envErr
 	}
 	if !d.enabled {
+		if d.revocations != "" {
+			return errors.New("--revocations needs --durable-links ($LINKISSUER_DURABLE_LINKS): the list revokes durable links")
+		}
 		return nil
+	}
+	if d.revocations != "" {
+		if _, _, err := revocation.ParseURL(d.revocations); err != nil {
+			return fmt.Errorf("--revocations: %w", err)
+		}
+		if d.revMaxAge < 2*d.revInterval {
+			return fmt.Errorf("--revocations-max-age %s is under two --revocations-interval (%s)", d.revMaxAge, d.revInterval)
+		}
 	}
 	switch {
 	case d.keys == "":
@@ -78,16 +104,67 @@ func (d *durableFlags) check() error {
 	return nil
 }
 
-// server builds the durable-link server over the service's link handler.
-func (d *durableFlags) server(svc *service, auth durable.Authenticator) (*durable.Server, error) {
+// server builds the durable-link server over the service's link handler
+// and, with --revocations, starts the revocation poller, which stops with
+// ctx.
+func (d *durableFlags) server(ctx context.Context, env Env, svc *service, auth durable.Authenticator) (*durable.Server, error) {
 	issuer := &worker.SyncIssuer{Links: svc.links}
 	if svc.storage != nil {
 		issuer.Objects = worker.GCSObjects{Client: svc.storage}
 	}
-	srv, err := durable.New(durable.Options{Keys: d.loaded, Issuer: issuer, Audit: svc.links.Audit, Auth: auth,
-		PublicURL: d.publicURL, MaxTTL: d.maxTTL, LinkTTL: d.linkTTL, Logger: svc.log})
+	o := durable.Options{Keys: d.loaded, Issuer: issuer, Audit: svc.links.Audit, Auth: auth,
+		PublicURL: d.publicURL, MaxTTL: d.maxTTL, LinkTTL: d.linkTTL, Logger: svc.log}
+	if r, ok := svc.links.Audit.(durable.RefusalAuditor); ok {
+		o.Refusals = r
+	}
+	if d.revocations != "" {
+		p, err := d.startPoller(ctx, env, svc.log)
+		if err != nil {
+			return nil, err
+		}
+		o.Revoked = p
+	}
+	srv, err := durable.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("durable links: %w", err)
 	}
 	return srv, nil
+}
+
+// startPoller starts polling the revocation list until ctx is done.
+func (d *durableFlags) startPoller(ctx context.Context, env Env, log *zap.Logger) (*revocation.Poller, error) {
+	bucket, name, err := revocation.ParseURL(d.revocations)
+	if err != nil {
+		return nil, fmt.Errorf("--revocations: %w", err)
+	}
+	client, err := storageClient(ctx, env)
+	if err != nil {
+		return nil, fmt.Errorf("--revocations: %w", err)
+	}
+	p, err := revocation.NewPoller(revocation.NewStore(client, bucket, name), revocation.PollerOptions{
+		Interval: d.revInterval, MaxAge: d.revMaxAge, Logger: log.With(zap.String("revocations", d.revocations))})
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("--revocations: %w", err)
+	}
+	go func() {
+		defer client.Close()
+		p.Run(ctx)
+	}()
+	d.poller = p
+	return p, nil
+}
+
+// ready adds the revocation list's freshness to base: a replica whose
+// list is unread or stale refuses durable clicks, so it is not ready.
+func (d *durableFlags) ready(base func() error) func() error {
+	if d.poller == nil {
+		return base
+	}
+	return func() error {
+		if err := base(); err != nil {
+			return err
+		}
+		return d.poller.Ready()
+	}
 }

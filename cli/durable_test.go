@@ -33,6 +33,10 @@ func TestServeDurableConfig(t *testing.T) {
 		{name: "bad key file", args: []string{"--durable-links", "--durable-keys", bad, "--public-url", "https://l.example.com"}, want: "--durable-keys: durable: key \"k1\": secret is 5 bytes"},
 		{name: "invalid env bool", vars: map[string]string{"LINKISSUER_DURABLE_LINKS": "yes please"}, want: "$LINKISSUER_DURABLE_LINKS"},
 		{name: "invalid env ttl", vars: map[string]string{"LINKISSUER_DURABLE_MAX_TTL": "forever"}, want: "$LINKISSUER_DURABLE_MAX_TTL"},
+		{name: "revocations without durable links", args: []string{"--revocations", "gs://cfg/r.json"}, want: "--revocations needs --durable-links"},
+		{name: "revocations not gs", args: []string{"--durable-links", "--durable-keys", good, "--public-url", "https://l.example.com", "--revocations", "cfg/r.json"}, want: "--revocations: \"cfg/r.json\" is not gs://BUCKET/OBJECT"},
+		{name: "staleness bound under two intervals", args: []string{"--durable-links", "--durable-keys", good, "--public-url", "https://l.example.com", "--revocations", "gs://cfg/r.json", "--revocations-interval", "1m", "--revocations-max-age", "1m"}, want: "--revocations-max-age 1m0s is under two --revocations-interval (1m0s)"},
+		{name: "invalid env interval", vars: map[string]string{"LINKISSUER_REVOCATIONS_INTERVAL": "often"}, want: "$LINKISSUER_REVOCATIONS_INTERVAL"},
 		{name: "env enables without keys", vars: map[string]string{"LINKISSUER_DURABLE_LINKS": "true"}, want: "--durable-links needs --durable-keys"},
 	}
 	for _, tt := range tests {
