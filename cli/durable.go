@@ -6,9 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/api/option"
+	htransport "google.golang.org/api/transport/http"
 
 	"github.com/linkissuer/linkissuer/durable"
 	"github.com/linkissuer/linkissuer/revocation"
@@ -28,6 +31,10 @@ type durableFlags struct {
 	revInterval time.Duration
 	revMaxAge   time.Duration
 	poller      *revocation.Poller
+	// keysRefresh is how often the keys are re-read (0: never);
+	// smEndpoint overrides the Secret Manager API (no credentials then).
+	keysRefresh time.Duration
+	smEndpoint  string
 	// envErr is the first invalid environment default, naming its variable.
 	envErr error
 	loaded *durable.Keys
@@ -44,7 +51,10 @@ func (d *durableFlags) register(fs *flag.FlagSet, env Env) {
 	d.maxTTL = d.envDuration(env, "LINKISSUER_DURABLE_MAX_TTL", durable.DefaultMaxTTL)
 	d.linkTTL = d.envDuration(env, "LINKISSUER_DURABLE_LINK_TTL", durable.DefaultLinkTTL)
 	fs.BoolVar(&d.enabled, "durable-links", d.enabled, "serve POST /v1/durable-links and GET /l/TOKEN [$LINKISSUER_DURABLE_LINKS]")
-	fs.StringVar(&d.keys, "durable-keys", env.Getenv("LINKISSUER_DURABLE_KEYS"), `durable-link key file: JSON [{"id","secret" (base64, >= 32 bytes)}]; the first signs, all verify [$LINKISSUER_DURABLE_KEYS]`)
+	fs.StringVar(&d.keys, "durable-keys", env.Getenv("LINKISSUER_DURABLE_KEYS"), `durable-link keys: a key file or sm://projects/P/secrets/S[/versions/V] holding JSON [{"id","secret" (base64, >= 32 bytes)}]; the first signs, all verify [$LINKISSUER_DURABLE_KEYS]`)
+	d.keysRefresh = d.envDuration(env, "LINKISSUER_DURABLE_KEYS_REFRESH", 5*time.Minute)
+	d.smEndpoint = env.Getenv("LINKISSUER_SECRETMANAGER_ENDPOINT")
+	fs.DurationVar(&d.keysRefresh, "durable-keys-refresh", d.keysRefresh, "how often the durable-link keys are re-read, so a rotation needs no restart (0: never) [$LINKISSUER_DURABLE_KEYS_REFRESH]")
 	fs.StringVar(&d.publicURL, "public-url", env.Getenv("LINKISSUER_PUBLIC_URL"), "https://HOST prefix of durable links (never taken from requests) [$LINKISSUER_PUBLIC_URL]")
 	fs.DurationVar(&d.maxTTL, "durable-max-ttl", d.maxTTL, "longest durable-link lifetime accepted [$LINKISSUER_DURABLE_MAX_TTL]")
 	d.revInterval = d.envDuration(env, "LINKISSUER_REVOCATIONS_INTERVAL", revocation.DefaultInterval)
@@ -96,6 +106,16 @@ func (d *durableFlags) check() error {
 	case d.publicURL == "":
 		return errors.New("--durable-links needs --public-url ($LINKISSUER_PUBLIC_URL): the https://HOST of durable links")
 	}
+	if d.keysRefresh < 0 {
+		return fmt.Errorf("--durable-keys-refresh %s is negative", d.keysRefresh)
+	}
+	if strings.HasPrefix(d.keys, "sm://") {
+		// Read when serve starts (it needs credentials and a context).
+		if _, err := durable.ParseSecretURL(d.keys); err != nil {
+			return fmt.Errorf("--durable-keys: %w", err)
+		}
+		return nil
+	}
 	keys, err := durable.LoadKeys(d.keys)
 	if err != nil {
 		return fmt.Errorf("--durable-keys: %w", err)
@@ -112,7 +132,11 @@ func (d *durableFlags) server(ctx context.Context, env Env, svc *service, auth d
 	if svc.storage != nil {
 		issuer.Objects = worker.GCSObjects{Client: svc.storage}
 	}
-	o := durable.Options{Keys: d.loaded, Issuer: issuer, Audit: svc.links.Audit, Auth: auth,
+	ring, err := d.keyRing(ctx, svc.log)
+	if err != nil {
+		return nil, err
+	}
+	o := durable.Options{Ring: ring, Issuer: issuer, Audit: svc.links.Audit, Auth: auth,
 		PublicURL: d.publicURL, MaxTTL: d.maxTTL, LinkTTL: d.linkTTL, Logger: svc.log}
 	if r, ok := svc.links.Audit.(durable.RefusalAuditor); ok {
 		o.Refusals = r
@@ -167,4 +191,34 @@ func (d *durableFlags) ready(base func() error) func() error {
 		}
 		return d.poller.Ready()
 	}
+}
+
+// keyRing loads the keys (the key file was read by check; a secret is read
+// now) and refreshes them every keysRefresh until ctx is done.
+func (d *durableFlags) keyRing(ctx context.Context, log *zap.Logger) (*durable.KeyRing, error) {
+	load := durable.FileKeys(d.keys)
+	if strings.HasPrefix(d.keys, "sm://") {
+		name, err := durable.ParseSecretURL(d.keys)
+		if err != nil {
+			return nil, fmt.Errorf("--durable-keys: %w", err)
+		}
+		sm := &durable.SecretManager{Endpoint: d.smEndpoint}
+		if d.smEndpoint == "" {
+			if sm.HTTP, _, err = htransport.NewClient(ctx, option.WithScopes("https://www.googleapis.com/auth/cloud-platform")); err != nil {
+				return nil, fmt.Errorf("--durable-keys: secret manager client: %w", err)
+			}
+		}
+		load = durable.SecretKeys(sm, name)
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if d.loaded, err = load(lctx); err != nil {
+			return nil, fmt.Errorf("--durable-keys: %w", err)
+		}
+	}
+	if d.loaded == nil {
+		return nil, errors.New("--durable-keys: keys not loaded")
+	}
+	ring := durable.NewKeyRing(d.loaded)
+	go ring.Refresh(ctx, load, d.keysRefresh, log.With(zap.String("durable_keys", d.keys)))
+	return ring, nil
 }

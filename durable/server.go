@@ -60,7 +60,10 @@ type Authenticator interface {
 
 // Options configure a Server.
 type Options struct {
+	// Keys authenticate tokens; Ring, when set, replaces them and may be
+	// refreshed while the Server runs (rotation without a restart).
 	Keys *Keys
+	Ring *KeyRing
 	// Issuer issues the signed URL of a click (policy, lookup, signing and
 	// its audit record); a *worker.SyncIssuer over the service's
 	// LinkHandler.
@@ -99,7 +102,10 @@ type Server struct {
 
 // New validates o and returns a Server.
 func New(o Options) (*Server, error) {
-	if o.Keys == nil || o.Issuer == nil || o.Auth == nil {
+	if o.Ring == nil && o.Keys != nil {
+		o.Ring = NewKeyRing(o.Keys)
+	}
+	if o.Ring == nil || o.Ring.Current() == nil || o.Issuer == nil || o.Auth == nil {
 		return nil, errors.New("durable: keys, issuer and authenticator are required")
 	}
 	u, err := url.Parse(o.PublicURL)
@@ -219,7 +225,7 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request) {
 		c.Params = append(c.Params, Param{Name: name, Value: v})
 	}
 	slices.SortFunc(c.Params, func(a, b Param) int { return strings.Compare(a.Name, b.Name) })
-	tok, err := s.o.Keys.Mint(c)
+	tok, err := s.o.Ring.Current().Mint(c)
 	if err != nil {
 		worker.WriteError(w, http.StatusBadRequest, string(schema.CodeInvalidField), strings.TrimPrefix(strings.TrimPrefix(err.Error(), ErrMalformed.Error()+": "), "durable: "))
 		return
@@ -267,7 +273,7 @@ func (s *Server) ttl(v string) (time.Duration, error) {
 func (s *Server) click(w http.ResponseWriter, r *http.Request, tok string) {
 	now := s.o.Now()
 	ctx := r.Context()
-	c, err := s.o.Keys.Parse(tok, now)
+	c, err := s.o.Ring.Current().Parse(tok, now)
 	switch {
 	case errors.Is(err, ErrExpired):
 		s.refuse(ctx, w, c, tok, now, http.StatusGone, "expired", "expired", "this link has expired")
