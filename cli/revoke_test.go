@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -320,6 +321,9 @@ func TestRevokeEveryReplica(t *testing.T) {
 				t.Fatalf("revocation %d: replica %d before: %d", n, i, status)
 			}
 		}
+		// A random phase against the replicas' poll ticks: without it each
+		// revocation lands just after the poll that ended the previous one.
+		time.Sleep(mathrand.N(interval))
 		if code := Revoke(ctx, env, []string{"--token", m.ID}); code != ExitOK {
 			t.Fatalf("revoke --token: %d %s", code, errOut.String())
 		}
