@@ -27,6 +27,7 @@ var commands = map[string]cli.Command{
 	"export":  cli.Export,
 	"submit":  cli.Submit,
 	"verify":  cli.Verify,
+	"revoke":  cli.Revoke,
 	"demo":    cli.Demo,
 	"dev":     cli.Dev,
 	"bench":   cli.Bench,
@@ -70,6 +71,7 @@ Commands:
   submit     publish a bulk export job (linkissuer.job.v1) for the workers to run, sharded
   form       sign a POST policy: an HTML upload form with size, key and type limits (JSON or a page)
   verify     decode a signed URL and check it: valid, expired, not yet valid, tampered or unknown key
+  revoke     take durable links back: add a token, object, prefix or "issued before" to the revocation list
   demo       the whole pipeline on this machine, no cloud account: events -> worker -> signed links
   dev        run the local stack (Pub/Sub, Cloud Storage, IAM stand-ins) and print what to export
   doctor     check a deployment: signer, topics, subscriptions, dead-letter policy, buckets; a fix per failure

@@ -1,14 +1,21 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/api/option"
+	htransport "google.golang.org/api/transport/http"
 
 	"github.com/linkissuer/linkissuer/durable"
 	"github.com/linkissuer/linkissuer/links"
+	"github.com/linkissuer/linkissuer/revocation"
 )
 
 // durableFlags are serve's durable-link flags.
@@ -18,6 +25,16 @@ type durableFlags struct {
 	publicURL string
 	maxTTL    time.Duration
 	linkTTL   time.Duration
+	// revocations is the revocation list (gs://...), polled every
+	// revInterval; clicks fail closed once it is older than revMaxAge.
+	revocations string
+	revInterval time.Duration
+	revMaxAge   time.Duration
+	poller      *revocation.Poller
+	// keysRefresh is how often the keys are re-read (0: never);
+	// smEndpoint overrides the Secret Manager API (no credentials then).
+	keysRefresh time.Duration
+	smEndpoint  string
 	// envErr is the first invalid environment default, naming its variable.
 	envErr error
 	loaded *durable.Keys
@@ -34,9 +51,17 @@ func (d *durableFlags) register(fs *flag.FlagSet, env Env) {
 	d.maxTTL = d.envDuration(env, "LINKISSUER_DURABLE_MAX_TTL", durable.DefaultMaxTTL)
 	d.linkTTL = d.envDuration(env, "LINKISSUER_DURABLE_LINK_TTL", durable.DefaultLinkTTL)
 	fs.BoolVar(&d.enabled, "durable-links", d.enabled, "serve POST /v1/durable-links and GET /l/TOKEN [$LINKISSUER_DURABLE_LINKS]")
-	fs.StringVar(&d.keys, "durable-keys", env.Getenv("LINKISSUER_DURABLE_KEYS"), `durable-link key file: JSON [{"id","secret" (base64, >= 32 bytes)}]; the first signs, all verify [$LINKISSUER_DURABLE_KEYS]`)
+	fs.StringVar(&d.keys, "durable-keys", env.Getenv("LINKISSUER_DURABLE_KEYS"), `durable-link keys: a key file or sm://projects/P/secrets/S[/versions/V] holding JSON [{"id","secret" (base64, >= 32 bytes)}]; the first signs, all verify [$LINKISSUER_DURABLE_KEYS]`)
+	d.keysRefresh = d.envDuration(env, "LINKISSUER_DURABLE_KEYS_REFRESH", 5*time.Minute)
+	d.smEndpoint = env.Getenv("LINKISSUER_SECRETMANAGER_ENDPOINT")
+	fs.DurationVar(&d.keysRefresh, "durable-keys-refresh", d.keysRefresh, "how often the durable-link keys are re-read, so a rotation needs no restart (0: never) [$LINKISSUER_DURABLE_KEYS_REFRESH]")
 	fs.StringVar(&d.publicURL, "public-url", env.Getenv("LINKISSUER_PUBLIC_URL"), "https://HOST prefix of durable links (never taken from requests) [$LINKISSUER_PUBLIC_URL]")
 	fs.DurationVar(&d.maxTTL, "durable-max-ttl", d.maxTTL, "longest durable-link lifetime accepted [$LINKISSUER_DURABLE_MAX_TTL]")
+	d.revInterval = d.envDuration(env, "LINKISSUER_REVOCATIONS_INTERVAL", revocation.DefaultInterval)
+	d.revMaxAge = d.envDuration(env, "LINKISSUER_REVOCATIONS_MAX_AGE", revocation.DefaultMaxAge)
+	fs.StringVar(&d.revocations, "revocations", env.Getenv("LINKISSUER_REVOCATIONS"), "durable-link revocation list, gs://BUCKET/OBJECT (made with linkissuer revoke --init); clicks answer 503 until it is read [$LINKISSUER_REVOCATIONS]")
+	fs.DurationVar(&d.revInterval, "revocations-interval", d.revInterval, "how often every replica re-reads the revocation list: a revocation takes effect within it [$LINKISSUER_REVOCATIONS_INTERVAL]")
+	fs.DurationVar(&d.revMaxAge, "revocations-max-age", d.revMaxAge, "staleness bound: when the last good read of the list is older, clicks answer 503 and /readyz is not ready [$LINKISSUER_REVOCATIONS_MAX_AGE]")
 	fs.DurationVar(&d.linkTTL, "durable-link-ttl", d.linkTTL, "lifetime of the signed URL a click redirects to; reused for half of it [$LINKISSUER_DURABLE_LINK_TTL]")
 }
 
@@ -62,13 +87,34 @@ func (d *durableFlags) check() error {
 		return d.envErr
 	}
 	if !d.enabled {
+		if d.revocations != "" {
+			return errors.New("--revocations needs --durable-links ($LINKISSUER_DURABLE_LINKS): the list revokes durable links")
+		}
 		return nil
+	}
+	if d.revocations != "" {
+		if _, _, err := revocation.ParseURL(d.revocations); err != nil {
+			return fmt.Errorf("--revocations: %w", err)
+		}
+		if d.revMaxAge < 2*d.revInterval {
+			return fmt.Errorf("--revocations-max-age %s is under two --revocations-interval (%s)", d.revMaxAge, d.revInterval)
+		}
 	}
 	switch {
 	case d.keys == "":
 		return errors.New("--durable-links needs --durable-keys ($LINKISSUER_DURABLE_KEYS): the key file that authenticates tokens")
 	case d.publicURL == "":
 		return errors.New("--durable-links needs --public-url ($LINKISSUER_PUBLIC_URL): the https://HOST of durable links")
+	}
+	if d.keysRefresh < 0 {
+		return fmt.Errorf("--durable-keys-refresh %s is negative", d.keysRefresh)
+	}
+	if strings.HasPrefix(d.keys, "sm://") {
+		// Read when serve starts (it needs credentials and a context).
+		if _, err := durable.ParseSecretURL(d.keys); err != nil {
+			return fmt.Errorf("--durable-keys: %w", err)
+		}
+		return nil
 	}
 	keys, err := durable.LoadKeys(d.keys)
 	if err != nil {
@@ -78,16 +124,101 @@ func (d *durableFlags) check() error {
 	return nil
 }
 
-// server builds the durable-link server over the service's link handler.
-func (d *durableFlags) server(svc *service, auth durable.Authenticator) (*durable.Server, error) {
+// server builds the durable-link server over the service's link handler
+// and, with --revocations, starts the revocation poller, which stops with
+// ctx.
+func (d *durableFlags) server(ctx context.Context, env Env, svc *service, auth durable.Authenticator) (*durable.Server, error) {
 	issuer := &links.Sync{Links: svc.links}
 	if svc.storage != nil {
 		issuer.Objects = links.GCSObjects{Client: svc.storage}
 	}
-	srv, err := durable.New(durable.Options{Keys: d.loaded, Issuer: issuer, Audit: svc.links.Audit, Auth: auth,
-		PublicURL: d.publicURL, MaxTTL: d.maxTTL, LinkTTL: d.linkTTL, Logger: svc.log})
+	ring, err := d.keyRing(ctx, svc.log)
+	if err != nil {
+		return nil, err
+	}
+	o := durable.Options{Ring: ring, Issuer: issuer, Audit: svc.links.Audit, Auth: auth,
+		PublicURL: d.publicURL, MaxTTL: d.maxTTL, LinkTTL: d.linkTTL, Logger: svc.log}
+	if r, ok := svc.links.Audit.(durable.RefusalAuditor); ok {
+		o.Refusals = r
+	}
+	if d.revocations != "" {
+		p, err := d.startPoller(ctx, env, svc.log)
+		if err != nil {
+			return nil, err
+		}
+		o.Revoked = p
+	}
+	srv, err := durable.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("durable links: %w", err)
 	}
 	return srv, nil
+}
+
+// startPoller starts polling the revocation list until ctx is done.
+func (d *durableFlags) startPoller(ctx context.Context, env Env, log *zap.Logger) (*revocation.Poller, error) {
+	bucket, name, err := revocation.ParseURL(d.revocations)
+	if err != nil {
+		return nil, fmt.Errorf("--revocations: %w", err)
+	}
+	client, err := storageClient(ctx, env)
+	if err != nil {
+		return nil, fmt.Errorf("--revocations: %w", err)
+	}
+	p, err := revocation.NewPoller(revocation.NewStore(client, bucket, name), revocation.PollerOptions{
+		Interval: d.revInterval, MaxAge: d.revMaxAge, Logger: log.With(zap.String("revocations", d.revocations))})
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("--revocations: %w", err)
+	}
+	go func() {
+		defer client.Close()
+		p.Run(ctx)
+	}()
+	d.poller = p
+	return p, nil
+}
+
+// ready adds the revocation list's freshness to base: a replica whose
+// list is unread or stale refuses durable clicks, so it is not ready.
+func (d *durableFlags) ready(base func() error) func() error {
+	if d.poller == nil {
+		return base
+	}
+	return func() error {
+		if err := base(); err != nil {
+			return err
+		}
+		return d.poller.Ready()
+	}
+}
+
+// keyRing loads the keys (the key file was read by check; a secret is read
+// now) and refreshes them every keysRefresh until ctx is done.
+func (d *durableFlags) keyRing(ctx context.Context, log *zap.Logger) (*durable.KeyRing, error) {
+	load := durable.FileKeys(d.keys)
+	if strings.HasPrefix(d.keys, "sm://") {
+		name, err := durable.ParseSecretURL(d.keys)
+		if err != nil {
+			return nil, fmt.Errorf("--durable-keys: %w", err)
+		}
+		sm := &durable.SecretManager{Endpoint: d.smEndpoint}
+		if d.smEndpoint == "" {
+			if sm.HTTP, _, err = htransport.NewClient(ctx, option.WithScopes("https://www.googleapis.com/auth/cloud-platform")); err != nil {
+				return nil, fmt.Errorf("--durable-keys: secret manager client: %w", err)
+			}
+		}
+		load = durable.SecretKeys(sm, name)
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if d.loaded, err = load(lctx); err != nil {
+			return nil, fmt.Errorf("--durable-keys: %w", err)
+		}
+	}
+	if d.loaded == nil {
+		return nil, errors.New("--durable-keys: keys not loaded")
+	}
+	ring := durable.NewKeyRing(d.loaded)
+	go ring.Refresh(ctx, load, d.keysRefresh, log.With(zap.String("durable_keys", d.keys)))
+	return ring, nil
 }

@@ -113,16 +113,20 @@ func (svc *service) runServe(ctx context.Context, env Env, f serviceFlags, c pus
 	if err != nil {
 		return ExitFailure
 	}
-	mux := worker.NewOpsMux(svc.ready.Check, svc.registry)
-	for _, route := range []string{"/pubsub/push", "/events", "/v1/links"} {
-		mux.Handle(route, push)
-	}
-	if d := c.durable; d.enabled {
-		links, err := d.server(svc, push)
-		if err != nil {
+	ready := svc.ready.Check
+	var links *durable.Server
+	if d := &c.durable; d.enabled {
+		if links, err = d.server(ctx, env, svc, push); err != nil {
 			fmt.Fprintf(env.Stderr, "linkissuer serve: %v\n", err)
 			return ExitUsage
 		}
+		ready = d.ready(ready)
+	}
+	mux := worker.NewOpsMux(ready, svc.registry)
+	for _, route := range []string{"/pubsub/push", "/events", "/v1/links"} {
+		mux.Handle(route, push)
+	}
+	if links != nil {
 		mux.Handle(durable.PathMint, links)
 		mux.Handle(durable.PathClick, links)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,6 +56,9 @@ type verifyFlags struct {
 	hmacSecretFile string
 	at             string
 	timeout        time.Duration
+	// loaded is the RSA key set the verification used, to name the key
+	// that signed.
+	loaded *sign.KeySet
 }
 
 // Verify implements `linkissuer verify`.
@@ -100,6 +104,7 @@ func Verify(ctx context.Context, env Env, args []string) int {
 	defer cancel()
 	res := sign.Verify(kctx, req, vkeys)
 	printVerification(env.Stdout, req, res)
+	printSigner(env.Stdout, res, f.loaded)
 	if res.Verdict != sign.Valid {
 		if res.Misuse {
 			return ExitUsage
@@ -195,6 +200,7 @@ func (f *verifyFlags) keySource(env Env) (sign.VerifyKeys, error) {
 	}
 	load := func(ctx context.Context, identity string) (*sign.KeySet, error) {
 		set, err := src.Load(ctx, identity)
+		f.loaded = set
 		if err != nil && !errors.Is(err, sign.ErrNoKeys) && src.File == "" {
 			err = fmt.Errorf("%w (use --key-file, --cert-url or --iam-endpoint offline)", err)
 		}
@@ -263,4 +269,59 @@ func timeLeft(p *sign.ParsedURL, at time.Time) string {
 		return "none: expired " + at.Sub(p.ExpiresAt()).Round(time.Second).String() + " ago"
 	}
 	return p.ExpiresAt().Sub(at).Round(time.Second).String()
+}
+
+// genuine verdicts say the signature is the signer's (only the time window
+// or the method differ): the signing key can then be named.
+var genuine = []sign.Verdict{sign.Valid, sign.Expired, sign.NotYetValid, sign.WrongMethod}
+
+// printSigner names the key that signed a genuine link and the command
+// that takes links of that key back: a signed URL cannot be revoked, only
+// its key or its account's access (README, "Taking links back").
+func printSigner(w io.Writer, res sign.Verification, set *sign.KeySet) {
+	p := res.Parsed
+	if p == nil || !slices.Contains(genuine, res.Verdict) {
+		return
+	}
+	line := func(label, format string, a ...any) {
+		fmt.Fprintf(w, "%-15s %s\n", label+":", fmt.Sprintf(format, a...))
+	}
+	switch {
+	case p.Algorithm == "GOOG4-HMAC-SHA256":
+		line("signed by", "HMAC key %s", p.Identity)
+		line("take back", "gcloud storage hmac update %s --deactivate   (every link of this key stops working)", p.Identity)
+	case strings.HasSuffix(p.Algorithm, "-HMAC-SHA256"):
+		line("signed by", "access key %s", p.Identity)
+		line("take back", "deactivate access key %s in the store that issued it (every link of this key stops working)", p.Identity)
+	default:
+		id := signingKeyID(p, set)
+		if id == "" {
+			line("signed by", "service account %s (key id not resolvable from %s)", p.Identity, keySource(set))
+			line("take back", "gcloud storage buckets remove-iam-policy-binding gs://BUCKET --member=serviceAccount:%s --role=ROLE", p.Identity)
+			return
+		}
+		line("signed by", "service account %s, key %s", p.Identity, id)
+		line("take back", "gcloud iam service-accounts keys disable %s --iam-account=%s   (a user-managed key: a key file's private_key_id)", id, p.Identity)
+		line("or", "gcloud storage buckets remove-iam-policy-binding gs://BUCKET --member=serviceAccount:%s --role=ROLE   (keyless signBlob: Google-managed keys cannot be disabled)", p.Identity)
+	}
+}
+
+// signingKeyID is the id of the key in set whose public key verifies p.
+func signingKeyID(p *sign.ParsedURL, set *sign.KeySet) string {
+	if set == nil {
+		return ""
+	}
+	for _, k := range set.Keys {
+		if k.ID != "" && p.VerifyRSA(k.Key) == nil {
+			return k.ID
+		}
+	}
+	return ""
+}
+
+func keySource(set *sign.KeySet) string {
+	if set == nil {
+		return "the keys given"
+	}
+	return set.Source
 }

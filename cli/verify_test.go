@@ -370,3 +370,66 @@ func TestVerifyDefaultsToGoogleCerts(t *testing.T) {
 		t.Errorf("output does not name %s:\n%s", want, out)
 	}
 }
+
+// A genuine link names the key that signed it and the command that takes
+// that key's links back; a tampered one names none.
+func TestVerifyNamesTheSigningKey(t *testing.T) {
+	v := loadVectors(t)[0]
+	keyID := dummyKeyID(t)
+	out := checkVerify(t, nil, "", ExitOK, "VALID", v.ExpectedURL, "--key-file", dummyKey, "--at", "2019-02-01T09:00:04Z")
+	for _, want := range []string{
+		"signed by:      service account test-iam-credentials@dummy-project-id.iam.gserviceaccount.com, key " + keyID + "\n",
+		"take back:      gcloud iam service-accounts keys disable " + keyID + " --iam-account=test-iam-credentials@dummy-project-id.iam.gserviceaccount.com",
+		"or:             gcloud storage buckets remove-iam-policy-binding gs://BUCKET --member=serviceAccount:test-iam-credentials@dummy-project-id.iam.gserviceaccount.com",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// Expired is still genuine: the key is named.
+	out = checkVerify(t, nil, "", ExitFailure, "EXPIRED", v.ExpectedURL, "--key-file", dummyKey, "--at", "2019-02-01T10:00:00Z")
+	if !strings.Contains(out, "key "+keyID) {
+		t.Errorf("expired link: key not named:\n%s", out)
+	}
+	tampered := strings.Replace(v.ExpectedURL, "test-object", "test-objecT", 1)
+	out = checkVerify(t, nil, "", ExitFailure, "TAMPERED", tampered, "--key-file", dummyKey, "--at", "2019-02-01T09:00:04Z")
+	if strings.Contains(out, "signed by:") || strings.Contains(out, "take back:") {
+		t.Errorf("a tampered link names a signer:\n%s", out)
+	}
+
+	const id, secret = "GOOG1EXAMPLEACCESSID", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	hs, err := sign.NewHMACSigner(id, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := sign.New(hs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := u.Sign(context.Background(), sign.Request{Method: "GET", Bucket: "media", Object: "a.pdf", Expires: time.Hour, Time: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = checkVerify(t, map[string]string{"LINKISSUER_HMAC_SECRET": secret}, "", ExitOK, "VALID", "--hmac-access-id", id, signed.URL)
+	for _, want := range []string{"signed by:      HMAC key " + id + "\n", "take back:      gcloud storage hmac update " + id + " --deactivate"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// dummyKeyID is the private_key_id of the conformance key file.
+func dummyKeyID(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(dummyKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		ID string `json:"private_key_id"`
+	}
+	if err := json.Unmarshal(data, &k); err != nil || k.ID == "" {
+		t.Fatalf("key id of %s: %v", dummyKey, err)
+	}
+	return k.ID
+}

@@ -80,12 +80,19 @@ func (fakeValidator) Validate(_ context.Context, token, _ string) (*idtoken.Payl
 type revokedList struct {
 	mu  sync.Mutex
 	ids map[string]bool
+	err error // set: the list cannot be trusted
 }
 
-func (r *revokedList) Revoked(_ context.Context, id, _, _ string, _ time.Time) bool {
+func (r *revokedList) Revoked(_ context.Context, id, _, _ string, _ time.Time) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.ids[id]
+	if r.err != nil {
+		return "", r.err
+	}
+	if r.ids[id] {
+		return "token", nil
+	}
+	return "", nil
 }
 
 // stack is a durable-link server on fake-gcs-server and a real RSA key
@@ -147,7 +154,7 @@ func newPolicyStack(t testing.TB, keys *Keys, urls links.Signer, gcs *fakestorag
 	now := time.Now()
 	s.now.Store(&now)
 	s.durable, err = New(Options{Keys: keys, Issuer: issuer, Audit: rec, Auth: push, PublicURL: "https://links.example.com",
-		LinkTTL: 10 * time.Minute, Revoked: s.revoked, Now: func() time.Time { return *s.now.Load() }})
+		LinkTTL: 10 * time.Minute, Revoked: s.revoked, Refusals: rec, Now: func() time.Time { return *s.now.Load() }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,6 +451,51 @@ func TestRefusedClicks(t *testing.T) {
 	}
 	if n := s.signer.n.Load(); n != 0 {
 		t.Errorf("refused clicks signed %d URLs", n)
+	}
+	// The refusals of authenticated tokens are audited; the others (not
+	// a token, policy, missing object) are only logged.
+	var got []string
+	for _, r := range s.sink.all() {
+		if r.Outcome != schema.OutcomeRefused || r.Path != audit.PathDurable || !strings.HasPrefix(r.Fingerprint, "sha256:") {
+			t.Errorf("refusal record %+v", r)
+		}
+		got = append(got, r.TokenID+" "+r.Reason)
+	}
+	want := []string{revoked.ID + " revoked: token", m.ID + " expired"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("refusal records %q, want %q", got, want)
+	}
+}
+
+// While the revocation list cannot be trusted, clicks fail closed: 503
+// with Retry-After, no signature, an audited refusal.
+func TestClickFailsClosedWithoutRevocationList(t *testing.T) {
+	gcs := newGCS(t)
+	urls, _ := keySigner(t, gcs)
+	s := newStack(t, testKeys(t, "k1"), urls, gcs)
+	m := s.mustMint(t, `{"bucket":"durable-media","object":"reports/q3.pdf","ttl":"1h"}`)
+	s.revoked.mu.Lock()
+	s.revoked.err = errors.New("revocation: list unavailable: not read yet")
+	s.revoked.mu.Unlock()
+	resp, err := s.client.Get(s.srv.URL + strings.TrimPrefix(m.URL, "https://links.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || resp.Header.Get("Location") != "" {
+		t.Errorf("status %d, Retry-After %q, Location %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("Location"))
+	}
+	if n := s.signer.n.Load(); n != 0 {
+		t.Errorf("signed %d URLs", n)
+	}
+	if recs := s.sink.all(); len(recs) != 1 || recs[0].Reason != "revocations_unavailable" || recs[0].TokenID != m.ID {
+		t.Errorf("records %+v", recs)
+	}
+	s.revoked.mu.Lock()
+	s.revoked.err = nil
+	s.revoked.mu.Unlock()
+	if status, _ := s.click(t, m.URL); status != http.StatusFound {
+		t.Errorf("with the list back: %d, want 302", status)
 	}
 }
 

@@ -39,9 +39,18 @@ const (
 )
 
 // Revoker says whether a durable link was revoked; nil means none is.
-// It must be fast (answer from memory) and safe for concurrent use.
+// It must be fast (answer from memory) and safe for concurrent use;
+// *revocation.Poller implements it.
 type Revoker interface {
-	Revoked(ctx context.Context, tokenID, bucket, object string, issuedAt time.Time) bool
+	// Revoked returns why the link is revoked ("" when it is not), or an
+	// error when it cannot tell (the list is unread or stale): the click
+	// is then refused with 503, never let through.
+	Revoked(ctx context.Context, tokenID, bucket, object string, issuedAt time.Time) (reason string, err error)
+}
+
+// RefusalAuditor records refused clicks; *audit.Recorder implements it.
+type RefusalAuditor interface {
+	Refuse(ctx context.Context, f audit.Refusal) error
 }
 
 // Authenticator authenticates a minting caller, writing the refusal
@@ -52,7 +61,10 @@ type Authenticator interface {
 
 // Options configure a Server.
 type Options struct {
+	// Keys authenticate tokens; Ring, when set, replaces them and may be
+	// refreshed while the Server runs (rotation without a restart).
 	Keys *Keys
+	Ring *KeyRing
 	// Issuer issues the signed URL of a click (policy, lookup, signing and
 	// its audit record); a *links.Sync over the service's
 	// links.Issuer.
@@ -72,7 +84,10 @@ type Options struct {
 	// CacheSize bounds the signed URLs kept (default DefaultCacheSize).
 	CacheSize int
 	Revoked   Revoker
-	Logger    *zap.Logger
+	// Refusals records clicks refused after the token authenticated
+	// (revoked, expired, revocation list unavailable); nil records none.
+	Refusals RefusalAuditor
+	Logger   *zap.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -88,7 +103,10 @@ type Server struct {
 
 // New validates o and returns a Server.
 func New(o Options) (*Server, error) {
-	if o.Keys == nil || o.Issuer == nil || o.Auth == nil {
+	if o.Ring == nil && o.Keys != nil {
+		o.Ring = NewKeyRing(o.Keys)
+	}
+	if o.Ring == nil || o.Ring.Current() == nil || o.Issuer == nil || o.Auth == nil {
 		return nil, errors.New("durable: keys, issuer and authenticator are required")
 	}
 	u, err := url.Parse(o.PublicURL)
@@ -208,7 +226,7 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request) {
 		c.Params = append(c.Params, Param{Name: name, Value: v})
 	}
 	slices.SortFunc(c.Params, func(a, b Param) int { return strings.Compare(a.Name, b.Name) })
-	tok, err := s.o.Keys.Mint(c)
+	tok, err := s.o.Ring.Current().Mint(c)
 	if err != nil {
 		worker.WriteError(w, http.StatusBadRequest, string(schema.CodeInvalidField), strings.TrimPrefix(strings.TrimPrefix(err.Error(), ErrMalformed.Error()+": "), "durable: "))
 		return
@@ -249,24 +267,36 @@ func (s *Server) ttl(v string) (time.Duration, error) {
 
 // click answers GET /l/TOKEN: 404 for anything not a valid token (bad
 // encoding, unknown key, wrong MAC: nothing is revealed), 410 for an
-// expired or revoked link, else the issuer's answer (403 policy, 404
-// object, 503 signer or audit) or 302 to the signed URL.
+// expired or revoked link, 503 while the revocation list cannot be
+// trusted, else the issuer's answer (403 policy, 404 object, 503 signer or
+// audit) or 302 to the signed URL. Refusals of an authenticated token are
+// audited with outcome "refused" and a reason.
 func (s *Server) click(w http.ResponseWriter, r *http.Request, tok string) {
 	now := s.o.Now()
-	c, err := s.o.Keys.Parse(tok, now)
+	ctx := r.Context()
+	c, err := s.o.Ring.Current().Parse(tok, now)
 	switch {
 	case errors.Is(err, ErrExpired):
-		s.refuse(w, c.ID, http.StatusGone, "expired", "this link has expired")
+		s.refuse(ctx, w, c, tok, now, http.StatusGone, "expired", "expired", "this link has expired")
 		return
 	case err != nil:
-		s.refuse(w, c.ID, http.StatusNotFound, "not_found", "no such link")
+		s.refuse(ctx, w, Claims{}, "", now, http.StatusNotFound, "not_found", "", "no such link")
 		return
 	}
-	ctx := r.Context()
-	if s.o.Revoked != nil && s.o.Revoked.Revoked(ctx, c.ID, c.Bucket, c.Object, time.Unix(c.IssuedAt, 0)) {
-		s.cache.remove(c.ID)
-		s.refuse(w, c.ID, http.StatusGone, "revoked", "this link has been revoked")
-		return
+	if s.o.Revoked != nil {
+		reason, err := s.o.Revoked.Revoked(ctx, c.ID, c.Bucket, c.Object, time.Unix(c.IssuedAt, 0))
+		switch {
+		case err != nil:
+			s.log.Warn("durable click refused: revocation list unavailable", zap.String("token_id", c.ID), zap.Error(err))
+			w.Header().Set("Retry-After", "10")
+			s.refuse(ctx, w, c, tok, now, http.StatusServiceUnavailable, "unavailable", "revocations_unavailable",
+				"the revocation list cannot be read; try again later")
+			return
+		case reason != "":
+			s.cache.remove(c.ID)
+			s.refuse(ctx, w, c, tok, now, http.StatusGone, "revoked", "revoked: "+reason, "this link has been revoked")
+			return
+		}
 	}
 	link, err := s.signed(ctx, c, now)
 	if err != nil {
@@ -274,7 +304,7 @@ func (s *Server) click(w http.ResponseWriter, r *http.Request, tok string) {
 		if status >= 500 {
 			s.log.Warn("durable click failed", zap.String("token_id", c.ID), zap.String("code", code), zap.Error(err))
 		}
-		s.refuse(w, c.ID, status, code, msg)
+		s.refuse(ctx, w, Claims{ID: c.ID}, "", now, status, code, "", msg)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -282,11 +312,19 @@ func (s *Server) click(w http.ResponseWriter, r *http.Request, tok string) {
 	http.Redirect(w, r, link.URL, http.StatusFound)
 }
 
-// refuse answers a refused click and logs it with the token id: an audit
-// record describes a signed URL, and a refused click has none.
-func (s *Server) refuse(w http.ResponseWriter, id string, status int, code, msg string) {
-	s.log.Info("durable click refused", zap.String("token_id", id), zap.Int("status", status), zap.String("code", code),
-		zap.String("outcome", schema.OutcomeRefused))
+// refuse answers a refused click and logs it with the token id. When
+// reason is set (the token authenticated: c and tok are real) the refusal
+// is also audited; an audit failure does not change the answer.
+func (s *Server) refuse(ctx context.Context, w http.ResponseWriter, c Claims, tok string, now time.Time, status int, code, reason, msg string) {
+	s.log.Info("durable click refused", zap.String("token_id", c.ID), zap.Int("status", status), zap.String("code", code),
+		zap.String("outcome", schema.OutcomeRefused), zap.String("reason", reason))
+	if reason != "" && s.o.Refusals != nil {
+		err := s.o.Refusals.Refuse(audit.WithRequester(ctx, requester(c)), audit.Refusal{At: now, Bucket: c.Bucket, Object: c.Object,
+			Generation: c.Generation, Method: c.Method, ExpiresAt: time.Unix(c.ExpiresAt, 0), Reason: reason, Token: tok})
+		if err != nil {
+			s.log.Warn("refused click not audited", zap.String("token_id", c.ID), zap.Error(err))
+		}
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	worker.WriteError(w, status, code, msg)
 }

@@ -1,8 +1,10 @@
 // Package durable holds durable links: stable https://HOST/l/TOKEN URLs
 // that outlive any V4 signature. The token is self-contained and
-// authenticated (HMAC-SHA256 under a key from a key file, several keys for
-// rotation), so no database is needed; a click verifies it, checks
-// revocation and policy, and redirects to a fresh short-lived signed URL.
+// authenticated (HMAC-SHA256 under a key from a key file or a Secret
+// Manager secret, several keys for rotation, refreshed by a KeyRing), so no
+// database is needed; a click verifies it, checks revocation (see package
+// revocation: 410 when revoked, 503 while the list cannot be trusted) and
+// policy, and redirects to a fresh short-lived signed URL.
 //
 // Token format: base64url (no padding) of
 //

@@ -28,6 +28,9 @@ type AuditRecord struct {
 	Path string `json:"path"`
 	// Outcome is OutcomeIssued, or OutcomeRefused for a refused click.
 	Outcome string `json:"outcome"`
+	// Reason says why a click was refused ("revoked: token", "expired",
+	// "revocations_unavailable"); empty for issued links.
+	Reason string `json:"reason,omitempty"`
 	// Caller is the verified identity of the API caller (push or sync
 	// token email), when there is one.
 	Caller       string `json:"caller,omitempty"`
@@ -58,7 +61,8 @@ type AuditRecord struct {
 	SignerKind     string `json:"signer_kind"`
 	KeyID          string `json:"key_id,omitempty"`
 	// Fingerprint is "sha256:" and the hex SHA-256 of the URL with its
-	// signature parameter removed.
+	// signature parameter removed; for a refused click (no URL was signed)
+	// the hex SHA-256 of the durable link's token.
 	Fingerprint string `json:"fingerprint"`
 }
 

@@ -25,6 +25,7 @@ locals {
     { name = "issued_at", type = "TIMESTAMP", mode = "REQUIRED" },
     { name = "path", type = "STRING", mode = "REQUIRED" },
     { name = "outcome", type = "STRING", mode = "REQUIRED" },
+    { name = "reason", type = "STRING", mode = "NULLABLE" },
     { name = "caller", type = "STRING", mode = "NULLABLE" },
     { name = "subscription", type = "STRING", mode = "NULLABLE" },
     { name = "source_message_id", type = "STRING", mode = "NULLABLE" },
