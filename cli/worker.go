@@ -275,13 +275,15 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 		return nil, err
 	}
 	links := &worker.LinkHandler{Signer: linkSigner, Policy: pol}
-	rec, stopAudit, err := f.audit.recorder(client, cred, f.cred.keyFile, log, pubsub.PublishSettings{DelayThreshold: f.publishDelay, CountThreshold: 100})
+	rec, stopAudit, err := f.audit.recorder(client, cred, f.cred.keyFile, log, f.publishDelay)
 	if err != nil {
 		client.Close()
 		return nil, err
 	}
+	var jobsAudit jobs.Auditor
 	if rec != nil {
-		links.Audit = rec
+		links.Audit, jobsAudit = rec, rec
+		reg.MustRegister(rec.Collectors()...)
 	}
 	var gcs *storage.Client
 	var storageErr error
@@ -289,7 +291,7 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 		gcs, storageErr = storageClient(ctx, env)
 	}
 	if gcs != nil {
-		runner, err := f.jobsRunner(env, gcs, urls, pol, named, cred, log)
+		runner, err := f.jobsRunner(env, gcs, urls, pol, named, cred, jobsAudit, log)
 		if err != nil {
 			gcs.Close()
 			stopAudit()
@@ -323,7 +325,7 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 // --allow), LINKISSUER_JOBS_TOPICS (projects, or full topic names, that
 // jobs may name as notify_topic or output.topic; default --project) and
 // LINKISSUER_JOBS_CONCURRENCY (objects in flight per job).
-func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSigner, pol *policy.Policy, pub worker.Publisher, cred *credentials, log *zap.Logger) (*jobs.Runner, error) {
+func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSigner, pol *policy.Policy, pub worker.Publisher, cred *credentials, aud jobs.Auditor, log *zap.Logger) (*jobs.Runner, error) {
 	store := jobs.NewGCS(gcs)
 	knobs, err := jobKnobsFromEnv(env)
 	if err != nil {
@@ -333,6 +335,7 @@ func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSi
 		Source: store, Signer: urls, Store: store, Policy: pol, Publisher: pub,
 		StateURI:    env.Getenv("LINKISSUER_JOBS_STATE"),
 		Concurrency: knobs.concurrency,
+		Audit:       aud,
 		Logger:      log,
 	}
 	topics := []string{f.project}
