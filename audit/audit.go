@@ -245,7 +245,8 @@ func (r *Recorder) Record(ctx context.Context, l Link) error {
 }
 
 // Begin builds the record of l and starts writing it; wait reports the
-// outcome as Record would, and may be called once. A caller that releases
+// outcome as Record would; it may be called again after a call returned
+// its context's error. A caller that releases
 // several links together begins every record as it signs and waits for
 // them all before the release (fail-closed), so that signing and writing
 // overlap. In fail-open mode Begin queues the record and wait returns nil

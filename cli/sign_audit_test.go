@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,7 +56,10 @@ func TestSignAudit(t *testing.T) {
 			printed[fp] = true
 		}
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		var recs []schema.AuditRecord
+		var (
+			mu   sync.Mutex
+			recs []schema.AuditRecord
+		)
 		err = client.Subscriber("audit-sub").Receive(rctx, func(_ context.Context, m *pubsub.Message) {
 			m.Ack()
 			if strings.Contains(string(m.Data), "Signature") || strings.Contains(string(m.Data), "://") {
@@ -65,6 +69,8 @@ func TestSignAudit(t *testing.T) {
 			if err := json.Unmarshal(m.Data, &r); err != nil {
 				t.Errorf("record: %v", err)
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			recs = append(recs, r)
 			if len(recs) == len(printed) {
 				cancel()
