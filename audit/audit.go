@@ -6,7 +6,14 @@
 // URL's signature; the URL itself is reduced to Fingerprint. In fail-closed
 // mode Record returns an error when the sink did not take the record, and
 // callers must then withhold the link (nack the message, answer 503); in
-// fail-open mode a sink error is logged and counted, and Record returns nil.
+// fail-open mode Record does not wait for the sink at all: the record joins
+// a bounded queue of records being written (Options.QueueSize), a record
+// that finds the queue full is dropped, and drops and sink errors are
+// logged and counted (Failures, Dropped, Collectors); Record returns nil.
+//
+// Begin starts a record without waiting for it, so that a caller releasing
+// many links at once (a job's rows) can sign while the records are being
+// written and wait for all of them just before the release.
 package audit
 
 import (
@@ -19,10 +26,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 )
@@ -32,6 +42,14 @@ import (
 // ctx and be safe for concurrent use.
 type Sink interface {
 	Write(ctx context.Context, r *schema.AuditRecord) error
+}
+
+// Starter is a Sink that can hand a record over without waiting for the
+// outcome: Start returns at once (or after a bounded hand-over), and wait
+// reports what Write would have. PubSubSink, LogSink and Sinks are
+// Starters; a Recorder runs other sinks' Write on a goroutine instead.
+type Starter interface {
+	Start(ctx context.Context, r *schema.AuditRecord) (wait func(context.Context) error)
 }
 
 // Paths say what asked for a link.
@@ -51,7 +69,28 @@ type Requester struct {
 	Subscription string
 	MessageID    string
 	JobID        string
-	TokenID      string
+	// Submitter is a job's submitter, as the job message says.
+	Submitter string
+	TokenID   string
+}
+
+type callerKey struct{}
+
+// WithCaller returns ctx carrying the verified identity (a token's email)
+// of the caller of a push or API request. A Requester without a Caller
+// takes it, so transports that authenticate need not know how the request
+// is handled.
+func WithCaller(ctx context.Context, caller string) context.Context {
+	if caller == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, callerKey{}, caller)
+}
+
+// CallerFrom returns the caller WithCaller put in ctx, or "".
+func CallerFrom(ctx context.Context) string {
+	c, _ := ctx.Value(callerKey{}).(string)
+	return c
 }
 
 type requesterKey struct{}
@@ -78,10 +117,14 @@ type Signer struct {
 }
 
 // ErrUnavailable is what Record's errors match in fail-closed mode: the
-// record was not written and the link must not be released. It is
-// retryable (sign.IsRetryable), so messages are redelivered and the API
-// answers 503.
+// record was not written and the link must not be released. The errors are
+// transient with component failure.Audit (reason audit_unavailable), so
+// messages are redelivered, job pieces redone and the API answers 503.
 var ErrUnavailable = errors.New("audit: record not written; link withheld")
+
+// DefaultQueueSize is Options.QueueSize's default: about ten seconds of
+// records at a quota of 1,000 links/s.
+const DefaultQueueSize = 10000
 
 // Recorder builds and writes audit records.
 type Recorder struct {
@@ -90,6 +133,11 @@ type Recorder struct {
 	failClosed bool
 	log        *zap.Logger
 	failures   atomic.Int64
+	dropped    atomic.Int64
+	// slots bounds the fail-open records being written; pending waits
+	// for them (Flush).
+	slots   chan struct{}
+	pending sync.WaitGroup
 }
 
 // Options configure a Recorder.
@@ -97,6 +145,10 @@ type Options struct {
 	Signer Signer
 	// FailClosed withholds links whose record could not be written.
 	FailClosed bool
+	// QueueSize bounds the records being written in fail-open mode, where
+	// Record does not wait for them; a record beyond it is dropped and
+	// counted (default DefaultQueueSize).
+	QueueSize int
 	// Logger receives sink failures in fail-open mode; nil means none.
 	Logger *zap.Logger
 }
@@ -109,15 +161,67 @@ func New(sink Sink, o Options) (*Recorder, error) {
 	if o.Signer.Identity == "" {
 		return nil, errors.New("audit: the signer identity is empty")
 	}
+	if o.QueueSize < 0 {
+		return nil, errors.New("audit: negative queue size")
+	}
+	if o.QueueSize == 0 {
+		o.QueueSize = DefaultQueueSize
+	}
 	log := o.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Recorder{sink: sink, signer: o.Signer, failClosed: o.FailClosed, log: log}, nil
+	return &Recorder{sink: sink, signer: o.Signer, failClosed: o.FailClosed, log: log,
+		slots: make(chan struct{}, o.QueueSize)}, nil
 }
 
-// Failures is how many records could not be written (fail-open mode).
+// Failures is how many records could not be written in fail-open mode
+// (sink errors and drops).
 func (r *Recorder) Failures() int64 { return r.failures.Load() }
+
+// Dropped is how many of Failures were dropped unwritten because
+// QueueSize records were being written already.
+func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
+
+// Queued is how many fail-open records are being written now.
+func (r *Recorder) Queued() int { return len(r.slots) }
+
+// FailClosed reports whether links wait for their records.
+func (r *Recorder) FailClosed() bool { return r.failClosed }
+
+// Collectors are r's Prometheus metrics: linkissuer_audit_records_failed_total
+// and linkissuer_audit_records_dropped_total (counters, fail-open mode) and
+// linkissuer_audit_records_queued (gauge).
+func (r *Recorder) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "linkissuer_audit_records_failed_total",
+			Help: "Audit records not written in fail-open mode (sink errors and drops); their links were released.",
+		}, func() float64 { return float64(r.Failures()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "linkissuer_audit_records_dropped_total",
+			Help: "Audit records dropped in fail-open mode because the queue of records being written was full.",
+		}, func() float64 { return float64(r.Dropped()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "linkissuer_audit_records_queued",
+			Help: "Fail-open audit records being written now.",
+		}, func() float64 { return float64(r.Queued()) }),
+	}
+}
+
+// Flush waits until the fail-open records being written are written (or
+// failed), or ctx ends. Stop the sink's publisher first, or records may
+// wait for their batch's delay.
+func (r *Recorder) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { r.pending.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // Link describes one signed link to record: the request that was signed,
 // its result and the object generation it is for.
@@ -128,20 +232,85 @@ type Link struct {
 	Outcome    string
 }
 
-// Record writes the record of l, with the Requester found in ctx.
+// Record writes the record of l, with the Requester found in ctx. In
+// fail-closed mode it returns once the sink has the record, or with an
+// error matching ErrUnavailable; in fail-open mode it returns at once (see
+// the package doc).
 func (r *Recorder) Record(ctx context.Context, l Link) error {
-	rec, err := r.Build(ctx, l)
+	wait, err := r.Begin(ctx, l)
 	if err != nil {
 		return err
 	}
-	if err := r.sink.Write(ctx, rec); err != nil {
-		if r.failClosed {
-			return &sign.RetryableError{Err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
-		}
-		r.failures.Add(1)
-		r.log.Warn("audit record not written (fail-open: the link is released)", zap.String("fingerprint", rec.Fingerprint), zap.Error(err))
+	return wait(ctx)
+}
+
+// Begin builds the record of l and starts writing it; wait reports the
+// outcome as Record would; it may be called again after a call returned
+// its context's error. A caller that releases
+// several links together begins every record as it signs and waits for
+// them all before the release (fail-closed), so that signing and writing
+// overlap. In fail-open mode Begin queues the record and wait returns nil
+// at once.
+func (r *Recorder) Begin(ctx context.Context, l Link) (wait func(context.Context) error, err error) {
+	rec, err := r.Build(ctx, l)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if r.failClosed {
+		w := r.start(ctx, rec)
+		return func(ctx context.Context) error {
+			if err := w(ctx); err != nil {
+				return failure.Transient(failure.Audit, fmt.Errorf("%w: %w", ErrUnavailable, err))
+			}
+			return nil
+		}, nil
+	}
+	select {
+	case r.slots <- struct{}{}:
+	default:
+		r.dropped.Add(1)
+		r.failures.Add(1)
+		r.log.Warn("audit record dropped: the queue is full (fail-open: the link is released)", zap.String("fingerprint", rec.Fingerprint))
+		return nothing, nil
+	}
+	// The record outlives the request that asked for the link.
+	bg := context.WithoutCancel(ctx)
+	w := r.start(bg, rec)
+	r.pending.Add(1)
+	go func() {
+		defer r.pending.Done()
+		defer func() { <-r.slots }()
+		if err := w(bg); err != nil {
+			r.failures.Add(1)
+			r.log.Warn("audit record not written (fail-open: the link is released)", zap.String("fingerprint", rec.Fingerprint), zap.Error(err))
+		}
+	}()
+	return nothing, nil
+}
+
+func nothing(context.Context) error { return nil }
+
+// start hands rec to the sink.
+func (r *Recorder) start(ctx context.Context, rec *schema.AuditRecord) func(context.Context) error {
+	return startOn(ctx, r.sink, rec)
+}
+
+// startOn starts rec on s: Start for a Starter, Write on a goroutine
+// otherwise.
+func startOn(ctx context.Context, s Sink, rec *schema.AuditRecord) func(context.Context) error {
+	if st, ok := s.(Starter); ok {
+		return st.Start(ctx, rec)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Write(ctx, rec) }()
+	return func(wctx context.Context) error {
+		select {
+		case err := <-done:
+			return err
+		case <-wctx.Done():
+			return wctx.Err()
+		}
+	}
 }
 
 // Build returns the record of l without writing it.
@@ -165,6 +334,7 @@ func (r *Recorder) Build(ctx context.Context, l Link) (*schema.AuditRecord, erro
 		Subscription:   who.Subscription,
 		MessageID:      who.MessageID,
 		JobID:          who.JobID,
+		Submitter:      who.Submitter,
 		TokenID:        who.TokenID,
 		Bucket:         l.Request.Bucket,
 		Object:         l.Request.Object,
@@ -178,6 +348,9 @@ func (r *Recorder) Build(ctx context.Context, l Link) (*schema.AuditRecord, erro
 	}
 	if rec.Path == "" {
 		rec.Path = PathEvent
+	}
+	if rec.Caller == "" {
+		rec.Caller = CallerFrom(ctx)
 	}
 	if rec.Outcome == "" {
 		rec.Outcome = schema.OutcomeIssued

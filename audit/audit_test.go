@@ -4,10 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 )
@@ -53,18 +59,36 @@ func TestFingerprint(t *testing.T) {
 	}
 }
 
-// memSink keeps records; err fails every write.
+// memSink keeps records; err fails every write; a non-nil gate holds
+// every write until it is closed.
 type memSink struct {
+	mu   sync.Mutex
 	recs []*schema.AuditRecord
 	err  error
+	gate chan struct{}
 }
 
-func (m *memSink) Write(_ context.Context, r *schema.AuditRecord) error {
+func (m *memSink) Write(ctx context.Context, r *schema.AuditRecord) error {
+	if m.gate != nil {
+		select {
+		case <-m.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.err != nil {
 		return m.err
 	}
 	m.recs = append(m.recs, r)
 	return nil
+}
+
+func (m *memSink) records() []*schema.AuditRecord {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.recs)
 }
 
 func TestRecordCarriesNoCredential(t *testing.T) {
@@ -82,6 +106,9 @@ func TestRecordCarriesNoCredential(t *testing.T) {
 		Generation: 7,
 	}
 	if err := r.Record(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if len(sink.recs) != 1 {
@@ -109,11 +136,139 @@ func TestRecordCarriesNoCredential(t *testing.T) {
 	sink.err = errors.New("topic gone")
 	closed, _ := New(sink, Options{Signer: Signer{Identity: "x", Kind: sign.KindHMAC}, FailClosed: true})
 	err = closed.Record(ctx, l)
-	if !errors.Is(err, ErrUnavailable) || !sign.IsRetryable(err) {
-		t.Errorf("fail-closed error %v: want ErrUnavailable and retryable", err)
+	if c := failure.Classify(err); !errors.Is(err, ErrUnavailable) || c.Kind != failure.KindTransient || c.Reason() != "audit_unavailable" {
+		t.Errorf("fail-closed error %v (%+v): want ErrUnavailable, transient, audit_unavailable", err, c)
 	}
 	open, _ := New(sink, Options{Signer: Signer{Identity: "x", Kind: sign.KindHMAC}})
-	if err := open.Record(ctx, l); err != nil || open.Failures() != 1 {
-		t.Errorf("fail-open: %v, %d failures; want nil and 1", err, open.Failures())
+	err = open.Record(ctx, l)
+	if ferr := open.Flush(context.Background()); err != nil || ferr != nil || open.Failures() != 1 || open.Dropped() != 0 {
+		t.Errorf("fail-open: %v (flush %v), %d failures, %d dropped; want nil and 1, 0", err, ferr, open.Failures(), open.Dropped())
+	}
+}
+
+func testLink(object string) Link {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	return Link{
+		Request: sign.Request{Method: "GET", Bucket: "b", Object: object, Time: now},
+		Signed:  &sign.SignedURL{URL: strings.Replace(base, "o.txt", object, 1) + "&X-Goog-Signature=00", Method: "GET", Expires: now.Add(time.Hour)},
+	}
+}
+
+// Fail-open: Record does not wait for the sink; QueueSize records are
+// written at a time, and those beyond are dropped and counted.
+func TestFailOpenQueueIsBounded(t *testing.T) {
+	sink := &memSink{gate: make(chan struct{})}
+	r, err := New(sink, Options{Signer: Signer{Identity: "x", Kind: sign.KindHMAC}, QueueSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	for _, o := range []string{"a", "b", "c"} {
+		if err := r.Record(ctx, testLink(o)); err != nil {
+			t.Fatalf("fail-open Record(%s) = %v", o, err)
+		}
+	}
+	// The request is over before its records are written: they are
+	// written all the same.
+	cancel()
+	if r.Queued() != 2 || r.Dropped() != 1 || r.Failures() != 1 || len(sink.records()) != 0 {
+		t.Errorf("queued %d, dropped %d, failures %d, written %d; want 2, 1, 1, 0", r.Queued(), r.Dropped(), r.Failures(), len(sink.records()))
+	}
+	close(sink.gate)
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, rec := range sink.records() {
+		got = append(got, rec.Object)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"a", "b"}) || r.Queued() != 0 || r.Failures() != 1 {
+		t.Errorf("written %v, queued %d, failures %d; want [a b], 0, 1", got, r.Queued(), r.Failures())
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(r.Collectors()...)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, f := range families {
+		m := f.GetMetric()[0]
+		got = append(got, fmt.Sprintf("%s=%g", f.GetName(), m.GetCounter().GetValue()+m.GetGauge().GetValue()))
+	}
+	want := []string{"linkissuer_audit_records_dropped_total=1", "linkissuer_audit_records_failed_total=1", "linkissuer_audit_records_queued=0"}
+	if !slices.Equal(got, want) {
+		t.Errorf("metrics %v, want %v", got, want)
+	}
+}
+
+// Fail-closed Begin: the record is on its way when Begin returns, and wait
+// reports whether it arrived; several records overlap.
+func TestBeginOverlapsRecords(t *testing.T) {
+	sink := &memSink{gate: make(chan struct{})}
+	r, err := New(sink, Options{Signer: Signer{Identity: "x", Kind: sign.KindHMAC}, FailClosed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := WithRequester(context.Background(), Requester{Path: PathJob, JobID: "j1", Submitter: "alice@example.com"})
+	var waits []func(context.Context) error
+	for _, o := range []string{"a", "b", "c"} {
+		w, err := r.Begin(ctx, testLink(o))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waits = append(waits, w)
+	}
+	short, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := waits[0](short); !errors.Is(err, ErrUnavailable) || failure.Classify(err).Reason() != "audit_unavailable" {
+		t.Errorf("wait on a held record with a cut context = %v, want ErrUnavailable", err)
+	}
+	close(sink.gate)
+	// The first record is written all the same; waiting again (after the
+	// first wait's context ended) sees it.
+	for i, w := range waits {
+		if err := w(ctx); err != nil {
+			t.Errorf("wait %d: %v", i, err)
+		}
+	}
+	recs := sink.records()
+	if len(recs) != 3 {
+		t.Fatalf("%d records written, want 3", len(recs))
+	}
+	for _, rec := range recs {
+		if rec.Path != PathJob || rec.JobID != "j1" || rec.Submitter != "alice@example.com" {
+			t.Errorf("record %+v: want path job, job j1, submitter alice@example.com", rec)
+		}
+	}
+}
+
+// A transport's verified caller reaches a record whose Requester names
+// none, and does not replace one that does.
+func TestCallerFromContext(t *testing.T) {
+	r, err := New(&memSink{}, Options{Signer: Signer{Identity: "x", Kind: sign.KindHMAC}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		ctx  context.Context
+		want string
+	}{
+		{name: "event pushed", ctx: WithRequester(WithCaller(context.Background(), "push@p.iam.gserviceaccount.com"), Requester{Path: PathEvent, MessageID: "1"}), want: "push@p.iam.gserviceaccount.com"},
+		{name: "requester names the caller", ctx: WithRequester(WithCaller(context.Background(), "push@p.iam.gserviceaccount.com"), Requester{Path: PathSync, Caller: "api@p.iam.gserviceaccount.com"}), want: "api@p.iam.gserviceaccount.com"},
+		{name: "pulled", ctx: WithRequester(context.Background(), Requester{Path: PathEvent}), want: ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, err := r.Build(tc.ctx, testLink("o"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Caller != tc.want {
+				t.Errorf("caller %q, want %q", rec.Caller, tc.want)
+			}
+		})
 	}
 }

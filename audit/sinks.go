@@ -2,7 +2,9 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"cloud.google.com/go/pubsub/v2"
 	"go.uber.org/zap"
@@ -10,22 +12,45 @@ import (
 	"github.com/linkissuer/linkissuer/schema"
 )
 
-// PubSubSink publishes records to a topic. The publisher batches (its
-// PublishSettings: a few milliseconds or 100 records per request), and
-// Write waits for the record's own publish result, so a nil error means the
-// topic has it.
+// PublishSettings are the settings of an audit topic's publisher: records
+// are batched for up to delay or 100 records, with the client's defaults
+// for everything else. Setting only DelayThreshold and CountThreshold on a
+// zero pubsub.PublishSettings is a trap: its ByteThreshold of 0 ends every
+// batch at its first message, so each record costs a Publish request of
+// its own.
+func PublishSettings(delay time.Duration) pubsub.PublishSettings {
+	s := pubsub.DefaultPublishSettings
+	if delay > 0 {
+		s.DelayThreshold = delay
+	}
+	s.CountThreshold = 100
+	return s
+}
+
+// PubSubSink publishes records to a topic. The publisher batches (see
+// PublishSettings), and Write waits for the record's own publish result,
+// so a nil error means the topic has it.
 type PubSubSink struct{ Publisher *pubsub.Publisher }
 
 // Write implements Sink.
 func (s PubSubSink) Write(ctx context.Context, r *schema.AuditRecord) error {
+	return s.Start(ctx, r)(ctx)
+}
+
+// Start implements Starter: the record joins the publisher's current
+// batch, and wait waits for that batch's result.
+func (s PubSubSink) Start(ctx context.Context, r *schema.AuditRecord) func(context.Context) error {
 	data, err := r.Data()
 	if err != nil {
-		return err
+		return func(context.Context) error { return err }
 	}
-	if _, err := s.Publisher.Publish(ctx, &pubsub.Message{Data: data, Attributes: r.Attributes()}).Get(ctx); err != nil {
-		return fmt.Errorf("audit: publish: %w", err)
+	res := s.Publisher.Publish(ctx, &pubsub.Message{Data: data, Attributes: r.Attributes()})
+	return func(ctx context.Context) error {
+		if _, err := res.Get(ctx); err != nil {
+			return fmt.Errorf("audit: publish: %w", err)
+		}
+		return nil
 	}
-	return nil
 }
 
 // LogSink writes records as structured log entries (zap, Cloud Logging
@@ -41,15 +66,31 @@ func (s LogSink) Write(_ context.Context, r *schema.AuditRecord) error {
 	return nil
 }
 
-// Sinks writes to every sink in turn and fails with the first error.
+// Start implements Starter: the entry is written at once.
+func (s LogSink) Start(ctx context.Context, r *schema.AuditRecord) func(context.Context) error {
+	err := s.Write(ctx, r)
+	return func(context.Context) error { return err }
+}
+
+// Sinks writes to every sink and fails with the first error.
 type Sinks []Sink
 
 // Write implements Sink.
 func (s Sinks) Write(ctx context.Context, r *schema.AuditRecord) error {
-	for _, k := range s {
-		if err := k.Write(ctx, r); err != nil {
-			return err
-		}
+	return s.Start(ctx, r)(ctx)
+}
+
+// Start implements Starter: every sink starts at once.
+func (s Sinks) Start(ctx context.Context, r *schema.AuditRecord) func(context.Context) error {
+	waits := make([]func(context.Context) error, len(s))
+	for i, k := range s {
+		waits[i] = startOn(ctx, k, r)
 	}
-	return nil
+	return func(ctx context.Context) error {
+		var errs []error
+		for _, w := range waits {
+			errs = append(errs, w(ctx))
+		}
+		return errors.Join(errs...)
+	}
 }

@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"os"
 	"strings"
+	"time"
 
 	"cloud.google.com/go/pubsub/v2"
 	"go.uber.org/zap"
@@ -26,14 +28,16 @@ func (a *auditFlags) register(fs *flag.FlagSet, env Env) {
 	fs.BoolVar(&a.failClosed, "audit-fail-closed", envString(env, "LINKISSUER_AUDIT_FAIL_CLOSED", "") == "true", "withhold a link whose audit record cannot be written (nack, 503) [$LINKISSUER_AUDIT_FAIL_CLOSED=true]")
 }
 
-// recorder builds the audit recorder, or nil when auditing is off. stop
-// flushes the audit publisher.
-func (a *auditFlags) recorder(client *pubsub.Client, cred *credentials, keyFile string, log *zap.Logger, settings pubsub.PublishSettings) (_ *audit.Recorder, stop func(), err error) {
+// recorder builds the audit recorder, or nil when auditing is off; records
+// are batched for up to delay. stop flushes the audit publisher and waits
+// for the fail-open records being written.
+func (a *auditFlags) recorder(client *pubsub.Client, cred *credentials, keyFile string, log *zap.Logger, delay time.Duration) (_ *audit.Recorder, stop func(), err error) {
 	stop = func() {}
 	var sinks audit.Sinks
+	var pub *pubsub.Publisher
 	if a.topic != "" {
-		pub := client.Publisher(a.topic)
-		pub.PublishSettings = settings
+		pub = client.Publisher(a.topic)
+		pub.PublishSettings = audit.PublishSettings(delay)
 		stop = pub.Stop
 		sinks = append(sinks, audit.PubSubSink{Publisher: pub})
 	}
@@ -56,7 +60,14 @@ func (a *auditFlags) recorder(client *pubsub.Client, cred *credentials, keyFile 
 		stop()
 		return nil, func() {}, err
 	}
-	return rec, stop, nil
+	return rec, func() {
+		if pub != nil {
+			pub.Stop()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = rec.Flush(ctx) // what is still unwritten then is lost, as fail-open allows
+	}, nil
 }
 
 // keyID is a JSON key file's private_key_id, or "" (PEM files, keyless,

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"cloud.google.com/go/pubsub/v2"
+
+	"github.com/linkissuer/linkissuer/audit"
+	"github.com/linkissuer/linkissuer/logging"
 	"github.com/linkissuer/linkissuer/sign"
 )
 
@@ -20,7 +25,10 @@ const signUsage = `Usage: linkissuer sign [flags] gs://BUCKET/OBJECT|s3://BUCKET
 
 Signs V4 URLs: GOOG4-RSA-SHA256 with a key file or keyless through IAM signBlob,
 GOOG4-HMAC-SHA256 / AWS4-HMAC-SHA256 with an HMAC key. Bad inputs are reported
-on stderr and the rest are still signed; the exit code is 1 if any failed.`
+on stderr and the rest are still signed; the exit code is 1 if any failed.
+--audit-topic (projects/P/topics/T) and --audit-log write a linkissuer.audit.v1
+record per URL (caller: $LINKISSUER_SUBMITTER or the caller's account); with
+--audit-fail-closed a URL whose record was not written is not printed.`
 
 // signFlags is the parsed command line of `linkissuer sign`.
 type signFlags struct {
@@ -36,6 +44,7 @@ type signFlags struct {
 	output      string
 	fromFile    string
 	concurrency int
+	audit       auditFlags
 }
 
 // urlFlags shape the URLs of `sign` and the form actions of `form`: where
@@ -79,6 +88,7 @@ func Sign(ctx context.Context, env Env, args []string) int {
 	f.url.register(fs, env)
 	fs.StringVar(&f.output, "output", "text", "text (URL per line), json (object per line) or tsv (gsutil columns)")
 	fs.StringVar(&f.fromFile, "from-file", "", "read gs:// or s3:// URLs from FILE, one per line (- for stdin)")
+	f.audit.register(fs, env)
 	fs.IntVar(&f.concurrency, "concurrency", envInt(env, "LINKISSUER_CONCURRENCY", 0), "signatures in flight (default 4 x CPUs with local keys, 64 keyless) [$LINKISSUER_CONCURRENCY]")
 	if err := parseFlags(fs, env, args); err != nil {
 		return ExitUsage
@@ -178,6 +188,10 @@ type signRun struct {
 	query       []sign.Param
 	concurrency int
 	closers     []func()
+	// audit records every signed URL (nil: off); caller is who runs the
+	// command, as the environment says (see callerAccount).
+	audit  *audit.Recorder
+	caller string
 }
 
 func newSignRun(ctx context.Context, env Env, f *signFlags) (*signRun, error) {
@@ -242,7 +256,47 @@ func newSignRun(ctx context.Context, env Env, f *signFlags) (*signRun, error) {
 	if r.setupErr[sign.GOOG4] != nil && r.setupErr[sign.AWS4] != nil {
 		return nil, r.setupErr[sign.GOOG4]
 	}
+	if err := r.startAudit(ctx, env, f, cred); err != nil {
+		r.close()
+		return nil, err
+	}
 	return r, nil
+}
+
+// startAudit sets up --audit-topic and --audit-log. The topic is a full
+// name (projects/P/topics/T), or an ID in $LINKISSUER_PROJECT or
+// $GOOGLE_CLOUD_PROJECT; log records go to stderr.
+func (r *signRun) startAudit(ctx context.Context, env Env, f *signFlags, cred *credentials) error {
+	if f.audit.topic == "" && !f.audit.log {
+		return nil
+	}
+	var client *pubsub.Client
+	if f.audit.topic != "" {
+		project := envString(env, "LINKISSUER_PROJECT", env.Getenv("GOOGLE_CLOUD_PROJECT"))
+		if rest, ok := strings.CutPrefix(f.audit.topic, "projects/"); ok {
+			project, _, _ = strings.Cut(rest, "/")
+		}
+		if project == "" {
+			return errors.New("--audit-topic: give the full name projects/P/topics/T, or set $LINKISSUER_PROJECT")
+		}
+		var err error
+		if client, err = pubsub.NewClient(ctx, project); err != nil {
+			return fmt.Errorf("pubsub client: %w", err)
+		}
+		r.closers = append(r.closers, func() { client.Close() })
+	}
+	log, err := logging.New(env.Stderr, "info")
+	if err != nil {
+		return err
+	}
+	rec, stop, err := f.audit.recorder(client, cred, f.cred.keyFile, log, 10*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	// Closers run in order: flush the records before the client closes.
+	r.closers = append([]func(){stop}, r.closers...)
+	r.audit, r.caller = rec, callerAccount(env)
+	return nil
 }
 
 func (r *signRun) close() {
@@ -359,7 +413,7 @@ func (r *signRun) signOne(ctx context.Context, input string) signResult {
 		res.err = err
 		return res
 	}
-	res.url, res.err = r.signers[d].Sign(ctx, sign.Request{
+	req := sign.Request{
 		Method:  r.method,
 		Bucket:  bucket,
 		Object:  object,
@@ -367,7 +421,15 @@ func (r *signRun) signOne(ctx context.Context, input string) signResult {
 		Query:   r.query,
 		Expires: r.expires,
 		Time:    r.at,
-	})
+	}
+	res.url, res.err = r.signers[d].Sign(ctx, req)
+	if res.err == nil && r.audit != nil {
+		actx := audit.WithRequester(ctx, audit.Requester{Path: audit.PathCLI, Caller: r.caller})
+		if err := r.audit.Record(actx, audit.Link{Request: req, Signed: res.url}); err != nil {
+			// Fail-closed: the URL is not printed.
+			res.url, res.err = nil, err
+		}
+	}
 	return res
 }
 

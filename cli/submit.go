@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -31,6 +32,8 @@ type submitFlags struct {
 	project string
 	file    string
 	dryRun  bool
+	// submitter is the job's submitter, unless a --file job names one.
+	submitter string
 }
 
 // Submit implements `linkissuer submit`.
@@ -47,6 +50,7 @@ func Submit(ctx context.Context, env Env, args []string) int {
 	fs.StringVar(&f.job.s3Endpoint, "s3-endpoint", envString(env, "LINKISSUER_S3_ENDPOINT", ""), "an s3:// source's endpoint, http(s)://host[:port] (empty: AWS) [$LINKISSUER_S3_ENDPOINT]")
 	fs.StringVar(&f.job.s3Region, "s3-region", envString(env, "LINKISSUER_S3_REGION", ""), "an s3:// source's region [$LINKISSUER_S3_REGION]")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the validated message and its attributes; publish nothing")
+	fs.StringVar(&f.submitter, "submitter", callerAccount(env), "who submits the job, copied into the audit record of every row it signs (default $LINKISSUER_SUBMITTER, else the caller's account: $CLOUDSDK_CORE_ACCOUNT, the service account of $GOOGLE_APPLICATION_CREDENTIALS, or gcloud's active account)")
 	positional, err := parseFlagsInterspersed(fs, env, args)
 	if err != nil {
 		return ExitUsage
@@ -116,7 +120,65 @@ func (f *submitFlags) message(ctx context.Context, env Env, positional []string)
 	if err != nil {
 		return nil, nil, err
 	}
+	if job.Submitter == "" && f.submitter != "" {
+		job.Submitter = f.submitter
+		if data, err = json.Marshal(job); err != nil {
+			return nil, nil, err
+		}
+		if job, err = schema.ParseJob(ctx, data); err != nil {
+			return nil, nil, err
+		}
+	}
 	return data, job, nil
+}
+
+// callerAccount is who runs the command, as far as the environment says
+// without a network call: $LINKISSUER_SUBMITTER, $CLOUDSDK_CORE_ACCOUNT,
+// the client_email of a service-account key in
+// $GOOGLE_APPLICATION_CREDENTIALS, or the account of gcloud's active
+// configuration; "" when none is known.
+func callerAccount(env Env) string {
+	for _, v := range []string{"LINKISSUER_SUBMITTER", "CLOUDSDK_CORE_ACCOUNT"} {
+		if a := env.Getenv(v); a != "" {
+			return a
+		}
+	}
+	if file := env.Getenv("GOOGLE_APPLICATION_CREDENTIALS"); file != "" {
+		var k struct {
+			ClientEmail string `json:"client_email"`
+		}
+		if data, err := os.ReadFile(file); err == nil && json.Unmarshal(data, &k) == nil && k.ClientEmail != "" {
+			return k.ClientEmail
+		}
+	}
+	dir := env.Getenv("CLOUDSDK_CONFIG")
+	if dir == "" {
+		home := env.Getenv("HOME")
+		if home == "" {
+			return ""
+		}
+		dir = filepath.Join(home, ".config", "gcloud")
+	}
+	name := "default"
+	if data, err := os.ReadFile(filepath.Join(dir, "active_config")); err == nil && strings.TrimSpace(string(data)) != "" {
+		name = strings.TrimSpace(string(data))
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "configurations", "config_"+name))
+	if err != nil {
+		return ""
+	}
+	section := ""
+	for line := range strings.SplitSeq(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "[") {
+			section = strings.Trim(line, "[]")
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok && section == "core" && strings.TrimSpace(k) == "account" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // fullTopic expands a topic ID to projects/PROJECT/topics/ID.

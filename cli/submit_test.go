@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -81,6 +83,25 @@ func TestSubmitBuildsJobs(t *testing.T) {
 			check: func(t *testing.T, j *schema.Job) {
 				if j.JobID != "j-3" || j.Output.Manifest.URI != "gs://exp/m.jsonl" {
 					t.Errorf("job %+v", j)
+				}
+			},
+		},
+		{
+			name: "submitter from the flag",
+			args: []string{"gs://media", "--manifest", "gs://exports/s.jsonl", "--job-id", "j-s", "--submitter", "alice@example.com"},
+			check: func(t *testing.T, j *schema.Job) {
+				if j.Submitter != "alice@example.com" {
+					t.Errorf("submitter %q, want alice@example.com", j.Submitter)
+				}
+			},
+		},
+		{
+			name:  "a file's submitter wins over the default",
+			args:  []string{"--file", "-"},
+			stdin: `{"job_id":"j-4","source":{"bucket":"media"},"method":"GET","expires_in":"1h","output":{"manifest":{"uri":"gs://exp/m.jsonl","format":"jsonl"}},"submitter":"bob@example.com"}`,
+			check: func(t *testing.T, j *schema.Job) {
+				if j.Submitter != "bob@example.com" {
+					t.Errorf("submitter %q, want bob@example.com", j.Submitter)
 				}
 			},
 		},
@@ -208,5 +229,44 @@ func TestDefaultJobIDsAreUnique(t *testing.T) {
 			t.Fatalf("job id %q: want export-20261201T070000Z-RANDOM, unique", job.JobID)
 		}
 		seen[job.JobID] = true
+	}
+}
+
+// The submitter defaults to what the environment says about the caller,
+// most specific first.
+func TestSubmitterDefault(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key.json")
+	if err := os.WriteFile(key, []byte(`{"type":"service_account","client_email":"sa@p.iam.gserviceaccount.com"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gcloud := filepath.Join(dir, "gcloud")
+	if err := os.MkdirAll(filepath.Join(gcloud, "configurations"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(gcloud, "active_config"), []byte("work\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(gcloud, "configurations", "config_work"), []byte("[core]\nproject = p\naccount = carol@example.com\n\n[compute]\naccount = no\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{name: "LINKISSUER_SUBMITTER", env: map[string]string{"LINKISSUER_SUBMITTER": "team-mail", "CLOUDSDK_CORE_ACCOUNT": "x@example.com"}, want: "team-mail"},
+		{name: "CLOUDSDK_CORE_ACCOUNT", env: map[string]string{"CLOUDSDK_CORE_ACCOUNT": "x@example.com", "GOOGLE_APPLICATION_CREDENTIALS": key}, want: "x@example.com"},
+		{name: "service-account key", env: map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": key, "CLOUDSDK_CONFIG": gcloud}, want: "sa@p.iam.gserviceaccount.com"},
+		{name: "gcloud active configuration", env: map[string]string{"CLOUDSDK_CONFIG": gcloud}, want: "carol@example.com"},
+		{name: "unknown", env: map[string]string{"HOME": dir}, want: ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := Env{Getenv: func(k string) string { return tc.env[k] }}
+			if got := callerAccount(env); got != tc.want {
+				t.Errorf("callerAccount = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

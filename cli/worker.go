@@ -282,13 +282,15 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 		return nil, err
 	}
 	issuer := &links.Issuer{Signer: linkSigner, Policy: pol, Pass: pass}
-	rec, stopAudit, err := f.audit.recorder(client, cred, f.cred.keyFile, log, pubsub.PublishSettings{DelayThreshold: f.publishDelay, CountThreshold: 100})
+	rec, stopAudit, err := f.audit.recorder(client, cred, f.cred.keyFile, log, f.publishDelay)
 	if err != nil {
 		client.Close()
 		return nil, err
 	}
+	var jobsAudit jobs.Auditor
 	if rec != nil {
-		issuer.Audit = rec
+		issuer.Audit, jobsAudit = rec, rec
+		reg.MustRegister(rec.Collectors()...)
 	}
 	var gcs *storage.Client
 	var storageErr error
@@ -296,7 +298,7 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 		gcs, storageErr = storageClient(ctx, env)
 	}
 	if gcs != nil {
-		runner, err := f.jobsRunner(env, gcs, urls, pol, named, cred, log)
+		runner, err := f.jobsRunner(env, gcs, urls, pol, named, cred, jobsAudit, log)
 		if err != nil {
 			gcs.Close()
 			stopAudit()
@@ -330,7 +332,7 @@ func (f *serviceFlags) build(ctx context.Context, env Env) (*service, error) {
 // --allow), LINKISSUER_JOBS_TOPICS (projects, or full topic names, that
 // jobs may name as notify_topic or output.topic; default --project) and
 // LINKISSUER_JOBS_CONCURRENCY (objects in flight per job).
-func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSigner, pol *policy.Policy, pub worker.Publisher, cred *credentials, log *zap.Logger) (*jobs.Runner, error) {
+func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSigner, pol *policy.Policy, pub worker.Publisher, cred *credentials, aud jobs.Auditor, log *zap.Logger) (*jobs.Runner, error) {
 	store := gcsstore.New(gcs)
 	knobs, err := jobKnobsFromEnv(env)
 	if err != nil {
@@ -341,6 +343,7 @@ func (f *serviceFlags) jobsRunner(env Env, gcs *storage.Client, urls *sign.URLSi
 		Backends: jobs.GCSOnly(gcsBackend), Policy: pol, Publisher: pub,
 		StateURI:    env.Getenv("LINKISSUER_JOBS_STATE"),
 		Concurrency: knobs.concurrency,
+		Audit:       aud,
 		Logger:      log,
 	}
 	topics := []string{f.project}

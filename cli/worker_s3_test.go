@@ -93,7 +93,7 @@ func TestWorkerJobsFromS3Source(t *testing.T) {
 		t.Fatal(err)
 	}
 	var f serviceFlags
-	runner, err := f.jobsRunner(Env{Getenv: func(k string) string { return env[k] }}, gcs, urls, pol, nil, &credentials{}, zap.NewNop())
+	runner, err := f.jobsRunner(Env{Getenv: func(k string) string { return env[k] }}, gcs, urls, pol, nil, &credentials{}, nil, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

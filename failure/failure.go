@@ -71,6 +71,9 @@ const (
 	Publisher Component = "publisher"
 	// DeadLetter: publishing a dead letter to the errors topic failed.
 	DeadLetter Component = "dead_letter"
+	// Audit: the audit record of a link could not be written in
+	// fail-closed mode, so the link was withheld (audit_unavailable).
+	Audit Component = "audit"
 	// Canceled: the work was cut short by its context (shutdown, a handler
 	// or request timeout); nothing downstream reported a failure.
 	Canceled Component = "canceled"
@@ -95,7 +98,7 @@ type Class struct {
 
 // Reason is the stable label of c for logs, metrics and retry answers: the
 // code of a permanent or ignored failure, and for a transient one a label
-// naming the component (signer_unavailable, storage_unavailable,
+// naming the component (signer_unavailable, storage_unavailable, audit_unavailable,
 // publish_failed, dead_letter_publish_failed, cancelled, transient).
 func (c Class) Reason() string {
 	switch c.Kind {

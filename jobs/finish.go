@@ -273,12 +273,18 @@ func (r *Runner) jobDone(ctx context.Context, t *task, counts schema.JobCounts, 
 	}
 	d := schema.JobDone{JobID: t.rootID, Counts: counts, Shards: shards, StartedAt: started, FinishedAt: now}
 	if m := t.job.Output.Manifest; m != nil {
-		signed, err := t.manifestSigner.Sign(ctx, sign.Request{
-			Method: "GET", Bucket: t.lay.bucket, Object: t.lay.manifest,
-			Expires: t.manifestExpiry, Time: now.Truncate(time.Second),
-		})
+		req := sign.Request{Method: "GET", Bucket: t.lay.bucket, Object: t.lay.manifest,
+			Expires: t.manifestExpiry, Time: now.Truncate(time.Second)}
+		signed, err := t.manifestSigner.Sign(ctx, req)
 		if err != nil {
 			return nil, fmt.Errorf("sign the manifest URL: %w", err)
+		}
+		wait, err := r.beginAudit(ctx, t, req, signed, 0)
+		if err == nil && wait != nil {
+			err = wait(ctx)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("audit the manifest URL: %w", err)
 		}
 		d.Manifest = &schema.ManifestResult{URI: m.URI, Format: m.Format, URL: signed.URL, URLExpiresAt: signed.Expires}
 	} else {

@@ -81,6 +81,8 @@ type result struct {
 	link   *schema.Link
 	errRow *schema.ErrorRow
 	fatal  error
+	// audit waits for the row's audit record (nil: auditing is off).
+	audit func(context.Context) error
 }
 
 // runPiece lists (or stats), checks, signs and writes the rows of p. On
@@ -240,19 +242,23 @@ func (r *Runner) process(ctx context.Context, t *task, it item) result {
 		}
 		return errorRow(info.Name, info.Generation, code, err.Error())
 	}
+	wait, err := r.beginAudit(ctx, t, req, signed, info.Generation)
+	if err != nil {
+		return result{fatal: err}
+	}
 	row := &schema.ManifestRow{
 		Object: info.Name, Generation: info.Generation, Size: info.Size, ContentType: info.ContentType,
 		URL: signed.URL, ExpiresAt: signed.Expires.UTC().Truncate(time.Second),
 	}
 	if t.job.Output.Topic == "" {
-		return result{row: row}
+		return result{row: row, audit: wait}
 	}
 	link, err := schema.NewLink(req, signed, schema.LinkObject{Generation: info.Generation, Size: info.Size, ContentType: info.ContentType},
 		schema.LinkSource{JobID: t.rootID})
 	if err != nil {
 		return errorRow(info.Name, info.Generation, CodeSignFailed, err.Error())
 	}
-	return result{row: row, link: link}
+	return result{row: row, link: link, audit: wait}
 }
 
 // sign signs req, trying again up to Options.SignAttempts times, a pause
@@ -292,6 +298,8 @@ type pieceWriter struct {
 	errsW io.WriteCloser
 	errs  *schema.RowWriter
 	links []worker.Output
+	// audits wait for the audit records of rows not yet released.
+	audits []func(context.Context) error
 	// errRows counts error rows written.
 	errRows int64
 }
@@ -349,6 +357,14 @@ func (w *pieceWriter) write(ctx context.Context, res result, counts *schema.JobC
 		return nil
 	}
 	counts.Signed++
+	if res.audit != nil {
+		w.audits = append(w.audits, res.audit)
+		if len(w.audits) >= auditBatch {
+			if err := w.awaitAudits(ctx); err != nil {
+				return err
+			}
+		}
+	}
 	if w.rows != nil {
 		return w.rows.WriteRow(res.row)
 	}
@@ -367,6 +383,9 @@ func (w *pieceWriter) write(ctx context.Context, res result, counts *schema.JobC
 func (w *pieceWriter) flushLinks(ctx context.Context) error {
 	if len(w.links) == 0 {
 		return nil
+	}
+	if err := w.awaitAudits(ctx); err != nil {
+		return err
 	}
 	if err := w.r.o.Publisher.Publish(ctx, w.links...); err != nil {
 		return fmt.Errorf("publish links: %w", err)
@@ -410,6 +429,9 @@ func (w *pieceWriter) close(ctx context.Context) error {
 		}
 	}
 	if err := w.flushLinks(ctx); err != nil {
+		return err
+	}
+	if err := w.awaitAudits(ctx); err != nil {
 		return err
 	}
 	if w.rows != nil {

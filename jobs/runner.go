@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/blob"
 	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/policy"
@@ -33,6 +34,12 @@ const (
 // engine.
 type URLSigner interface {
 	Sign(ctx context.Context, r sign.Request) (*sign.SignedURL, error)
+}
+
+// Auditor begins the audit record of a signed link; wait reports whether
+// it was written (an error withholds the link). *audit.Recorder is one.
+type Auditor interface {
+	Begin(ctx context.Context, l audit.Link) (wait func(context.Context) error, err error)
 }
 
 // Backend is one store as jobs see it: where objects are listed and
@@ -129,6 +136,13 @@ type Options struct {
 	// before another delivery may take it over (default
 	// DefaultFinishLease); see acquireFinish.
 	FinishLease time.Duration
+	// Audit, if set, records every row a job signs and the manifest's own
+	// URL, with the job's ID and submitter (audit.PathJob). Each row's
+	// record is begun as the row is signed and awaited before the row is
+	// released (its part or manifest committed, its link published); a
+	// record not written fails the piece, which is redone (transient,
+	// audit_unavailable). *audit.Recorder is one.
+	Audit Auditor
 	// OnObject, if set, is called once per accounted object: ok for a
 	// signed one, !ok for an error row. Calls never overlap.
 	OnObject func(ok bool)

@@ -3,21 +3,38 @@ package links
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/linkissuer/linkissuer/audit"
+	"github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/sign/engine"
+	signiam "github.com/linkissuer/linkissuer/sign/iam"
 )
 
-// BenchmarkIssueLinkAudit issues links in parallel (HMAC signing, so the
-// signer is not the bottleneck) with auditing off, and on with fail-closed
-// records published to the Pub/Sub emulator; compare the two in one run.
+// BenchmarkIssueLinkAudit issues links in parallel, keyless, through the
+// signing engine over our IAM emulator with a quota of 1,000 signBlob
+// calls/s (burst 50), the engine's ceiling set to the quota: the rate a
+// real keyless worker reaches. Side by side in one run, auditing:
+//   - off;
+//   - log: records as JSON log entries (to io.Discard);
+//   - fail-closed: each link waits for its record's publish to the
+//     Pub/Sub emulator (audit.PublishSettings: 2 ms or 100 records);
+//   - fail-closed-unbatched: the same with the settings the worker used
+//     before (ByteThreshold 0: one Publish request per record);
+//   - fail-open: records queued (bounded), the link released at once.
+//
+// Report links/s and the ratio to off.
 //
 //	go test -run '^$' -bench IssueLinkAudit -benchtime 3000x ./links
 func BenchmarkIssueLinkAudit(b *testing.B) {
@@ -25,11 +42,22 @@ func BenchmarkIssueLinkAudit(b *testing.B) {
 		b.Skip(emulatorErr)
 	}
 	ctx := context.Background()
-	hmac, err := sign.NewHMACSigner("GOOG1EXAMPLEACCESSID", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0")
+	emu, err := iam.New(&iam.Options{Quota: 1000, Burst: 50})
 	if err != nil {
 		b.Fatal(err)
 	}
-	urls, err := sign.New(hmac, nil)
+	defer emu.Close()
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	is, err := signiam.NewSigner(ctx, signiam.Options{Email: emu.Email(), Endpoint: srv.URL + "/"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := engine.New(is, &engine.Options{Ceiling: 1000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	urls, err := sign.New(eng, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,23 +70,48 @@ func BenchmarkIssueLinkAudit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer client.Close()
-	topic := fmt.Sprintf("bench-audit-%d", b.N)
-	pub, err := benchTopic(ctx, client, topic)
-	if err != nil {
-		b.Fatal(err)
+	signer := audit.Signer{Identity: emu.Email(), Kind: sign.KindRSA}
+	recorder := func(b *testing.B, sink audit.Sink, failClosed bool) *audit.Recorder {
+		rec, err := audit.New(sink, audit.Options{Signer: signer, FailClosed: failClosed})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return rec
 	}
-	defer pub.Stop()
-	rec, err := audit.New(audit.PubSubSink{Publisher: pub}, audit.Options{Signer: audit.Signer{Identity: "GOOG1EXAMPLEACCESSID", Kind: sign.KindHMAC}, FailClosed: true})
-	if err != nil {
-		b.Fatal(err)
+	topic := func(b *testing.B, name string, settings pubsub.PublishSettings) audit.Sink {
+		pub, err := benchTopic(ctx, client, fmt.Sprintf("bench-audit-%s-%d-%d", name, b.N, time.Now().UnixNano()), settings)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(pub.Stop)
+		return audit.PubSubSink{Publisher: pub}
 	}
+	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zap.InfoLevel))
 	for _, tc := range []struct {
 		name  string
-		audit Auditor
-	}{{"off", nil}, {"on", rec}} {
+		audit func(b *testing.B) *audit.Recorder
+	}{
+		{"off", func(*testing.B) *audit.Recorder { return nil }},
+		{"log", func(b *testing.B) *audit.Recorder { return recorder(b, audit.LogSink{Logger: logger}, true) }},
+		{"fail-closed", func(b *testing.B) *audit.Recorder {
+			return recorder(b, topic(b, "closed", audit.PublishSettings(2*time.Millisecond)), true)
+		}},
+		{"fail-closed-unbatched", func(b *testing.B) *audit.Recorder {
+			return recorder(b, topic(b, "unbatched", pubsub.PublishSettings{DelayThreshold: 2 * time.Millisecond, CountThreshold: 100}), true)
+		}},
+		{"fail-open", func(b *testing.B) *audit.Recorder {
+			return recorder(b, topic(b, "open", audit.PublishSettings(2*time.Millisecond)), false)
+		}},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
-			h := &Issuer{Signer: urls, Policy: p, Audit: tc.audit}
+			h := &Issuer{Signer: urls, Policy: p}
+			rec := tc.audit(b)
+			if rec != nil {
+				h.Audit = rec
+			}
 			b.SetParallelism(benchParallelism)
+			b.ResetTimer()
+			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					_, err := h.Issue(ctx, policy.Request{Bucket: "bench", Object: "o.txt"}, schema.LinkObject{Generation: 1, Size: 1}, schema.LinkSource{MessageID: "m"})
@@ -68,6 +121,13 @@ func BenchmarkIssueLinkAudit(b *testing.B) {
 					}
 				}
 			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "links/s")
+			if rec != nil {
+				if err := rec.Flush(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(rec.Failures()), "failures")
+			}
 		})
 	}
 }
@@ -77,9 +137,9 @@ func newBenchClient(ctx context.Context) (*pubsub.Client, error) {
 }
 
 // benchTopic creates topic with a subscription (so the emulator keeps the
-// records, as the BigQuery subscription would) and returns a batching
-// publisher for it.
-func benchTopic(ctx context.Context, c *pubsub.Client, id string) (*pubsub.Publisher, error) {
+// records, as the BigQuery subscription would) and returns a publisher
+// for it with settings.
+func benchTopic(ctx context.Context, c *pubsub.Client, id string, settings pubsub.PublishSettings) (*pubsub.Publisher, error) {
 	if err := pubsubemu.EnsureTopic(ctx, c, id); err != nil {
 		return nil, err
 	}
@@ -87,7 +147,7 @@ func benchTopic(ctx context.Context, c *pubsub.Client, id string) (*pubsub.Publi
 		return nil, err
 	}
 	pub := c.Publisher(id)
-	pub.PublishSettings = pubsub.PublishSettings{DelayThreshold: 2 * time.Millisecond, CountThreshold: 100}
+	pub.PublishSettings = settings
 	return pub, nil
 }
 

@@ -32,6 +32,7 @@ func (s *stack) auditRecorder(failClosed bool) *audit.Recorder {
 		s.t.Fatal(err)
 	}
 	pub := s.client.Publisher(s.ids["audit"])
+	pub.PublishSettings = audit.PublishSettings(2 * time.Millisecond)
 	s.t.Cleanup(pub.Stop)
 	rec, err := audit.New(audit.PubSubSink{Publisher: pub}, audit.Options{
 		Signer:     audit.Signer{Identity: s.key.Credential().Identity, Kind: s.key.Credential().Kind, KeyID: "k1"},
@@ -142,7 +143,11 @@ func TestAuditFailClosedWithholdsLinks(t *testing.T) {
 	}
 	openIssuer := &Sync{Links: &Issuer{Signer: s.signer, Policy: p, Audit: open}, Objects: GCSObjects{Client: s.gcs.Client()}}
 	srv = newPushHarness(t, worker.PushOptions{InsecureSkipAuth: true, Links: openIssuer})
-	if status, _ := srv.post(t, worker.PathLinks, nil, []byte(fmt.Sprintf(`{"bucket":%q,"object":"x.txt"}`, s.bucket))); status != 200 || open.Failures() != 1 {
+	status, _ = srv.post(t, worker.PathLinks, nil, []byte(fmt.Sprintf(`{"bucket":%q,"object":"x.txt"}`, s.bucket)))
+	if err := open.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if status != 200 || open.Failures() != 1 {
 		t.Errorf("fail-open: status %d, %d failures counted; want 200 and 1", status, open.Failures())
 	}
 }

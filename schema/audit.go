@@ -40,6 +40,9 @@ type AuditRecord struct {
 	// writes the audit message's own id as message_id.
 	MessageID string `json:"source_message_id,omitempty"`
 	JobID     string `json:"job_id,omitempty"`
+	// Submitter is the job's submitter (job.v1 submitter) for job rows:
+	// what the job message claims, not a verified identity.
+	Submitter string `json:"submitter,omitempty"`
 	// TokenID is the durable link's id for clicks.
 	TokenID string `json:"token_id,omitempty"`
 

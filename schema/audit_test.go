@@ -12,7 +12,7 @@ func TestAuditRecordMatchesSchema(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r := &AuditRecord{
 		RecordID: "0123456789abcdef0123456789abcdef", IssuedAt: now, Path: "sync", Outcome: OutcomeIssued,
-		Caller: "caller@p.iam.gserviceaccount.com", MessageID: "sync-1", Bucket: "b", Object: "o & p.txt", Generation: 7,
+		Caller: "caller@p.iam.gserviceaccount.com", MessageID: "sync-1", JobID: "campaign-7", Submitter: "alice@example.com", Bucket: "b", Object: "o & p.txt", Generation: 7,
 		Method: "GET", SignedHeaders: []string{"host"}, ResponseParams: []AuditParam{{Name: "generation", Value: "7"}},
 		ExpiresAt: now.Add(time.Hour), SignerIdentity: "sa@p.iam.gserviceaccount.com", SignerKind: "rsa",
 		Fingerprint: "sha256:" + "ab01ab01ab01ab01ab01ab01ab01ab01ab01ab01ab01ab01ab01ab01ab01ab01",

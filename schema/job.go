@@ -29,6 +29,8 @@ const (
 	// MaxJobObjects bounds an explicit objects list (Pub/Sub's 10 MB limit
 	// would stop a longer one anyway).
 	MaxJobObjects = 100000
+	// MaxSubmitterLen bounds submitter.
+	MaxSubmitterLen = 256
 )
 
 // Store says which object store a job lists and signs for.
@@ -117,6 +119,12 @@ type Job struct {
 	// the whole job (all shards) is complete. Full name:
 	// projects/PROJECT/topics/TOPIC.
 	NotifyTopic string `json:"notify_topic,omitempty"`
+	// Submitter says who submitted the job (an account email or a name, at
+	// most MaxSubmitterLen bytes of text without control characters). It
+	// is copied into the audit record of every row the job signs. It is
+	// what the publisher of the message claims: the right to publish to
+	// the jobs topic is what is verified (by IAM), not this value.
+	Submitter string `json:"submitter,omitempty"`
 	// Shard is set on the messages a large job is split into; see Shard.
 	Shard *Shard `json:"shard,omitempty"`
 }

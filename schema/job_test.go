@@ -133,6 +133,9 @@ func TestJobValidate(t *testing.T) {
 		{name: "manifest format missing", edit: func(j *Job) { j.Output.Manifest.Format = "" }, code: CodeMissingField, field: "output.manifest.format"},
 		{name: "short topic", edit: func(j *Job) { j.NotifyTopic = "links" }, code: CodeInvalidField, field: "notify_topic"},
 		{name: "goog topic", edit: func(j *Job) { j.NotifyTopic = "projects/p/topics/google-x" }, code: CodeInvalidField, field: "notify_topic"},
+		{name: "submitter", edit: func(j *Job) { j.Submitter = "mailer@example-project.iam.gserviceaccount.com" }},
+		{name: "submitter with newline", edit: func(j *Job) { j.Submitter = "alice\nlevel=admin" }, code: CodeInvalidField, field: "submitter"},
+		{name: "submitter too long", edit: func(j *Job) { j.Submitter = strings.Repeat("a", MaxSubmitterLen+1) }, code: CodeInvalidField, field: "submitter"},
 		{name: "topic with space", edit: func(j *Job) { j.NotifyTopic = "projects/p/topics/a b c" }, code: CodeInvalidField, field: "notify_topic"},
 	}
 	for _, tt := range tests {
@@ -166,12 +169,13 @@ func TestJobValidate(t *testing.T) {
 func TestNewShard(t *testing.T) {
 	root := baseJob()
 	root.NotifyTopic = "projects/p/topics/done"
+	root.Submitter = "alice@example.com"
 	s, err := root.NewShard(3, 8, "photos/m", "photos/p", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.JobID != "export-1.s00003" || s.Shard.ParentJobID != "export-1" || s.Shard.Index != 3 || s.Shard.Count != 8 ||
-		s.NotifyTopic != root.NotifyTopic || s.Output.Manifest.URI != root.Output.Manifest.URI {
+		s.NotifyTopic != root.NotifyTopic || s.Submitter != root.Submitter || s.Output.Manifest.URI != root.Output.Manifest.URI {
 		t.Errorf("shard = %+v / %+v", s, s.Shard)
 	}
 	if s.Output.Manifest == root.Output.Manifest {

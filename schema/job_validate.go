@@ -41,6 +41,9 @@ func (j *Job) Validate() error {
 			return err
 		}
 	}
+	if err := checkText("submitter", j.Submitter, MaxSubmitterLen); err != nil {
+		return err
+	}
 	if j.Shard != nil {
 		return j.validateShard()
 	}

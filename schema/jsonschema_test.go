@@ -432,6 +432,7 @@ func TestSchemaRejects(t *testing.T) {
 		{"job unknown field", JobV1, data("job_unknown_field.json")},
 		{"job s3 manifest uri", JobV1, data("job_bad_manifest_uri.json")},
 		{"job generation object", JobV1, data("job_generation_object.json")},
+		{"job submitter with a line break", JobV1, data("job_submitter_control_char.json")},
 		{"gcs generation object", GCSNotificationV1, data("gcs_generation_object.json")},
 		{"gcs size boolean", GCSNotificationV1, data("gcs_size_bool.json")},
 		{"gcs payload array", GCSNotificationV1, data("gcs_payload_array.json")},

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/api/idtoken"
 
+	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/logging"
 	"github.com/linkissuer/linkissuer/schema"
 )
@@ -257,6 +258,9 @@ func (s *PushServer) serve(w *statusRecorder, r *http.Request) (route, msgID str
 	defer release()
 	ctx, cancel := s.withTimeout(r.Context())
 	defer cancel()
+	// The verified caller (the push or Eventarc service account) reaches
+	// the audit record of the link the event yields.
+	ctx = audit.WithCaller(ctx, caller)
 	var m *Message
 	var err error
 	if route == PathPush {

@@ -4,7 +4,7 @@
 # DATASET.links, so that "who got a link to X since T" is one query:
 #
 #   SELECT publish_time, caller, subscription, source_message_id, job_id,
-#          generation, method, expires_at, signer_identity, fingerprint
+#          submitter, generation, method, expires_at, signer_identity, fingerprint
 #   FROM `PROJECT.AUDIT_DATASET.links`  -- audit_dataset, default linkissuer_audit
 #   WHERE bucket = 'example-media' AND object = 'reports/q3.pdf'
 #     AND publish_time >= TIMESTAMP '2026-01-01'
@@ -30,6 +30,7 @@ locals {
     { name = "subscription", type = "STRING", mode = "NULLABLE" },
     { name = "source_message_id", type = "STRING", mode = "NULLABLE" },
     { name = "job_id", type = "STRING", mode = "NULLABLE" },
+    { name = "submitter", type = "STRING", mode = "NULLABLE" },
     { name = "token_id", type = "STRING", mode = "NULLABLE" },
     { name = "bucket", type = "STRING", mode = "REQUIRED" },
     { name = "object", type = "STRING", mode = "REQUIRED" },
