@@ -3,7 +3,6 @@ package links
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -53,9 +52,7 @@ func (h *Issuer) Handle(ctx context.Context, m *worker.Message) ([]worker.Output
 	if err != nil {
 		return nil, err
 	}
-	var ev *schema.ObjectEvent
-	switch kind {
-	case schema.KindJob:
+	if kind == schema.KindJob {
 		if h.Jobs == nil {
 			if _, err := schema.ParseJob(ctx, m.Data); err != nil {
 				return nil, err
@@ -63,13 +60,8 @@ func (h *Issuer) Handle(ctx context.Context, m *worker.Message) ([]worker.Output
 			return nil, failure.Permanent(failure.CodeUnknownSchema, errors.New("this worker does not run jobs (no jobs handler configured)"))
 		}
 		return h.Jobs(ctx, m)
-	case schema.KindGCSNotification:
-		ev, err = schema.ParseGCSNotification(ctx, m.Attributes, m.Data)
-	case schema.KindCloudEvent:
-		ev, err = schema.ParseCloudEventAttributes(ctx, m.Attributes, m.Data)
-	default:
-		return nil, failure.Permanent(failure.CodeUnknownSchema, fmt.Errorf("cannot route message of kind %s", kind))
 	}
+	ev, err := schema.ParseObjectEvent(ctx, kind, m.Attributes, m.Data)
 	if err != nil {
 		return nil, err
 	}

@@ -115,3 +115,17 @@ func Parse(ctx context.Context, attrs map[string]string, data []byte) (*Input, e
 	}
 	return in, nil
 }
+
+// ParseObjectEvent parses a message Route found to be an object event (a
+// GCS notification or a CloudEvent) into the one ObjectEvent every event
+// source yields. A new event source is a Kind, a case in Route and a case
+// here: nothing outside schema branches on the source.
+func ParseObjectEvent(ctx context.Context, kind Kind, attrs map[string]string, data []byte) (*ObjectEvent, error) {
+	switch kind {
+	case KindGCSNotification:
+		return ParseGCSNotification(ctx, attrs, data)
+	case KindCloudEvent:
+		return ParseCloudEventAttributes(ctx, attrs, data)
+	}
+	return nil, fieldErr(CodeUnknownSchema, "attributes", "cannot read a message of kind %s as an object event", kind)
+}

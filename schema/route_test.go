@@ -104,3 +104,14 @@ func TestScanJSONBadStrings(t *testing.T) {
 		})
 	}
 }
+
+func TestParseObjectEventRefusesOtherKinds(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []Kind{KindJob, KindUnknown} {
+		_, err := ParseObjectEvent(context.Background(), kind, nil, []byte(`{}`))
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Code != CodeUnknownSchema {
+			t.Errorf("ParseObjectEvent(%s) = %v, want a FieldError with %s", kind, err, CodeUnknownSchema)
+		}
+	}
+}
