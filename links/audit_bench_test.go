@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,12 +110,13 @@ func BenchmarkIssueLinkAudit(b *testing.B) {
 			if rec != nil {
 				h.Audit = rec
 			}
+			var n atomic.Int64 // distinct objects: identical requests would be signed once (the engine shares them)
 			b.SetParallelism(benchParallelism)
 			b.ResetTimer()
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					_, err := h.Issue(ctx, policy.Request{Bucket: "bench", Object: "o.txt"}, schema.LinkObject{Generation: 1, Size: 1}, schema.LinkSource{MessageID: "m"})
+					_, err := h.Issue(ctx, policy.Request{Bucket: "bench", Object: fmt.Sprintf("o-%d.txt", n.Add(1))}, schema.LinkObject{Generation: 1, Size: 1}, schema.LinkSource{MessageID: "m"})
 					if err != nil {
 						b.Error(err)
 						return
