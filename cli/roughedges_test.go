@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"github.com/linkissuer/linkissuer/app"
+	"github.com/linkissuer/linkissuer/config"
+
 	"context"
 	"regexp"
 	"strings"
@@ -108,14 +111,24 @@ func TestUniverseDomain(t *testing.T) {
 	}
 	t.Run("worker, serve and export options", func(t *testing.T) {
 		for _, cmd := range []string{"worker", "serve", "export"} {
-			var f serviceFlags
 			fs := newFlagSet(Env{Stderr: &strings.Builder{}, Getenv: func(k string) string { return universe[k] }}, cmd, "")
-			if cmd == "export" {
-				registerUniverseDomain(fs, Env{Getenv: func(k string) string { return universe[k] }}, &f.universeDomain)
-			} else {
-				f.register(fs, Env{Getenv: func(k string) string { return universe[k] }})
+			getenv := func(k string) string { return universe[k] }
+			var u *config.URL
+			switch cmd {
+			case "export":
+				var c config.Export
+				c.Register(fs, getenv)
+				u = &c.URL
+			case "serve":
+				var c config.Serve
+				c.Register(fs, getenv)
+				u = &c.URL
+			default:
+				var c config.Worker
+				c.Register(fs, getenv)
+				u = &c.URL
 			}
-			o, err := f.signOptions(Env{Getenv: func(string) string { return "" }})
+			o, err := app.SignOptions(u)
 			if err != nil {
 				t.Fatal(err)
 			}
