@@ -12,7 +12,9 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"go.uber.org/zap"
 
+	"github.com/linkissuer/linkissuer/app"
 	"github.com/linkissuer/linkissuer/audit"
+	"github.com/linkissuer/linkissuer/sign"
 )
 
 // auditFlags configure the audit trail of `worker` and `serve`.
@@ -68,6 +70,13 @@ func (a *auditFlags) recorder(client *pubsub.Client, cred *credentials, keyFile 
 		defer cancel()
 		_ = rec.Flush(ctx) // what is still unwritten then is lost, as fail-open allows
 	}, nil
+}
+
+// recorderFunc is recorder as the service builder's audit hook.
+func (a *auditFlags) recorderFunc(keyFile string) app.AuditFunc {
+	return func(client *pubsub.Client, signer sign.Signer, log *zap.Logger, delay time.Duration) (*audit.Recorder, func(), error) {
+		return a.recorder(client, &credentials{signer: signer}, keyFile, log, delay)
+	}
 }
 
 // keyID is a JSON key file's private_key_id, or "" (PEM files, keyless,

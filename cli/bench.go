@@ -61,7 +61,8 @@ func Bench(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "linkissuer bench: give --service-account (or --keyless) to measure IAM signBlob")
 		return ExitUsage
 	}
-	blob, err := iam.NewSigner(ctx, iam.Options{Email: f.keyless.serviceAccount, Delegates: f.keyless.delegates, Endpoint: f.keyless.iamEndpoint})
+	blob, err := iam.NewSigner(ctx, iam.Options{Email: f.keyless.ServiceAccount, Delegates: f.keyless.Delegates, Endpoint: f.keyless.IAMEndpoint,
+		CredentialsFile: f.keyless.CredentialsFile, GcloudConfigDir: f.keyless.GcloudConfigDir})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "linkissuer bench: %v\n", err)
 		return ExitFailure

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/linkissuer/linkissuer/config"
+
 	"bufio"
 	"context"
 	"encoding/json"
@@ -49,7 +51,7 @@ func (d *demoRun) export(ctx context.Context) error {
 		return err
 	}
 	defer gcs.Close()
-	cred, err := loadKeyless(ctx, d.env, &keylessFlags{serviceAccount: st.IAM.Email(), iamEndpoint: st.IAM.Endpoint()})
+	cred, err := loadKeyless(ctx, d.env, &keylessFlags{config.Keyless{ServiceAccount: st.IAM.Email(), IAMEndpoint: st.IAM.Endpoint()}})
 	if err != nil {
 		return err
 	}

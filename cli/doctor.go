@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/linkissuer/linkissuer/config"
+
 	"context"
 	"fmt"
 	"net/http"
@@ -32,11 +34,13 @@ Exit status: 0 when nothing failed, 1 when a check failed, 2 for usage.`
 
 // Doctor implements `linkissuer doctor`.
 func Doctor(ctx context.Context, env Env, args []string) int {
-	var f serviceFlags
+	var f config.Service
+	var audit auditFlags
 	var subs string
 	var timeout time.Duration
 	fs := newFlagSet(env, "doctor", doctorUsage)
-	f.register(fs, env)
+	f.Register(fs, env.Getenv)
+	audit.register(fs, env) // a deployment's audit settings are accepted here too
 	fs.StringVar(&subs, "subscription", envString(env, "LINKISSUER_SUBSCRIPTION", ""), "comma-separated subscriptions the workers pull from [$LINKISSUER_SUBSCRIPTION]")
 	fs.DurationVar(&timeout, "timeout", envDuration(env, "LINKISSUER_DOCTOR_TIMEOUT", 30*time.Second), "bound on each check [$LINKISSUER_DOCTOR_TIMEOUT]")
 	if err := parseFlags(fs, env, args); err != nil {
@@ -46,7 +50,7 @@ func Doctor(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "linkissuer doctor: unexpected arguments %q\n", fs.Args())
 		return ExitUsage
 	}
-	if f.project == "" {
+	if f.Project == "" {
 		fmt.Fprintln(env.Stderr, "linkissuer doctor: --project (or $GOOGLE_CLOUD_PROJECT) is required")
 		return ExitUsage
 	}
@@ -55,14 +59,14 @@ func Doctor(ctx context.Context, env Env, args []string) int {
 	var runtime string
 	results := preflight.Run(ctx, timeout, preflight.RuntimeAccount(preflight.Metadata{}, &runtime))
 	var checks []preflight.Check
-	if f.cred.keyless.requested() {
-		endpoint := f.cred.keyless.iamEndpoint
+	if f.Cred.Keyless.Requested() {
+		endpoint := f.Cred.Keyless.IAMEndpoint
 		if endpoint == "" {
 			endpoint = "https://iamcredentials.googleapis.com/"
 		}
 		checks = append(checks, preflight.Reachable(&http.Client{Timeout: timeout}, "IAM Credentials API", endpoint))
 	}
-	cred, err := loadCredentials(ctx, env, &f.cred)
+	cred, err := loadCredentials(ctx, env, &credFlags{f.Cred})
 	if err != nil {
 		checks = append(checks, preflight.Static("signer", preflight.Fixf(err, "give --key-file, --hmac-access-id, or --service-account/--keyless")))
 	} else {
@@ -70,20 +74,20 @@ func Doctor(ctx context.Context, env Env, args []string) int {
 		checks = append(checks, preflight.Signs(cred.signer, &runtime))
 	}
 
-	client, err := pubsub.NewClient(ctx, f.project)
+	client, err := pubsub.NewClient(ctx, f.Project)
 	if err != nil {
 		checks = append(checks, preflight.Static("Pub/Sub client", err))
 	} else {
 		defer client.Close()
-		ps := preflight.PubSub{Client: client, Project: f.project}
+		ps := preflight.PubSub{Client: client, Project: f.Project}
 		for _, s := range splitList(subs) {
 			checks = append(checks,
 				preflight.Subscription(ps, s, runtime),
 				preflight.DeadLetterPolicy(ps, s),
-				preflight.DeadLetterAgent(ps, ps, f.project, s))
+				preflight.DeadLetterAgent(ps, ps, f.Project, s))
 		}
 		for _, t := range []struct{ flag, name string }{
-			{"--results-topic", f.resultsTopic}, {"--errors-topic", f.errorsTopic}, {"--jobs-topic", f.jobsTopic},
+			{"--results-topic", f.ResultsTopic}, {"--errors-topic", f.ErrorsTopic}, {"--jobs-topic", f.Jobs.Topic},
 		} {
 			if t.name != "" {
 				checks = append(checks, preflight.Topic(ps, t.flag, t.name, runtime))
@@ -91,7 +95,7 @@ func Doctor(ctx context.Context, env Env, args []string) int {
 		}
 	}
 
-	if buckets := allowBuckets(f.allow); len(buckets) > 0 {
+	if buckets := allowBuckets(f.Policy.Allow); len(buckets) > 0 {
 		gcs, err := storageClient(ctx, env)
 		if err != nil {
 			checks = append(checks, preflight.StorageClient(err))

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/api/option"
 	htransport "google.golang.org/api/transport/http"
 
+	"github.com/linkissuer/linkissuer/app"
 	"github.com/linkissuer/linkissuer/durable"
 	"github.com/linkissuer/linkissuer/links"
 	"github.com/linkissuer/linkissuer/revocation"
@@ -127,22 +128,22 @@ func (d *durableFlags) check() error {
 // server builds the durable-link server over the service's link handler
 // and, with --revocations, starts the revocation poller, which stops with
 // ctx.
-func (d *durableFlags) server(ctx context.Context, env Env, svc *service, auth durable.Authenticator) (*durable.Server, error) {
-	issuer := &links.Sync{Links: svc.links}
-	if svc.storage != nil {
-		issuer.Objects = links.GCSObjects{Client: svc.storage}
+func (d *durableFlags) server(ctx context.Context, env Env, svc *app.Service, auth durable.Authenticator) (*durable.Server, error) {
+	issuer := &links.Sync{Links: svc.Links}
+	if svc.Storage != nil {
+		issuer.Objects = links.GCSObjects{Client: svc.Storage}
 	}
-	ring, err := d.keyRing(ctx, svc.log)
+	ring, err := d.keyRing(ctx, svc.Log)
 	if err != nil {
 		return nil, err
 	}
-	o := durable.Options{Ring: ring, Issuer: issuer, Audit: svc.links.Audit, Auth: auth,
-		PublicURL: d.publicURL, MaxTTL: d.maxTTL, LinkTTL: d.linkTTL, Logger: svc.log}
-	if r, ok := svc.links.Audit.(durable.RefusalAuditor); ok {
+	o := durable.Options{Ring: ring, Issuer: issuer, Audit: svc.Links.Audit, Auth: auth,
+		PublicURL: d.publicURL, MaxTTL: d.maxTTL, LinkTTL: d.linkTTL, Logger: svc.Log}
+	if r, ok := svc.Links.Audit.(durable.RefusalAuditor); ok {
 		o.Refusals = r
 	}
 	if d.revocations != "" {
-		p, err := d.startPoller(ctx, env, svc.log)
+		p, err := d.startPoller(ctx, env, svc.Log)
 		if err != nil {
 			return nil, err
 		}

@@ -73,18 +73,3 @@ func TestEnvLookup(t *testing.T) {
 		t.Fatalf("BAD: got %v, want an *EnvError naming BAD", err)
 	}
 }
-
-// The job settings that have no flag are checked the same way.
-func TestJobKnobsFromEnv(t *testing.T) {
-	env := Env{Getenv: func(k string) string {
-		return map[string]string{"LINKISSUER_JOBS_SHARD_SIZE": "10k", "LINKISSUER_JOBS_CONCURRENCY": "16"}[k]
-	}}
-	k, err := jobKnobsFromEnv(env)
-	var ee *EnvError
-	if !errors.As(err, &ee) || ee.Var != "LINKISSUER_JOBS_SHARD_SIZE" {
-		t.Fatalf("got %v, want an *EnvError naming LINKISSUER_JOBS_SHARD_SIZE", err)
-	}
-	if k.concurrency != 16 {
-		t.Errorf("concurrency %d, want 16", k.concurrency)
-	}
-}

@@ -11,17 +11,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/storage"
-	"google.golang.org/api/option"
 
-	"github.com/linkissuer/linkissuer/gcsstore"
+	"github.com/linkissuer/linkissuer/app"
+	"github.com/linkissuer/linkissuer/config"
 	"github.com/linkissuer/linkissuer/jobs"
-	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 )
@@ -203,26 +201,17 @@ func readObjectNames(env Env, file string) ([]schema.ObjectRef, error) {
 
 // exportFlags is the parsed command line of `linkissuer export`.
 type exportFlags struct {
-	job         jobFlags
-	url         serviceFlags // credentials and URL shape only
-	concurrency int
-	json        bool
+	job  jobFlags
+	cfg  config.Export
+	json bool
 }
 
-// Export implements `linkissuer export`.
+// Export implements `linkissuer export`: parse, validate, build, run.
 func Export(ctx context.Context, env Env, args []string) int {
 	var f exportFlags
 	fs := newFlagSet(env, "export", exportUsage)
 	f.job.register(fs, env)
-	f.url.cred.register(fs, env)
-	fs.StringVar(&f.url.style, "style", "path", "URL style: path, virtual or bound")
-	fs.StringVar(&f.url.hostname, "hostname", "", "explicit URL host, or the bucket-bound domain with --style bound")
-	fs.StringVar(&f.url.endpoint, "endpoint", envString(env, "LINKISSUER_ENDPOINT", ""), "storage endpoint for the URLs, [scheme://]host[:port] [$LINKISSUER_ENDPOINT]")
-	fs.StringVar(&f.url.scheme, "scheme", "https", "http or https")
-	fs.StringVar(&f.url.region, "region", "auto", "credential-scope region")
-	registerUniverseDomain(fs, env, &f.url.universeDomain)
-	fs.BoolVar(&f.url.allowLong, "allow-long-keyless", false, "allow keyless URLs beyond 12h")
-	fs.IntVar(&f.concurrency, "concurrency", envInt(env, "LINKISSUER_CONCURRENCY", 0), "objects in flight (default 4 x CPUs with a key, 2 x --sign-in-flight keyless) [$LINKISSUER_CONCURRENCY]")
+	f.cfg.Register(fs, env.Getenv)
 	fs.BoolVar(&f.json, "json", false, "print the completion message (linkissuer.job_done.v1) as JSON instead of a summary")
 	positional, err := parseFlagsInterspersed(fs, env, args)
 	if err != nil {
@@ -233,7 +222,7 @@ func Export(ctx context.Context, env Env, args []string) int {
 		return ExitUsage
 	}
 	if strings.HasPrefix(positional[0], "s3://") {
-		fmt.Fprintln(env.Stderr, "linkissuer export: export signs Cloud Storage objects; for an S3-compatible source, submit the job (linkissuer submit s3://...) to a worker configured with $LINKISSUER_S3_*")
+		fmt.Fprintln(env.Stderr, "linkissuer export: export signs Cloud Storage objects; for an S3-compatible source, submit the job (linkissuer submit s3://...) to a worker configured with --s3-region and the other --s3-* flags")
 		return ExitUsage
 	}
 	job, err := f.job.build(env, positional[0], time.Now())
@@ -241,114 +230,38 @@ func Export(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "linkissuer export: %v\n", err)
 		return ExitUsage
 	}
-	run, err := newExportRun(ctx, env, &f, job)
+	if err := f.cfg.Validate(); err != nil {
+		fmt.Fprintf(env.Stderr, "linkissuer export: %v\n", strings.ReplaceAll(err.Error(), "\n", "\nlinkissuer export: "))
+		return ExitUsage
+	}
+	r := &exportRun{env: env, f: &f}
+	r.export, err = app.NewExport(ctx, &f.cfg, job, func(ok bool) { r.prog.Add(ok) })
+	var ee *app.ExpiryError
+	if errors.As(err, &ee) {
+		err = expiryError("--duration", f.job.duration, ee.Limit, ee.Err)
+	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "linkissuer export: %v\n", err)
 		return ExitUsage
 	}
-	defer run.close()
-	return run.run(ctx, job)
-}
-
-// exportRun is one export's clients and runner.
-type exportRun struct {
-	env     Env
-	f       *exportFlags
-	gcs     *gcsstore.Client
-	runner  *jobs.Runner
-	prog    *progress
-	closers []func()
-}
-
-func newExportRun(ctx context.Context, env Env, f *exportFlags, job *schema.Job) (*exportRun, error) {
-	r := &exportRun{env: env, f: f}
-	ok := false
-	defer func() {
-		if !ok {
-			r.close()
-		}
-	}()
-	opts, err := f.url.signOptions(env)
-	if err != nil {
-		return nil, err
-	}
-	cred, err := loadCredentials(ctx, env, &f.url.cred)
-	if err != nil {
-		return nil, err
-	}
-	r.closers = append(r.closers, cred.close)
-	urls, err := sign.New(cred.signer, opts)
-	if err != nil {
-		return nil, err
-	}
-	expiry, err := job.Expiry()
-	if err != nil {
-		return nil, err
-	}
-	if err := sign.CheckExpiry(expiry, urls.MaxExpiry()); err != nil {
-		return nil, expiryError("--duration", f.job.duration, urls.MaxExpiry(), err)
-	}
-	client, err := storageClient(ctx, env)
-	if err != nil {
-		return nil, err
-	}
-	r.closers = append(r.closers, func() { client.Close() })
-	r.gcs = gcsstore.New(client)
-	// The user asked for these links: the policy only bounds them to the
-	// job's own buckets, method and lifetime.
-	manifestBucket, _, err := schema.ParseGCSURI("--manifest", job.Output.Manifest.URI)
-	if err != nil {
-		return nil, err
-	}
-	pol, err := policy.New(policy.Config{
-		Allow:             []string{job.Source.Bucket, manifestBucket},
-		Methods:           []string{job.Method, "GET"},
-		DefaultExpiry:     expiry,
-		MaxExpiry:         expiry,
-		AllowControlChars: true,
-	})
-	if err != nil {
-		return nil, err
-	}
-	concurrency := f.concurrency
-	if concurrency <= 0 {
-		concurrency = 4 * runtime.NumCPU()
-		if cred.engine != nil {
-			concurrency = 2 * cred.engine.Options().MaxInFlight
-		}
-	}
+	defer r.export.Close()
 	r.prog = startProgress(env.Stderr, "export "+strings.TrimSuffix("gs://"+job.Source.Bucket+"/"+job.Source.Prefix, "/"), "listed")
-	r.closers = append(r.closers, r.prog.Stop)
-	r.runner, err = jobs.New(jobs.Options{
-		Backends: jobs.GCSOnly(jobs.Backend{Source: r.gcs, Signer: urls, Store: r.gcs}), Policy: pol, Concurrency: concurrency,
-		OnObject: r.prog.Add,
-	})
-	if err != nil {
-		return nil, err
-	}
-	ok = true
-	return r, nil
+	defer r.prog.Stop()
+	return r.run(ctx, job)
+}
+
+// exportRun is one export's runner and progress line.
+type exportRun struct {
+	env    Env
+	f      *exportFlags
+	export *app.Export
+	prog   *progress
 }
 
 // storageClient honours STORAGE_EMULATOR_HOST from env (the storage
 // library itself reads only the process environment).
 func storageClient(ctx context.Context, env Env) (*storage.Client, error) {
-	host := env.Getenv("STORAGE_EMULATOR_HOST")
-	if host == "" {
-		return storage.NewClient(ctx)
-	}
-	if !strings.Contains(host, "://") {
-		host = "http://" + host
-	}
-	return storage.NewClient(ctx, option.WithEndpoint(strings.TrimSuffix(host, "/")+"/storage/v1/"), option.WithoutAuthentication())
-}
-
-// close releases what newExportRun made, last first.
-func (r *exportRun) close() {
-	for i := len(r.closers) - 1; i >= 0; i-- {
-		r.closers[i]()
-	}
-	r.closers = nil
+	return app.StorageClient(ctx, env.Getenv("STORAGE_EMULATOR_HOST"))
 }
 
 func (r *exportRun) run(ctx context.Context, job *schema.Job) int {
@@ -358,12 +271,12 @@ func (r *exportRun) run(ctx context.Context, job *schema.Job) int {
 		counting.Add(1)
 		go func() {
 			defer counting.Done()
-			if n, err := jobs.Count(cctx, r.gcs, &job.Source); err == nil {
+			if n, err := jobs.Count(cctx, r.export.GCS, &job.Source); err == nil {
 				r.prog.SetTotal(n)
 			}
 		}()
 	}
-	done, err := r.runner.Run(ctx, job)
+	done, err := r.export.Runner.Run(ctx, job)
 	stopCount()
 	counting.Wait()
 	r.prog.Stop()

@@ -20,6 +20,7 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"go.uber.org/zap"
 
+	"github.com/linkissuer/linkissuer/app"
 	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/durable"
 	"github.com/linkissuer/linkissuer/links"
@@ -190,7 +191,7 @@ func newReplica(t testing.TB, ctx context.Context, gcs *fakestorage.Server, pk *
 	t.Cleanup(func() { _ = storage.Close() })
 	d := durableFlags{enabled: true, loaded: keys, publicURL: "https://links.example.com", maxTTL: durable.DefaultMaxTTL,
 		linkTTL: durable.DefaultLinkTTL, revocations: "gs://cfg/revocations.json", revInterval: interval, revMaxAge: 10 * interval}
-	svc := &service{links: &links.Issuer{Signer: urls, Policy: pol, Audit: rec}, storage: storage, log: zap.NewNop()}
+	svc := &app.Service{Links: &links.Issuer{Signer: urls, Policy: pol, Audit: rec}, Storage: storage, Log: zap.NewNop()}
 	srv, err := d.server(ctx, env, svc, anyCaller{})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"github.com/linkissuer/linkissuer/app"
+	"github.com/linkissuer/linkissuer/config"
+
 	"context"
 	"regexp"
 	"strings"
@@ -30,10 +33,10 @@ func TestMessagesNameFlags(t *testing.T) {
 	}{
 		{name: "sign beyond the keyless cap", cmd: Sign, args: append(keyless, "--duration", "13h", "gs://bkt/o"), want: "--allow-long-keyless lifts the cap"},
 		{name: "form beyond the keyless cap", cmd: Form, args: append(keyless, "--duration", "13h", "gs://bkt/o"), want: "--allow-long-keyless lifts the cap"},
-		{name: "negative in-flight", cmd: Sign, args: append(keyless, "--sign-in-flight", "-1", "gs://bkt/o"), want: "--sign-in-flight -1"},
-		{name: "negative ceiling", cmd: Sign, args: append(keyless, "--sign-rate-ceiling", "-5", "gs://bkt/o"), want: "--sign-rate-ceiling -5"},
-		{name: "serve without push emails", cmd: Serve, args: []string{"--allow", "b"}, want: "--push-emails is empty"},
-		{name: "serve with a bad push email", cmd: Serve, args: []string{"--allow", "b", "--push-emails", "pubsub"}, want: `--push-emails: "pubsub" is not an email`},
+		{name: "negative in-flight", cmd: Sign, args: append(keyless, "--sign-in-flight", "-1", "gs://bkt/o"), want: "--sign-in-flight / LINKISSUER_SIGN_IN_FLIGHT: must not be negative (0 is the default, 64), got -1"},
+		{name: "negative ceiling", cmd: Sign, args: append(keyless, "--sign-rate-ceiling", "-5", "gs://bkt/o"), want: "--sign-rate-ceiling / LINKISSUER_SIGN_RATE_CEILING: must not be negative (0 is no cap), got -5"},
+		{name: "serve without push emails", cmd: Serve, args: []string{"--allow", "b"}, want: "--push-emails / LINKISSUER_PUSH_EMAILS: is empty"},
+		{name: "serve with a bad push email", cmd: Serve, args: []string{"--allow", "b", "--push-emails", "pubsub"}, want: `--push-emails / LINKISSUER_PUSH_EMAILS: "pubsub" is not an email`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := runCmd(t, tc.cmd, "", nil, tc.args...)
@@ -108,14 +111,24 @@ func TestUniverseDomain(t *testing.T) {
 	}
 	t.Run("worker, serve and export options", func(t *testing.T) {
 		for _, cmd := range []string{"worker", "serve", "export"} {
-			var f serviceFlags
 			fs := newFlagSet(Env{Stderr: &strings.Builder{}, Getenv: func(k string) string { return universe[k] }}, cmd, "")
-			if cmd == "export" {
-				registerUniverseDomain(fs, Env{Getenv: func(k string) string { return universe[k] }}, &f.universeDomain)
-			} else {
-				f.register(fs, Env{Getenv: func(k string) string { return universe[k] }})
+			getenv := func(k string) string { return universe[k] }
+			var u *config.URL
+			switch cmd {
+			case "export":
+				var c config.Export
+				c.Register(fs, getenv)
+				u = &c.URL
+			case "serve":
+				var c config.Serve
+				c.Register(fs, getenv)
+				u = &c.URL
+			default:
+				var c config.Worker
+				c.Register(fs, getenv)
+				u = &c.URL
 			}
-			o, err := f.signOptions(Env{Getenv: func(string) string { return "" }})
+			o, err := app.SignOptions(u)
 			if err != nil {
 				t.Fatal(err)
 			}

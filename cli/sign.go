@@ -289,7 +289,7 @@ func (r *signRun) startAudit(ctx context.Context, env Env, f *signFlags, cred *c
 	if err != nil {
 		return err
 	}
-	rec, stop, err := f.audit.recorder(client, cred, f.cred.keyFile, log, 10*time.Millisecond)
+	rec, stop, err := f.audit.recorder(client, cred, f.cred.KeyFile, log, 10*time.Millisecond)
 	if err != nil {
 		return err
 	}

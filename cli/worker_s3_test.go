@@ -1,6 +1,10 @@
 package cli
 
 import (
+	"flag"
+	"github.com/linkissuer/linkissuer/app"
+	"github.com/linkissuer/linkissuer/config"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -27,7 +31,8 @@ import (
 	"github.com/linkissuer/linkissuer/worker"
 )
 
-// The worker's own wiring (jobsRunner, configured by $LINKISSUER_S3_*)
+// The worker's own wiring (app.JobsRunner, configured by $LINKISSUER_S3_*
+// through config.Worker)
 // serves a job whose source is a real S3 server (MinIO) and writes its
 // manifest to that store (s3:// URI) or to Cloud Storage (gs://, here
 // fake-gcs-server). Every manifest URL must download its object's bytes.
@@ -41,12 +46,14 @@ func TestWorkerJobsFromS3Source(t *testing.T) {
 	}
 	t.Cleanup(srv.Stop)
 	env := map[string]string{
-		s3store.EnvS3Region:   srv.Region,
-		s3store.EnvS3Endpoint: srv.Endpoint,
-		s3store.EnvS3AccessID: srv.AccessKey,
-		s3store.EnvS3Secret:   srv.SecretKey,
+		"LINKISSUER_S3_REGION":    srv.Region,
+		"LINKISSUER_S3_ENDPOINT":  srv.Endpoint,
+		"LINKISSUER_S3_ACCESS_ID": srv.AccessKey,
+		"LINKISSUER_S3_SECRET":    srv.SecretKey,
 	}
-	cfg, err := s3store.ConfigFromEnv(func(k string) string { return env[k] })
+	var c config.Worker
+	c.Register(flag.NewFlagSet("worker", flag.ContinueOnError), func(k string) string { return env[k] })
+	cfg, err := app.S3Config(&c.S3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +99,7 @@ func TestWorkerJobsFromS3Source(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f serviceFlags
-	runner, err := f.jobsRunner(Env{Getenv: func(k string) string { return env[k] }}, gcs, urls, pol, nil, &credentials{}, nil, zap.NewNop())
+	runner, err := app.JobsRunner(&c.Service, gcs, urls, pol, nil, nil, nil, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,47 +127,16 @@ func (k HMACKey) String() string { return "HMACKey{" + k.AccessID + " secret:RED
 // GoString shows the access ID only.
 func (k HMACKey) GoString() string { return k.String() }
 
-// keyEnv names the variables one key is read from.
-type keyEnv struct{ accessID, secretFile, secret string }
-
-// Environment variables of linkissuer's own HMAC key (GCS links and
-// `linkissuer sign`), and the AWS pair loadKey falls back to.
-const (
-	EnvAccessID   = "LINKISSUER_HMAC_ACCESS_ID"
-	EnvSecret     = "LINKISSUER_HMAC_SECRET"
-	EnvSecretFile = "LINKISSUER_HMAC_SECRET_FILE"
-	EnvAWSID      = "AWS_ACCESS_KEY_ID"
-	EnvAWSSecret  = "AWS_SECRET_ACCESS_KEY"
-)
-
-// loadKey finds an HMAC key without ever taking the secret from a
+// ReadKey returns the key accessID with its secret: secretFile's contents
+// (trimmed) when it is set, else secret. The secret never comes from a
 // command-line value (which would show in process listings and shell
-// history). The access ID is accessID, else $names.accessID. The secret
-// comes from secretFile, else $names.secretFile, else $names.secret. When
-// none of these is set, the AWS pair $AWS_ACCESS_KEY_ID /
-// $AWS_SECRET_ACCESS_KEY is used, both or neither. getenv is os.Getenv in
-// production and a map lookup in tests.
-func loadKey(getenv func(string) string, names keyEnv, accessID, secretFile string) (HMACKey, error) {
+// history): callers take it from a file or a variable. Errors never show
+// the secret.
+func ReadKey(accessID, secretFile, secret string) (HMACKey, error) {
 	if accessID == "" {
-		accessID = getenv(names.accessID)
+		return HMACKey{}, &sign.InputError{Field: "hmac", Reason: "a secret is configured but no access ID"}
 	}
-	if secretFile == "" {
-		secretFile = getenv(names.secretFile)
-	}
-	if accessID == "" && secretFile == "" && getenv(names.secret) == "" {
-		id, secret := getenv(EnvAWSID), getenv(EnvAWSSecret)
-		if id != "" && secret != "" {
-			return HMACKey{AccessID: id, Secret: secret}, nil
-		}
-		return HMACKey{}, &sign.InputError{Field: "hmac", Reason: fmt.Sprintf(
-			"no HMAC key: set $%s with $%s or $%s (or $%s and $%s)", names.accessID, names.secretFile, names.secret, EnvAWSID, EnvAWSSecret)}
-	}
-	if accessID == "" {
-		return HMACKey{}, &sign.InputError{Field: "hmac", Reason: "a secret is configured but no access ID ($" + names.accessID + ")"}
-	}
-	var secret string
-	switch {
-	case secretFile != "":
+	if secretFile != "" {
 		data, err := os.ReadFile(secretFile)
 		if err != nil {
 			return HMACKey{}, fmt.Errorf("reading the HMAC secret: %w", err)
@@ -176,47 +145,9 @@ func loadKey(getenv func(string) string, names keyEnv, accessID, secretFile stri
 		if secret == "" {
 			return HMACKey{}, &sign.InputError{Field: "hmac", Reason: "secret file " + secretFile + " is empty"}
 		}
-	default:
-		secret = getenv(names.secret)
 	}
 	if secret == "" {
-		return HMACKey{}, &sign.InputError{Field: "hmac", Reason: fmt.Sprintf("access ID %s has no secret: set $%s or $%s", accessID, names.secretFile, names.secret)}
+		return HMACKey{}, &sign.InputError{Field: "hmac", Reason: "access ID " + accessID + " has no secret"}
 	}
 	return HMACKey{AccessID: accessID, Secret: secret}, nil
-}
-
-// Environment variables ConfigFromEnv reads. They are apart from the
-// LINKISSUER_HMAC_* ones, which choose the signer of `linkissuer sign` and
-// of GCS links, so that one worker can serve both stores.
-const (
-	EnvS3Endpoint   = "LINKISSUER_S3_ENDPOINT"
-	EnvS3Region     = "LINKISSUER_S3_REGION"
-	EnvS3Style      = "LINKISSUER_S3_STYLE"
-	EnvS3AccessID   = "LINKISSUER_S3_ACCESS_ID"
-	EnvS3Secret     = "LINKISSUER_S3_SECRET"
-	EnvS3SecretFile = "LINKISSUER_S3_SECRET_FILE"
-)
-
-// ConfigFromEnv reads one S3-compatible store for a worker from the
-// environment: $LINKISSUER_S3_REGION (required; unset means no S3 store,
-// and a nil Config), $LINKISSUER_S3_ENDPOINT, $LINKISSUER_S3_STYLE, and the
-// key from $LINKISSUER_S3_ACCESS_ID with $LINKISSUER_S3_SECRET_FILE or
-// $LINKISSUER_S3_SECRET (else the AWS_* pair).
-func ConfigFromEnv(getenv func(string) string) (*Config, error) {
-	region := getenv(EnvS3Region)
-	if region == "" {
-		if getenv(EnvS3Endpoint) != "" || getenv(EnvS3AccessID) != "" {
-			return nil, &sign.InputError{Field: "region", Reason: "$" + EnvS3Region + " is required with $" + EnvS3Endpoint + " or $" + EnvS3AccessID}
-		}
-		return nil, nil
-	}
-	key, err := loadKey(getenv, keyEnv{EnvS3AccessID, EnvS3SecretFile, EnvS3Secret}, "", "")
-	if err != nil {
-		return nil, err
-	}
-	c := &Config{Endpoint: getenv(EnvS3Endpoint), Region: region, Style: getenv(EnvS3Style), Key: key}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	return c, nil
 }

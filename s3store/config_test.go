@@ -113,7 +113,7 @@ func TestHMACKeyHidesSecret(t *testing.T) {
 	}
 }
 
-func TestLoadKey(t *testing.T) {
+func TestReadKey(t *testing.T) {
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")
 	if err := os.WriteFile(secretFile, []byte("file-secret\n"), 0o600); err != nil {
@@ -124,32 +124,24 @@ func TestLoadKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name       string
-		env        map[string]string
-		accessID   string
-		secretFile string
-		want       HMACKey
-		wantErr    bool
+		name                         string
+		accessID, secretFile, secret string
+		want                         HMACKey
+		wantErr                      bool
 	}{
 		{name: "id and file", accessID: "id", secretFile: secretFile, want: HMACKey{"id", "file-secret"}},
-		{name: "env secret", accessID: "id", env: map[string]string{EnvSecret: "env-secret"}, want: HMACKey{"id", "env-secret"}},
-		{name: "file wins over env", accessID: "id", secretFile: secretFile, env: map[string]string{EnvSecret: "env-secret"}, want: HMACKey{"id", "file-secret"}},
-		{name: "all from env", env: map[string]string{EnvAccessID: "eid", EnvSecretFile: secretFile}, want: HMACKey{"eid", "file-secret"}},
-		{name: "aws pair", env: map[string]string{EnvAWSID: "AKIA", EnvAWSSecret: "aws-secret"}, want: HMACKey{"AKIA", "aws-secret"}},
-		{name: "linkissuer wins over aws", env: map[string]string{EnvAccessID: "eid", EnvSecret: "s", EnvAWSID: "AKIA", EnvAWSSecret: "a"}, want: HMACKey{"eid", "s"}},
-		{name: "aws half pair", env: map[string]string{EnvAWSID: "AKIA"}, wantErr: true},
-		{name: "nothing", wantErr: true},
+		{name: "id and secret", accessID: "id", secret: "env-secret", want: HMACKey{"id", "env-secret"}},
+		{name: "file wins over secret", accessID: "id", secretFile: secretFile, secret: "env-secret", want: HMACKey{"id", "file-secret"}},
 		{name: "id without secret", accessID: "id", wantErr: true},
-		{name: "secret without id", env: map[string]string{EnvSecret: "s"}, wantErr: true},
+		{name: "secret without id", secret: "s", wantErr: true},
 		{name: "missing file", accessID: "id", secretFile: filepath.Join(dir, "nope"), wantErr: true},
 		{name: "empty file", accessID: "id", secretFile: emptyFile, wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			getenv := func(k string) string { return tc.env[k] }
-			got, err := loadKey(getenv, keyEnv{EnvAccessID, EnvSecretFile, EnvSecret}, tc.accessID, tc.secretFile)
+			got, err := ReadKey(tc.accessID, tc.secretFile, tc.secret)
 			if tc.wantErr {
 				if err == nil {
-					t.Errorf("loadKey = %v, want an error", got)
+					t.Errorf("ReadKey = %v, want an error", got)
 				}
 				if err != nil && strings.Contains(err.Error(), "secret\n") {
 					t.Errorf("error shows file contents: %v", err)
@@ -157,51 +149,7 @@ func TestLoadKey(t *testing.T) {
 				return
 			}
 			if err != nil || got != tc.want {
-				t.Errorf("loadKey = %v (secret %q), %v; want %v (secret %q)", got, got.Secret, err, tc.want, tc.want.Secret)
-			}
-		})
-	}
-}
-
-func TestConfigFromEnv(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		env     map[string]string
-		want    *Config
-		wantErr bool
-	}{
-		{name: "no S3 store", env: map[string]string{EnvAccessID: "gcs-hmac", EnvSecret: "s"}, want: nil},
-		{
-			name: "minio",
-			env:  map[string]string{EnvS3Region: "us-east-1", EnvS3Endpoint: "http://127.0.0.1:9000", EnvS3AccessID: "id", EnvS3Secret: "s3-secret"},
-			want: &Config{Endpoint: "http://127.0.0.1:9000", Region: "us-east-1", Key: HMACKey{"id", "s3-secret"}},
-		},
-		{
-			name: "aws with the AWS pair and a style",
-			env:  map[string]string{EnvS3Region: "eu-west-1", EnvS3Style: "path", EnvAWSID: "AKIA", EnvAWSSecret: "aws"},
-			want: &Config{Region: "eu-west-1", Style: "path", Key: HMACKey{"AKIA", "aws"}},
-		},
-		{
-			name:    "the signing key is not the store key",
-			env:     map[string]string{EnvS3Region: "us-east-1", EnvAccessID: "gcs-hmac", EnvSecret: "s"},
-			wantErr: true,
-		},
-		{name: "endpoint without region", env: map[string]string{EnvS3Endpoint: "http://127.0.0.1:9000"}, wantErr: true},
-		{name: "bad style", env: map[string]string{EnvS3Region: "us-east-1", EnvS3Style: "up", EnvS3AccessID: "id", EnvS3Secret: "s"}, wantErr: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := ConfigFromEnv(func(k string) string { return tc.env[k] })
-			if tc.wantErr {
-				if err == nil {
-					t.Errorf("ConfigFromEnv = %v, want an error", got)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if (got == nil) != (tc.want == nil) || (got != nil && *got != *tc.want) {
-				t.Errorf("ConfigFromEnv = %v, want %v", got, tc.want)
+				t.Errorf("ReadKey = %v (secret %q), %v; want %v (secret %q)", got, got.Secret, err, tc.want, tc.want.Secret)
 			}
 		})
 	}

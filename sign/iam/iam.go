@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -53,6 +52,17 @@ type Options struct {
 	// fields above imply (e.g. option.WithHTTPClient, or
 	// option.WithCredentialsFile for non-default credentials).
 	ClientOptions []option.ClientOption
+	// CredentialsFile and GcloudConfigDir say where email discovery looks
+	// before the metadata server; this package reads no environment, so
+	// the caller passes them (package config reads them from
+	// $GOOGLE_APPLICATION_CREDENTIALS and $CLOUDSDK_CONFIG).
+	// CredentialsFile is an Application Default Credentials file; if it
+	// is set and cannot be read, discovery fails. GcloudConfigDir is
+	// gcloud's configuration directory, whose
+	// application_default_credentials.json (written by `gcloud auth
+	// application-default login`) is read next if it exists.
+	CredentialsFile string
+	GcloudConfigDir string
 }
 
 // Validate reports malformed options. It does not modify o or touch the
@@ -104,7 +114,7 @@ func NewSigner(ctx context.Context, opts Options) (*Signer, error) {
 	email := opts.Email
 	if email == "" {
 		var err error
-		if email, err = discoverEmail(ctx); err != nil {
+		if email, err = discoverEmail(ctx, opts.CredentialsFile, opts.GcloudConfigDir); err != nil {
 			return nil, err
 		}
 	}
@@ -281,12 +291,12 @@ func delegateName(d string) (string, error) {
 }
 
 // discoverEmail finds the signing account the way Application Default
-// Credentials find the caller: the GOOGLE_APPLICATION_CREDENTIALS file,
-// else gcloud's well-known file, else the metadata server.
-func discoverEmail(ctx context.Context) (string, error) {
-	path, explicit := os.Getenv("GOOGLE_APPLICATION_CREDENTIALS"), true
-	if path == "" {
-		path, explicit = wellKnownADCFile(), false
+// Credentials find the caller: the file credentialsFile names, else
+// gcloud's well-known file in gcloudDir, else the metadata server.
+func discoverEmail(ctx context.Context, credentialsFile, gcloudDir string) (string, error) {
+	path, explicit := credentialsFile, true
+	if path == "" && gcloudDir != "" {
+		path, explicit = filepath.Join(gcloudDir, "application_default_credentials.json"), false
 	}
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -314,25 +324,6 @@ func discoverEmail(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("metadata server: %w", err)
 	}
 	return email, nil
-}
-
-// wellKnownADCFile is where `gcloud auth application-default login` writes.
-func wellKnownADCFile() string {
-	const name = "application_default_credentials.json"
-	if dir := os.Getenv("CLOUDSDK_CONFIG"); dir != "" {
-		return filepath.Join(dir, name)
-	}
-	if runtime.GOOS == "windows" {
-		if dir := os.Getenv("APPDATA"); dir != "" {
-			return filepath.Join(dir, "gcloud", name)
-		}
-		return ""
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(home, ".config", "gcloud", name)
 }
 
 // emailFromCredentials names the service account a credentials file acts

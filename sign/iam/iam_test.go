@@ -271,8 +271,9 @@ func TestEmailFromCredentials(t *testing.T) {
 }
 
 // TestIAMSignerDiscoversEmail runs the discovery end to end: the ADC file
-// named by GOOGLE_APPLICATION_CREDENTIALS, else gcloud's well-known file,
-// else the metadata server (a local one: GCE_METADATA_HOST).
+// the caller names (Options.CredentialsFile), else gcloud's well-known file
+// in Options.GcloudConfigDir, else the metadata server (a local one:
+// GCE_METADATA_HOST, which the metadata library reads).
 func TestIAMSignerDiscoversEmail(t *testing.T) {
 	md := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Metadata-Flavor") != "Google" || r.URL.Path != "/computeMetadata/v1/instance/service-accounts/default/email" {
@@ -305,19 +306,17 @@ func TestIAMSignerDiscoversEmail(t *testing.T) {
 		name, adc, cloudsdk, metadata string
 		want                          string // "" for an error
 	}{
-		{"GOOGLE_APPLICATION_CREDENTIALS", saFile, gcloudDir, md.URL, "file@p.iam.gserviceaccount.com"},
+		{"credentials file", saFile, gcloudDir, md.URL, "file@p.iam.gserviceaccount.com"},
 		{"gcloud well-known file", "", gcloudDir, md.URL, "gcloud@p.iam.gserviceaccount.com"},
 		{"metadata server", "", filepath.Join(dir, "none"), md.URL, "runtime@p.iam.gserviceaccount.com"},
 		{"named file missing", filepath.Join(dir, "missing.json"), gcloudDir, md.URL, ""},
 		{"metadata without an account", "", filepath.Join(dir, "none"), emptyMD.URL, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", tc.adc)
-			t.Setenv("CLOUDSDK_CONFIG", tc.cloudsdk)
 			t.Setenv("GCE_METADATA_HOST", strings.TrimPrefix(tc.metadata, "http://"))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			s, err := NewSigner(ctx, Options{Endpoint: "http://127.0.0.1:1/"})
+			s, err := NewSigner(ctx, Options{Endpoint: "http://127.0.0.1:1/", CredentialsFile: tc.adc, GcloudConfigDir: tc.cloudsdk})
 			if tc.want == "" {
 				if err == nil {
 					t.Fatalf("discovered %q, want an error", s.Email())
