@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"flag"
 	"fmt"
 	"io"
 	"net/http/httptest"
@@ -14,6 +15,9 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/emulator/iam"
@@ -37,11 +41,26 @@ import (
 //     before (ByteThreshold 0: one Publish request per record);
 //   - fail-open: records queued (bounded), the link released at once.
 //
-// Report links/s and the ratio to off.
+// Report links/s and the ratio to off, and cpu-us/link: the process's CPU
+// time (user and system, every thread) from the first link to the last
+// record written, per link. The emulators of Google's services run
+// elsewhere (signBlob in this process, but the same in every mode), so a
+// mode's cpu-us/link minus off's is what auditing costs the worker:
+// fingerprint, record, encoding and the Pub/Sub client.
 //
 //	go test -run '^$' -bench IssueLinkAudit -benchtime 3000x ./links
+//
+// With -audit-pubsub-host the Pub/Sub sinks publish to an emulator already
+// running there instead of the one the tests start as a child (which
+// shares the test's CPUs): run it and the benchmark on different cores,
+// in alternating rounds (-count), as BENCHMARKS.md shows:
+//
+//	taskset -c 1 java -jar cloud-pubsub-emulator-*-all.jar --host=127.0.0.1 --port=8786 &
+//	go test -c -o links.test ./links
+//	taskset -c 0 ./links.test -test.run '^$' -test.bench 'IssueLinkAudit/^(off|log|fail-open|fail-closed)$' \
+//	  -test.benchtime 5000x -test.count 5 -audit-pubsub-host 127.0.0.1:8786
 func BenchmarkIssueLinkAudit(b *testing.B) {
-	if emulatorErr != nil {
+	if emulatorErr != nil && *auditPubSubHost == "" {
 		b.Skip(emulatorErr)
 	}
 	ctx := context.Background()
@@ -124,6 +143,7 @@ func BenchmarkIssueLinkAudit(b *testing.B) {
 			b.SetParallelism(benchParallelism)
 			b.ResetTimer()
 			start := time.Now()
+			cpu0 := processCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					_, err := h.Issue(ctx, policy.Request{Bucket: "bench", Object: fmt.Sprintf("o-%d.txt", n.Add(1))}, schema.LinkObject{Generation: 1, Size: 1}, schema.LinkSource{MessageID: "m"})
@@ -140,12 +160,23 @@ func BenchmarkIssueLinkAudit(b *testing.B) {
 				}
 				b.ReportMetric(float64(rec.Failures()), "failures")
 			}
+			if cpu := processCPU(); cpu > 0 {
+				b.ReportMetric(float64((cpu-cpu0).Microseconds())/float64(b.N), "cpu-us/link")
+			}
 		})
 	}
 }
 
+// auditPubSubHost is a Pub/Sub emulator (host:port) for the benchmark's
+// sinks, run apart from the benchmark's CPUs; empty means the tests' own.
+var auditPubSubHost = flag.String("audit-pubsub-host", "", "BenchmarkIssueLinkAudit: publish audit records to the Pub/Sub emulator at host:port (started apart, e.g. on another core) instead of the tests' child emulator")
+
 func newBenchClient(ctx context.Context) (*pubsub.Client, error) {
-	return pubsub.NewClient(ctx, testProject)
+	if *auditPubSubHost == "" {
+		return pubsub.NewClient(ctx, testProject)
+	}
+	return pubsub.NewClient(ctx, testProject, option.WithEndpoint(*auditPubSubHost), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
 }
 
 // benchTopic creates topic with a subscription (so the emulator keeps the
