@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/linkissuer/linkissuer/failure"
+	fleetview "github.com/linkissuer/linkissuer/fleet"
 	"github.com/linkissuer/linkissuer/sign"
 )
 
@@ -336,3 +337,16 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// SetShare sets the rate's set-point, calls per second: this replica's
+// share of a quota shared with other replicas (package fleet computes
+// it). The rate never grows past it, comes back to it after a local cut,
+// and follows it when it moves; a 429 still cuts at once. 0 removes it:
+// the engine finds the quota alone, as without a fleet.
+func (e *Engine) SetShare(perSecond float64) { e.limiter.setShare(time.Now(), perSecond) }
+
+// Load reports what a fleet member publishes: calls admitted and refused
+// (429) so far, the rate and what the quota admitted lately, whether
+// callers wait for the rate (it binds), and whether it paces a per-minute
+// window. With SetShare, an Engine is a fleet.Limiter.
+func (e *Engine) Load() fleetview.Load { return e.limiter.load(time.Now()) }

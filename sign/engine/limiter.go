@@ -5,6 +5,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	fleetview "github.com/linkissuer/linkissuer/fleet"
 )
 
 // Limiter tuning. The rate starts in slow start, doubling every
@@ -133,6 +135,11 @@ type limiter struct {
 	windowDry    bool      // the current window ran dry
 	sinceStart   int       // successes before the first reset
 	windowPauses int
+
+	// The fleet's set-point (see setShare) and the counters it reads.
+	share             float64       // calls per second; 0: none, the limiter works alone
+	wake              chan struct{} // closed when a new share re-books the slots
+	admitted, refused uint64        // calls admitted and refused (429) so far
 }
 
 // ticket is a reservation: send at at, or, if recheck, ask again at at
@@ -237,6 +244,7 @@ func (l *limiter) success(now time.Time, latency time.Duration) {
 		l.latency = latency.Seconds()
 	}
 	l.latency += 0.05 * (latency.Seconds() - l.latency)
+	l.admitted++
 	l.successes.add(now)
 	l.recent.add(now)
 	l.wins[l.winAt] = now
@@ -259,6 +267,13 @@ func (l *limiter) success(now time.Time, latency time.Duration) {
 	if l.binding < 0.5 {
 		return
 	}
+	if l.share > 0 {
+		// A fleet's set-point: the fleet probes above its estimate, not
+		// each replica; after a local cut the rate comes back to the
+		// share quickly.
+		l.rate = min(l.top(), l.rate+fastGrowth*l.share/l.rate)
+		return
+	}
 	if l.slowStart {
 		l.rate += math.Ln2 / slowStartDoubling.Seconds()
 	} else {
@@ -268,7 +283,7 @@ func (l *limiter) success(now time.Time, latency time.Duration) {
 		}
 		l.rate += step * max(l.refRate, minGrowthBase) / l.rate
 	}
-	l.rate = min(l.rate, l.max)
+	l.rate = min(l.rate, l.top())
 }
 
 // throttled records a call sent on t and refused for quota at now. Outside
@@ -279,6 +294,7 @@ func (l *limiter) success(now time.Time, latency time.Duration) {
 func (l *limiter) throttled(now time.Time, t ticket) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.refused++
 	if l.paused {
 		if t.probe && t.pauses == l.pauses { // the probe found the quota still dry
 			l.probeDue = time.Time{}
@@ -324,7 +340,7 @@ func (l *limiter) throttled(now time.Time, t ticket) bool {
 		// the growing rate and may undershoot.
 		base = max(min(base, est), base/2)
 	}
-	l.rate = min(l.max, max(l.min, decrease*base))
+	l.rate = min(l.top(), max(l.min, decrease*base))
 	l.refRate = base
 	// A throttle before any estimate exists (say, the first burst against
 	// a shallow bucket) says little about the quota: keep doubling.
@@ -397,7 +413,7 @@ func (l *limiter) resume(now, sent time.Time) {
 		// cuts made during it stand: each was to what the server admitted
 		// over a horizon of minSuccesses successes, and restoring the rate
 		// from before the streak would overshoot again.
-		l.rate = min(l.max, max(l.min, min(l.rate, decrease*l.streakRate)))
+		l.rate = min(l.top(), max(l.min, min(l.rate, decrease*l.streakRate)))
 		l.slowStart = false
 		return
 	}
@@ -438,10 +454,17 @@ func (l *limiter) roll(now time.Time) {
 // slot is released). It returns the ticket the call goes on.
 func (l *limiter) wait(ctx context.Context) (ticket, error) {
 	for {
+		var woken <-chan struct{}
+		if l.fleet() {
+			woken = l.woken()
+		}
 		t := l.reserve(time.Now())
 		if d := time.Until(t.at); d > 0 {
 			timer := time.NewTimer(d)
 			select {
+			case <-woken: // a new share re-booked the slots: reserve again
+				timer.Stop()
+				continue
 			case <-timer.C:
 			case <-ctx.Done():
 				timer.Stop()
@@ -465,6 +488,81 @@ func (l *limiter) probing(now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.paused && now.Sub(l.pausedAt) < maxProbing
+}
+
+// top is the highest the rate may go: the ceiling, and the fleet's
+// share if one is set.
+func (l *limiter) top() float64 {
+	if l.share > 0 {
+		return min(l.max, max(l.min, l.share))
+	}
+	return l.max
+}
+
+// setShare sets the fleet's set-point: this replica's share of the quota
+// as the fleet sees it (package fleet), 0 for none. The rate goes to the
+// share at once when it was at the old one (or above the new), and
+// otherwise (after a local cut) grows back to it; it never grows past it.
+// On a per-minute window the share replaces the window's pace (the fleet
+// only evens the paces out); a paused limiter keeps it for when it
+// resumes. Local refusals still cut at once.
+//
+// A rate raised by more than a tenth re-books every slot booked at the
+// old one (callers waiting for a slot far ahead are woken: see wait) and
+// reports true.
+func (l *limiter) setShare(now time.Time, s float64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.share = max(0, s)
+	if l.share == 0 {
+		return false
+	}
+	l.slowStart = false
+	old := l.rate
+	switch {
+	case l.paused:
+	case l.windowed, now.Sub(l.lastCut) >= time.Second:
+		l.rate = l.top()
+	default: // cut lately: grow back from the cut
+		l.rate = min(l.rate, l.top())
+	}
+	if l.rate <= 1.1*old {
+		return false
+	}
+	l.epoch++
+	l.next = now
+	if l.wake != nil {
+		close(l.wake)
+		l.wake = nil
+	}
+	return true
+}
+
+// fleet reports whether a share is set.
+func (l *limiter) fleet() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.share > 0
+}
+
+// woken returns a channel closed when setShare re-books the slots.
+func (l *limiter) woken() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.wake == nil {
+		l.wake = make(chan struct{})
+	}
+	return l.wake
+}
+
+// load reports what a fleet agent publishes: calls admitted and refused
+// so far, the rate, whether it binds and whether it paces a window.
+func (l *limiter) load(now time.Time) fleetview.Load {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	est, _ := l.estimate(now)
+	return fleetview.Load{Admitted: l.admitted, Refused: l.refused, Rate: l.rate, Estimate: est,
+		Binding: l.binding >= 0.5, Windowed: l.windowed}
 }
 
 // Rate is the current rate in calls per second.

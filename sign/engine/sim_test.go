@@ -2,9 +2,14 @@ package engine
 
 import (
 	"container/heap"
+	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
+
+	fleetview "github.com/linkissuer/linkissuer/fleet"
 )
 
 // simQuota is the server side of a simulation: it admits or refuses one
@@ -88,6 +93,20 @@ type fleetConfig struct {
 	stagger  time.Duration // replica i starts at i·stagger
 	duration time.Duration
 	seed     uint64
+	// work is the requests of the whole run, split equally between the
+	// replicas (each stops when its part is done, as processes with a
+	// fixed part of a job do); 0: an endless backlog each.
+	work int
+	// fleet, if set, runs a fleetview.Agent per replica over a simulated
+	// store: the replicas see each other.
+	fleet *simFleet
+}
+
+// simFleet is the fleet view in a simulation: every interval (from a
+// phase of up to 50 ms after its start) each replica's agent writes its
+// member object and lists the prefix, in the simulated store's time.
+type simFleet struct {
+	interval time.Duration
 }
 
 // fleetResult is what a run did, counted over the run's duration.
@@ -98,7 +117,66 @@ type fleetResult struct {
 	perSecond                [][]int // [replica][second] admitted
 	refusedPerSecond         []int   // [second] refused, all replicas
 	cuts                     int
-	rates                    []float64 // final rates
+	rates                    []float64       // final rates
+	wall                     time.Duration   // fixed work: when the last replica finished
+	finished                 []time.Duration // fixed work: when each replica finished
+}
+
+// workShare is, for a fixed amount of work, what was admitted per second
+// of the whole run over the quota's rate (as the real-process loadtest
+// measures it).
+func (r fleetResult) workShare(rate float64) float64 {
+	return float64(r.admitted) / r.wall.Seconds() / rate
+}
+
+// slowFast is the slowest replica's finish over the fastest's.
+func (r fleetResult) slowFast() string {
+	if len(r.finished) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f s / %.1f s", slices.Max(r.finished).Seconds(), slices.Min(r.finished).Seconds())
+}
+
+// simStore is a fleet.Store in simulated time: an update's time is the
+// simulation's now when it is written.
+type simStore struct {
+	now     time.Time
+	members map[string]fleetview.Member
+}
+
+func (s *simStore) Put(_ context.Context, m fleetview.Member) (time.Time, error) {
+	m.Updated = s.now
+	s.members[m.ID] = m
+	return s.now, nil
+}
+
+func (s *simStore) List(context.Context) ([]fleetview.Member, error) {
+	var ms []fleetview.Member
+	for _, m := range s.members {
+		ms = append(ms, m)
+	}
+	slices.SortFunc(ms, func(a, b fleetview.Member) int { return a.Updated.Compare(b.Updated) })
+	return ms, nil
+}
+
+func (s *simStore) Delete(_ context.Context, id string) error {
+	delete(s.members, id)
+	return nil
+}
+
+// simLimiter adapts the limiter to fleet.Limiter in simulated time: a
+// share that re-books the slots wakes the replica's waiting callers.
+type simLimiter struct {
+	l     *limiter
+	now   *time.Time
+	woken *bool
+}
+
+func (s simLimiter) Load() fleetview.Load { return s.l.load(*s.now) }
+func (s simLimiter) SetShare(v float64) {
+	if s.l.setShare(*s.now, v) {
+		*s.woken = true
+	}
 }
 
 // share is what was admitted over what the quota could have admitted.
@@ -133,12 +211,14 @@ type simEvent struct {
 	ticket  ticket
 	lat     time.Duration
 	seq     int
+	gen     int // simSend: the caller's send generation (see replica.sends)
 }
 
 const (
 	simWant = iota // a caller wants a concurrency slot for its next attempt
 	simSend        // a caller's paced send slot has come
 	simDone        // a call's answer arrives
+	simStep        // a fleet agent's interval
 )
 
 type simQueue []simEvent
@@ -166,10 +246,21 @@ func simulateFleet(c fleetConfig) fleetResult {
 	quota := c.quota(start)
 	type replica struct {
 		l        *limiter
-		free     int   // concurrency slots free
-		queue    []int // callers waiting for a slot, FIFO
-		attempts []int // attempts of the request each caller holds
+		free     int    // concurrency slots free
+		queue    []int  // callers waiting for a slot, FIFO
+		attempts []int  // attempts of the request each caller holds
+		left     int    // fixed work: requests not yet started
+		holds    []bool // fixed work: the caller holds a request
+		callers  int    // fixed work: callers still working
+		agent    *fleetview.Agent
+		done     bool
+		sends    []int // per caller: the generation of its pending send, to drop stale ones
+		woken    bool
+		gen      int
 	}
+	ctx := context.Background()
+	store := &simStore{members: map[string]fleetview.Member{}}
+	running := c.replicas
 	rs := make([]*replica, c.replicas)
 	res := fleetResult{perReplica: make([]int, c.replicas), perSecond: make([][]int, c.replicas),
 		refusedPerSecond: make([]int, int(math.Ceil(c.duration.Seconds())))}
@@ -177,12 +268,31 @@ func simulateFleet(c fleetConfig) fleetResult {
 	seq := 0
 	push := func(e simEvent) { seq++; e.seq = seq; heap.Push(&q, e) }
 	for i := range rs {
-		rs[i] = &replica{l: newLimiter(c.initial, DefaultMinRate, c.ceiling), free: c.inFlight, attempts: make([]int, c.callers)}
+		r := &replica{l: newLimiter(c.initial, DefaultMinRate, c.ceiling), free: c.inFlight, attempts: make([]int, c.callers), callers: c.callers, holds: make([]bool, c.callers), sends: make([]int, c.callers)}
+		rs[i] = r
+		if c.work > 0 {
+			r.left = c.work / c.replicas
+			if i < c.work%c.replicas {
+				r.left++
+			}
+			res.finished = make([]time.Duration, c.replicas)
+		}
 		res.perSecond[i] = make([]int, int(math.Ceil(c.duration.Seconds())))
+		at := start.Add(time.Duration(i) * c.stagger)
+		if c.fleet != nil {
+			r.agent = fleetview.NewAgent(store, fmt.Sprint(i), simLimiter{r.l, &store.now, &r.woken}, c.fleet.interval)
+			store.now = at
+			if err := r.agent.Join(ctx, at); err != nil {
+				panic(err)
+			}
+			phase := time.Duration(rng.Float64() * float64(50*time.Millisecond))
+			push(simEvent{at: at.Add(c.fleet.interval + phase), kind: simStep, replica: i})
+		}
 		for k := range c.callers {
-			push(simEvent{at: start.Add(time.Duration(i) * c.stagger), kind: simWant, replica: i, caller: k})
+			push(simEvent{at: at, kind: simWant, replica: i, caller: k})
 		}
 	}
+	end0 := end
 	for q.Len() > 0 {
 		e := heap.Pop(&q).(simEvent)
 		now := e.at
@@ -191,20 +301,65 @@ func simulateFleet(c fleetConfig) fleetResult {
 		}
 		r := rs[e.replica]
 		switch e.kind {
+		case simStep:
+			if r.done {
+				continue
+			}
+			store.now = now
+			if err := r.agent.Step(ctx, now); err != nil {
+				panic(err)
+			}
+			if r.woken { // callers waiting for a send slot reserve again
+				r.woken = false
+				for k := range r.sends {
+					if r.sends[k] > 0 {
+						r.gen++
+						r.sends[k] = r.gen
+						t := r.l.reserve(now)
+						push(simEvent{at: t.at, kind: simSend, replica: e.replica, caller: k, ticket: t, gen: r.gen})
+					}
+				}
+			}
+			push(simEvent{at: now.Add(c.fleet.interval), kind: simStep, replica: e.replica})
 		case simWant:
+			if c.work > 0 && !r.holds[e.caller] { // a new request
+				if r.left == 0 {
+					if r.callers--; r.callers == 0 {
+						r.done = true
+						res.finished[e.replica] = now.Sub(start)
+						res.wall = now.Sub(start)
+						if r.agent != nil {
+							store.now = now
+							_ = r.agent.Leave(ctx) // the simulated store does not fail
+						}
+						if running--; running == 0 {
+							end = now
+						}
+					}
+					continue
+				}
+				r.left--
+				r.holds[e.caller] = true
+			}
 			if r.free == 0 {
 				r.queue = append(r.queue, e.caller)
 				continue
 			}
 			r.free--
 			t := r.l.reserve(now)
-			push(simEvent{at: t.at, kind: simSend, replica: e.replica, caller: e.caller, ticket: t})
+			r.gen++
+			r.sends[e.caller] = r.gen
+			push(simEvent{at: t.at, kind: simSend, replica: e.replica, caller: e.caller, ticket: t, gen: r.gen})
 		case simSend:
+			if e.gen != r.sends[e.caller] {
+				continue // re-booked since
+			}
 			if !r.l.confirm(e.ticket) { // paused since booking, or told to ask again
 				t := r.l.reserve(now)
-				push(simEvent{at: t.at, kind: simSend, replica: e.replica, caller: e.caller, ticket: t})
+				push(simEvent{at: t.at, kind: simSend, replica: e.replica, caller: e.caller, ticket: t, gen: e.gen})
 				continue
 			}
+			r.sends[e.caller] = 0
 			res.calls++
 			r.attempts[e.caller]++
 			if quota.take(now) {
@@ -230,6 +385,7 @@ func simulateFleet(c fleetConfig) fleetResult {
 				res.perReplica[e.replica]++
 				res.perSecond[e.replica][int(now.Sub(start)/time.Second)]++
 				r.attempts[e.caller] = 0
+				r.holds[e.caller] = false
 			} else {
 				res.refused++
 				res.refusedPerSecond[int(now.Sub(start)/time.Second)]++
@@ -239,6 +395,7 @@ func simulateFleet(c fleetConfig) fleetResult {
 				n := r.attempts[e.caller]
 				if n >= DefaultMaxAttempts {
 					r.attempts[e.caller] = 0 // gave up; the caller takes the next request
+					r.holds[e.caller] = false
 				} else {
 					limit := min(DefaultMaxBackoff, DefaultBaseBackoff<<(n-1))
 					wait = time.Duration(rng.Float64() * float64(limit))
@@ -251,5 +408,13 @@ func simulateFleet(c fleetConfig) fleetResult {
 		res.rates = append(res.rates, r.l.Rate())
 	}
 	res.capacity = quota.capacity(start, end)
+	if c.work > 0 && running > 0 { // cut by the duration
+		res.wall = end0.Sub(start)
+		for i, r := range rs {
+			if !r.done {
+				res.finished[i] = res.wall
+			}
+		}
+	}
 	return res
 }

@@ -1,0 +1,167 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Limiter is the rate limiter an Agent reads and steers (an engine.Engine).
+type Limiter interface {
+	// Load reports what the agent publishes.
+	Load() Load
+	// SetShare sets the rate's set-point in calls per second; 0 removes
+	// it (the limiter finds the quota alone).
+	SetShare(perSecond float64)
+}
+
+// Load is what a limiter reports to its agent.
+type Load struct {
+	Admitted, Refused uint64  // calls admitted and refused so far (counters that only grow)
+	Rate              float64 // calls per second
+	Estimate          float64 // what the quota admitted lately, per second (0: not known)
+	Binding           bool    // callers wait for the rate
+	Windowed          bool    // it paces a per-minute window
+}
+
+// Agent publishes one replica's numbers and steers its limiter to its
+// share. Step is one interval; Run calls it every interval until ctx ends,
+// then deletes the member object. Not safe for concurrent use.
+type Agent struct {
+	store    Store
+	id       string
+	lim      Limiter
+	interval time.Duration
+
+	lastAdmitted, lastRefused uint64
+	lastAt                    time.Time // local monotonic time of the last sample
+	written                   bool
+	quota                     float64
+	failures                  int
+}
+
+// NewAgent returns an agent for the replica id (unique in the fleet: a
+// host name and process id, say). interval 0 means DefaultInterval.
+func NewAgent(store Store, id string, lim Limiter, interval time.Duration) *Agent {
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	return &Agent{store: store, id: id, lim: lim, interval: interval}
+}
+
+// Interval is how often Step should run.
+func (a *Agent) Interval() time.Duration { return a.interval }
+
+// Join reads the fleet once, before the first call: a replica joining a
+// busy fleet starts at its share of the fleet's estimate (as a binding
+// member) instead of finding the quota with refusals.
+func (a *Agent) Join(ctx context.Context, now time.Time) error {
+	a.lastAt = now
+	members, err := a.store.List(ctx)
+	if err != nil {
+		return err
+	}
+	var newest time.Time
+	for _, m := range members {
+		if m.Updated.After(newest) {
+			newest = m.Updated
+		}
+	}
+	if newest.IsZero() {
+		return nil
+	}
+	members = append(members, Member{ID: a.id, Updated: newest, Binding: true})
+	s := Plan(members, a.id, newest, staleIntervals*a.interval)
+	a.quota = s.Quota
+	a.lim.SetShare(s.Share)
+	return nil
+}
+
+// Step publishes this replica's last interval (now is the local clock,
+// used only to measure the interval) and sets the limiter's share from
+// the listing that follows. A replica that made no call in the interval
+// is idle: its object is deleted and nothing else is done. After
+// staleIntervals failed steps in a row the set-point is removed.
+func (a *Agent) Step(ctx context.Context, now time.Time) error {
+	err := a.step(ctx, now)
+	if err == nil {
+		a.failures = 0
+		return nil
+	}
+	if a.failures++; a.failures >= staleIntervals {
+		a.lim.SetShare(0)
+	}
+	return err
+}
+
+func (a *Agent) step(ctx context.Context, now time.Time) error {
+	ld := a.lim.Load()
+	admitted, refused := ld.Admitted, ld.Refused
+	dt := now.Sub(a.lastAt).Seconds()
+	if a.lastAt.IsZero() || dt <= 0 {
+		dt = a.interval.Seconds()
+	}
+	da, dr := admitted-a.lastAdmitted, refused-a.lastRefused
+	a.lastAdmitted, a.lastRefused, a.lastAt = admitted, refused, now
+	if da+dr == 0 {
+		return a.Leave(ctx)
+	}
+	m := Member{
+		ID: a.id, Admitted: float64(da) / dt, Refused: float64(dr) / dt,
+		Rate: ld.Rate, Estimate: ld.Estimate, Quota: a.quota, Binding: ld.Binding, Windowed: ld.Windowed,
+	}
+	updated, err := a.store.Put(ctx, m)
+	if err != nil {
+		return err
+	}
+	a.written = true
+	members, err := a.store.List(ctx)
+	if err != nil {
+		return err
+	}
+	newest := updated
+	seen := false
+	for _, o := range members {
+		if o.Updated.After(newest) {
+			newest = o.Updated
+		}
+		seen = seen || o.ID == a.id
+	}
+	if !seen { // a listing that does not show our own write yet
+		m.Updated = updated
+		members = append(members, m)
+	}
+	s := Plan(members, a.id, newest, staleIntervals*a.interval)
+	a.quota = s.Quota
+	a.lim.SetShare(s.Share)
+	return nil
+}
+
+// Leave deletes this replica's member object, if written: its share goes
+// to the others at their next step.
+func (a *Agent) Leave(ctx context.Context) error {
+	if !a.written {
+		return nil
+	}
+	a.written = false
+	return a.store.Delete(ctx, a.id)
+}
+
+// Run joins the fleet, steps every interval until ctx ends, then leaves
+// (with its own short deadline, ctx being done). Store errors do not stop
+// it: each step tries again. It returns ctx's error.
+func (a *Agent) Run(ctx context.Context) error {
+	_ = a.Join(ctx, time.Now()) // a fleet that cannot be read: start alone
+	t := time.NewTicker(a.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return errors.Join(ctx.Err(), a.Leave(lctx))
+		case now := <-t.C:
+			a.Step(ctx, now) // an error is retried next interval; Step removes the set-point after repeated ones
+		}
+	}
+}

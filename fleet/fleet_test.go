@@ -1,0 +1,64 @@
+package fleet
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+func TestPlan(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	tests := []struct {
+		name      string
+		members   []Member
+		wantQuota float64
+		wantShare float64
+	}{
+		{
+			name: "refusals: the admitted total, split equally between binding members",
+			members: []Member{
+				{ID: "a", Updated: t0, Admitted: 120, Refused: 3, Binding: true},
+				{ID: "b", Updated: t0, Admitted: 60, Binding: true},
+				{ID: "c", Updated: t0, Admitted: 30, Binding: true},
+			},
+			wantQuota: 210, wantShare: 70,
+		},
+		{
+			name: "an idle member keeps what it uses, a tenth more",
+			members: []Member{
+				{ID: "a", Updated: t0, Admitted: 150, Refused: 1, Binding: true},
+				{ID: "b", Updated: t0, Admitted: 9},
+			},
+			wantQuota: 159, wantShare: 159 - (1.1*9 + 1),
+		},
+		{
+			name: "a stale member is dropped",
+			members: []Member{
+				{ID: "a", Updated: t0, Admitted: 100, Refused: 1, Binding: true},
+				{ID: "b", Updated: t0.Add(-4 * time.Second), Admitted: 100, Binding: true},
+			},
+			wantQuota: 100, wantShare: 100,
+		},
+		{
+			name: "nobody refused, all binding: the estimate grows 1%/s since it was published",
+			members: []Member{
+				{ID: "a", Updated: t0, Admitted: 100, Quota: 190, Binding: true},
+				{ID: "b", Updated: t0.Add(-time.Second), Admitted: 100, Quota: 200, Binding: true},
+			},
+			wantQuota: 202, wantShare: 101,
+		},
+		{
+			name:      "no estimate and no refusal: no set-point",
+			members:   []Member{{ID: "a", Updated: t0, Admitted: 100, Binding: true}},
+			wantQuota: 0, wantShare: 0,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Plan(tt.members, "a", t0, 3*time.Second)
+			if math.Abs(s.Quota-tt.wantQuota) > 1e-9 || math.Abs(s.Share-tt.wantShare) > 1e-9 {
+				t.Errorf("Plan = quota %g, share %g; want %g, %g", s.Quota, s.Share, tt.wantQuota, tt.wantShare)
+			}
+		})
+	}
+}

@@ -1,0 +1,78 @@
+package engine
+
+import (
+	"cmp"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// fixedWork is the real-process measurement in simulation: the replicas
+// split work requests equally, each stops when its part is done, and the
+// slowest sets the wall time.
+func fixedWork(c fleetConfig, work int, withFleet bool) fleetConfig {
+	c.work = work
+	c.duration = 20 * time.Minute
+	if withFleet {
+		c.fleet = &simFleet{interval: time.Second}
+	}
+	return c
+}
+
+type workShape struct {
+	name  string
+	quota func(start time.Time) simQuota
+	work  int
+}
+
+// workShapesAt are the two quota shapes for a fixed amount of work: 30 s
+// of the bucket's rate, or 2.5 windows' count of a per-minute window
+// that starts with the run (so that work / wall / rate cannot pass 1 by
+// spending a window's count early).
+func workShapesAt(rate float64) []workShape {
+	return []workShape{
+		{fmt.Sprintf("token bucket %g/s 0.1 s deep", rate), func(time.Time) simQuota { return &simBucket{rate: rate, burst: rate / 10} }, int(30 * rate)},
+		{fmt.Sprintf("fixed window %g/min", 60*rate), func(start time.Time) simQuota {
+			return &simWindow{limit: int(60 * rate), period: time.Minute, phase: start}
+		}, int(150 * rate)},
+	}
+}
+
+// TestFleetViewFixedWork compares row D alone with D steered by a fleet
+// view (package fleet over a simulated store, 1 s interval) on fixed work:
+// the replicas split 30 s of the bucket's rate (or 2.5 windows' count)
+// equally, and the slowest sets the wall time, as in the real-process
+// loadtest. Share = work admitted / wall / quota rate. With the fleet every
+// bucket cell reaches 0.95; what it does not reach is asserted as reached
+// (maxRefused): ten replicas at 200/s refuse 2.8% (the first second, before
+// the first step, runs ten replicas at the initial 100/s), and the window
+// rows refuse what they refuse without a fleet (the first spent window).
+func TestFleetViewFixedWork(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a single-goroutine simulation; run without -race")
+	}
+	maxRefused := map[string]float64{
+		"token bucket 200/s 0.1 s deep/10": 0.03,
+		"fixed window 12000/min/3":         0.015, "fixed window 12000/min/10": 0.045,
+	}
+	for _, rate := range []float64{200, 1000} {
+		for _, sh := range workShapesAt(rate) {
+			for _, n := range []int{1, 3, 10} {
+				key := fmt.Sprintf("%s/%d", sh.name, n)
+				t.Run(fmt.Sprintf("%s/%d replicas", sh.name, n), func(t *testing.T) {
+					t.Parallel()
+					off := simulateFleet(fixedWork(fleet(n, sh.quota, 0, 1), sh.work, false))
+					on := simulateFleet(fixedWork(fleet(n, sh.quota, 0, 1), sh.work, true))
+					t.Logf("D: share %.3f, %.2f%% refused, slowest/fastest %s; D+fleet: share %.3f, %.2f%% refused, slowest/fastest %s",
+						off.workShare(rate), 100*off.refusedShare(), off.slowFast(), on.workShare(rate), 100*on.refusedShare(), on.slowFast())
+					if on.workShare(rate) < 0.95 {
+						t.Errorf("with the fleet: share %.3f, want >= 0.95", on.workShare(rate))
+					}
+					if lim := cmp.Or(maxRefused[key], 0.01); on.refusedShare() >= lim {
+						t.Errorf("with the fleet: %.2f%% refused, want < %.1f%%", 100*on.refusedShare(), 100*lim)
+					}
+				})
+			}
+		}
+	}
+}
