@@ -67,6 +67,12 @@ type Options struct {
 	// Pass, if set, is what event links carry on from object metadata
 	// and message attributes.
 	Pass *links.PassThrough
+	// WrapHandler, if set, wraps the router's handler (the link issuer);
+	// WrapPublisher, if set, wraps the publisher the router publishes its
+	// outputs to. The load tests time what passes through them; the
+	// commands leave them nil.
+	WrapHandler   func(worker.Handler) worker.Handler
+	WrapPublisher func(worker.Publisher) worker.Publisher
 }
 
 // NewService builds a service from c, which should have passed Validate.
@@ -185,7 +191,15 @@ func NewService(ctx context.Context, c *config.Service, o Options) (_ *Service, 
 		}
 		s.Links.Jobs = runner.Handle
 	}
-	s.Router, err = worker.NewRouter(s.Links.Handle, s.Named, worker.RouterOptions{
+	var handle worker.Handler = s.Links.Handle
+	if o.WrapHandler != nil {
+		handle = o.WrapHandler(handle)
+	}
+	var pub worker.Publisher = s.Named
+	if o.WrapPublisher != nil {
+		pub = o.WrapPublisher(pub)
+	}
+	s.Router, err = worker.NewRouter(handle, pub, worker.RouterOptions{
 		DeadLetter: worker.DeadLetters(instance(c.Instance), nil),
 		Logger:     log,
 		Metrics:    s.Metrics,
@@ -194,6 +208,17 @@ func NewService(ctx context.Context, c *config.Service, o Options) (_ *Service, 
 		return nil, err
 	}
 	return s, nil
+}
+
+// SyncLinks is the issuer behind POST /v1/links (serve --sync-links):
+// the service's links, with object lookups through its storage client
+// when it has one.
+func (s *Service) SyncLinks() *links.Sync {
+	issuer := &links.Sync{Links: s.Links}
+	if s.Storage != nil {
+		issuer.Objects = links.GCSObjects{Client: s.Storage}
+	}
+	return issuer
 }
 
 // instance names this replica in dead letters: the configured name, else

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"github.com/linkissuer/linkissuer/config"
-
 	"bufio"
 	"context"
 	"encoding/json"
@@ -12,14 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
-	"github.com/linkissuer/linkissuer/gcsstore"
-	"github.com/linkissuer/linkissuer/jobs"
-	"github.com/linkissuer/linkissuer/policy"
+	"github.com/linkissuer/linkissuer/app"
+	"github.com/linkissuer/linkissuer/config"
 	"github.com/linkissuer/linkissuer/schema"
-	"github.com/linkissuer/linkissuer/sign"
 )
 
 // demoManifestBucket holds the export's manifest. It has no notification
@@ -27,7 +22,7 @@ import (
 const demoManifestBucket = "demo-manifests"
 
 // export runs a small bulk export job (linkissuer.job.v1) whole, in this
-// process, with jobs.Runner.Run, the code behind `linkissuer export`:
+// process, with the runner `linkissuer export` builds (app.NewExport):
 // list the demo bucket, sign every object keyless, stream the links into a
 // JSONL manifest, and sign a link to the manifest itself. Then it fetches
 // the manifest through that link and shows its first rows.
@@ -46,30 +41,20 @@ func (d *demoRun) export(ctx context.Context) error {
 	d.say("job %s: source gs://%s/, output %s", job.JobID, job.Source.Bucket, job.Output.Manifest.URI)
 
 	st.Storage.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: demoManifestBucket})
-	gcs, err := storage.NewClient(ctx)
+	// Built as `linkissuer export --service-account SA --iam-endpoint URL
+	// --endpoint HOST --concurrency 8` builds it; the Cloud Storage client
+	// finds the stand-in through STORAGE_EMULATOR_HOST.
+	var cfg config.Export
+	if err := app.ParseArgs(&cfg, "--service-account", st.IAM.Email(), "--iam-endpoint", st.IAM.Endpoint(),
+		"--endpoint", st.StorageHost, "--concurrency", "8"); err != nil {
+		return err
+	}
+	exp, err := app.NewExport(ctx, &cfg, job, nil)
 	if err != nil {
 		return err
 	}
-	defer gcs.Close()
-	cred, err := loadKeyless(ctx, d.env, &keylessFlags{config.Keyless{ServiceAccount: st.IAM.Email(), IAMEndpoint: st.IAM.Endpoint()}})
-	if err != nil {
-		return err
-	}
-	defer cred.close()
-	urls, err := sign.New(cred.signer, &sign.Options{Endpoint: sign.Endpoint{ClientEndpoint: st.StorageHost}})
-	if err != nil {
-		return err
-	}
-	pol, err := policy.New(policy.Config{Allow: []string{st.Bucket, demoManifestBucket}})
-	if err != nil {
-		return err
-	}
-	store := gcsstore.New(gcs)
-	runner, err := jobs.New(jobs.Options{Backends: jobs.GCSOnly(jobs.Backend{Source: store, Signer: urls, Store: store}), Policy: pol, Concurrency: 8})
-	if err != nil {
-		return err
-	}
-	done, err := runner.Run(ctx, job)
+	defer exp.Close()
+	done, err := exp.Runner.Run(ctx, job)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}

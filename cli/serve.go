@@ -9,7 +9,6 @@ import (
 	"github.com/linkissuer/linkissuer/app"
 	"github.com/linkissuer/linkissuer/config"
 	"github.com/linkissuer/linkissuer/durable"
-	"github.com/linkissuer/linkissuer/links"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
@@ -84,11 +83,7 @@ func runServe(ctx context.Context, env Env, svc *app.Service, c *config.Serve, a
 		Metrics:          worker.NewHTTPMetrics(svc.Registry),
 	}
 	if c.SyncLinks {
-		issuer := &links.Sync{Links: svc.Links}
-		if svc.Storage != nil {
-			issuer.Objects = links.GCSObjects{Client: svc.Storage}
-		}
-		opts.Links = issuer
+		opts.Links = svc.SyncLinks()
 	}
 	push, err := worker.NewPushServer(svc.Router, opts)
 	if err != nil {

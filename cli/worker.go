@@ -61,14 +61,7 @@ func Worker(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "linkissuer worker: %v\n", err)
 		return ExitUsage
 	}
-	pull := worker.PullOptions{
-		MaxOutstanding:      c.MaxOutstanding,
-		MaxOutstandingBytes: c.MaxOutstandingBytes,
-		Streams:             c.Streams,
-		MaxExtension:        c.MaxExtension,
-		HandlerTimeout:      c.Pull.HandlerTimeout,
-		Grace:               c.Grace,
-	}
+	pull := app.PullOptions(&c)
 	return runWithDeadline(ctx, c.Grace, svc.Log, func() int {
 		defer svc.Close()
 		return runWorker(ctx, svc, &c.Service, c.Subscription, pull)
