@@ -1,6 +1,7 @@
 // Command linkcache measures the link cache on a skewed workload: requests
 // for objects drawn from a Zipf distribution (s=1.1 over 10,000 objects)
-// sent as POST /v1/links to the worker's push server over real HTTP, signed
+// sent as POST /v1/links to serve's push server (built by app.NewService
+// from `linkissuer serve --sync-links` flags) over real HTTP, signed
 // keyless through the engine and the IAM Credentials emulator (quota
 // 1000/s, 50 ms ± 10 ms). It runs the same stream with the cache on and off,
 // side by side, and prints signBlob calls per issued link and issued links
@@ -23,18 +24,17 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"cloud.google.com/go/pubsub/v2/pstest"
+
+	"github.com/linkissuer/linkissuer/app"
+	linkconfig "github.com/linkissuer/linkissuer/config"
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/linkcache"
-	"github.com/linkissuer/linkissuer/links"
-	"github.com/linkissuer/linkissuer/policy"
-	"github.com/linkissuer/linkissuer/schema"
-	"github.com/linkissuer/linkissuer/sign"
-	"github.com/linkissuer/linkissuer/sign/engine"
-	"github.com/linkissuer/linkissuer/sign/iam"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
@@ -94,39 +94,43 @@ func run(c config, cached bool, n int) (result, error) {
 		return result{}, err
 	}
 	defer srv.Close(ctx)
-	blob, err := iam.NewSigner(ctx, iam.Options{Email: srv.Email(), Endpoint: srv.Endpoint()})
-	if err != nil {
-		return result{}, err
-	}
-	eng, err := engine.New(blob, nil)
-	if err != nil {
-		return result{}, err
-	}
-	urls, err := sign.New(eng, nil)
-	if err != nil {
-		return result{}, err
-	}
-	var signer links.Signer = urls
+	// serve needs a Pub/Sub client; POST /v1/links publishes nothing, so
+	// an in-process fake serves it.
+	ps := pstest.NewServer()
+	defer ps.Close()
+	os.Setenv("PUBSUB_EMULATOR_HOST", ps.Addr)
+	window := time.Duration(0)
 	if cached {
-		if signer, err = linkcache.New(urls, urls.MaxExpiry(), &linkcache.Options{Window: c.window, Size: c.size}); err != nil {
-			return result{}, err
-		}
+		window = c.window
 	}
-	pol, err := policy.New(policy.Config{Allow: []string{"zipf-bucket"}})
+	// Built by app.NewService from `linkissuer serve` flags, as the
+	// command builds it: keyless through the engine, the link cache
+	// (--link-cache-window 0 turns it off), the sync API's issuer.
+	var cfg linkconfig.Serve
+	if err := app.ParseArgs(&cfg,
+		"--project", "linkissuer-load",
+		"--results-topic", "results",
+		"--errors-topic", "errors",
+		"--allow", "zipf-bucket",
+		"--service-account", srv.Email(),
+		"--iam-endpoint", srv.Endpoint(),
+		"--jobs=false",
+		"--link-cache-window", window.String(),
+		"--link-cache-size", strconv.Itoa(c.size),
+		"--insecure-skip-auth",
+		"--sync-links",
+		"--log-level", "error",
+	); err != nil {
+		return result{}, err
+	}
+	svc, err := app.NewService(ctx, &cfg.Service, app.Options{})
 	if err != nil {
 		return result{}, err
 	}
-	issuer := &links.Issuer{Signer: signer, Policy: pol}
-	router, err := worker.NewRouter(issuer.Handle, discard{}, worker.RouterOptions{DeadLetter: worker.DeadLetters("loadtest", nil)})
-	if err != nil {
-		return result{}, err
-	}
-	push, err := worker.NewPushServer(router, &worker.PushOptions{
-		InsecureSkipAuth: true, MaxInFlight: 4 * c.clients,
-		Links: worker.LinkIssuerFunc(func(ctx context.Context, r worker.LinkRequest) (*schema.Link, error) {
-			return issuer.Issue(ctx, policy.Request{Bucket: r.Bucket, Object: r.Object, Method: r.Method},
-				schema.LinkObject{Generation: r.Generation, Size: -1}, schema.LinkSource{MessageID: "loadtest"})
-		}),
+	defer svc.Close()
+	defer svc.Publisher.Stop()
+	push, err := worker.NewPushServer(svc.Router, &worker.PushOptions{
+		InsecureSkipAuth: true, MaxInFlight: 4 * c.clients, Links: svc.SyncLinks(),
 	})
 	if err != nil {
 		return result{}, err
@@ -196,9 +200,3 @@ func run(c config, cached bool, n int) (result, error) {
 	}
 	return r, nil
 }
-
-// discard is the router's publisher: /v1/links answers over HTTP and
-// publishes nothing.
-type discard struct{}
-
-func (discard) Publish(context.Context, ...worker.Output) error { return nil }

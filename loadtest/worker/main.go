@@ -1,12 +1,12 @@
 // Command worker is the load scenario of the Pub/Sub worker (issue 4). It
 // starts Google's real Pub/Sub emulator (the Java jar), the IAM Credentials
 // emulator in-process (signBlob with 50 ms ± 10 ms latency and a quota), and
-// one worker built exactly as `linkissuer worker` builds it (links.Issuer,
-// keyless signing through iam.Signer and the batching engine, Router,
-// TopicPublisher, Pull). A publisher then sends GCS OBJECT_FINALIZE
-// notifications, shaped as GCS sends them, at a fixed rate, and a consumer
-// on the results topic measures, per object, the time from the
-// notification's publish to the link's arrival.
+// one worker built by app.NewService from `linkissuer worker` flags, as the
+// command builds it (links.Issuer, keyless signing through iam.Signer and
+// the batching engine, Router, TopicPublisher, Pull). A publisher then sends
+// GCS OBJECT_FINALIZE notifications, shaped as GCS sends them, at a fixed
+// rate, and a consumer on the results topic measures, per object, the time
+// from the notification's publish to the link's arrival.
 //
 // Two phases:
 //
@@ -42,14 +42,12 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 
+	"github.com/linkissuer/linkissuer/app"
+	linkconfig "github.com/linkissuer/linkissuer/config"
 	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
-	"github.com/linkissuer/linkissuer/links"
-	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
-	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/engine"
-	"github.com/linkissuer/linkissuer/sign/iam"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
@@ -199,51 +197,60 @@ func run(c config) error {
 	return nil
 }
 
-// startWorker builds the worker as cli/worker.go does, keyless.
+// startWorker builds the worker through app, as `linkissuer worker` does,
+// keyless against the IAM emulator, with the flags below; its handler and
+// publisher are wrapped to time each notification. The link cache is off:
+// every notification names another object, so it could not hit.
 func (r *rig) startWorker(ctx context.Context, c config) (func(), error) {
-	iamSigner, err := iam.NewSigner(ctx, iam.Options{Email: r.iam.Email(), Endpoint: r.iam.Endpoint()})
+	var cfg linkconfig.Worker
+	if err := app.ParseArgs(&cfg,
+		"--project", project,
+		"--subscription", "worker",
+		"--results-topic", "results",
+		"--errors-topic", "errors",
+		"--allow", "load-bucket",
+		"--service-account", r.iam.Email(),
+		"--iam-endpoint", r.iam.Endpoint(),
+		"--sign-in-flight", strconv.Itoa(c.inFlight),
+		"--jobs=false",
+		"--link-cache-window", "0",
+		"--max-outstanding", "2000",
+		"--streams", strconv.Itoa(c.streams),
+		"--handler-timeout", "1m",
+		"--grace", "5s",
+		"--log-level", "error",
+	); err != nil {
+		return nil, err
+	}
+	cfg.Instance = "load"
+	svc, err := app.NewService(ctx, &cfg.Service, app.Options{
+		// The handler notes when each notification reached the worker,
+		// which splits finalize-to-link into the emulator's delivery and
+		// the worker's own part; the publisher times each confirmed link.
+		WrapHandler: func(h worker.Handler) worker.Handler {
+			return func(ctx context.Context, m *worker.Message) ([]worker.Output, error) {
+				r.recv.Store(m.Attributes["objectId"], time.Now())
+				return h(ctx, m)
+			}
+		},
+		WrapPublisher: func(p worker.Publisher) worker.Publisher { return &recordingPublisher{inner: p, r: r} },
+	})
 	if err != nil {
 		return nil, err
 	}
-	r.eng, err = engine.New(iamSigner, &engine.Options{MaxInFlight: c.inFlight})
-	if err != nil {
-		return nil, err
-	}
-	urls, err := sign.New(r.eng, nil)
-	if err != nil {
-		return nil, err
-	}
-	pol, err := policy.New(policy.Config{Allow: []string{"load-bucket"}})
-	if err != nil {
-		return nil, err
-	}
-	pub := worker.NewTopicPublisher(r.client, map[string]string{worker.TopicResults: "results", worker.TopicErrors: "errors"},
-		pubsub.PublishSettings{DelayThreshold: 2 * time.Millisecond, CountThreshold: 100} /* linkissuer worker --publish-delay default */, nil)
-	issuer := &links.Issuer{Signer: urls, Policy: pol}
-	// The handler notes when each notification reached the worker, which
-	// splits finalize-to-link into the emulator's delivery and the worker's
-	// own part.
-	handle := func(ctx context.Context, m *worker.Message) ([]worker.Output, error) {
-		r.recv.Store(m.Attributes["objectId"], time.Now())
-		return issuer.Handle(ctx, m)
-	}
-	router, err := worker.NewRouter(handle, &recordingPublisher{inner: pub, r: r}, worker.RouterOptions{DeadLetter: worker.DeadLetters("load", nil)})
-	if err != nil {
-		return nil, err
-	}
+	r.eng = svc.Signer.Engine
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- worker.Pull(wctx, r.client.Subscriber("worker"), router, worker.PullOptions{
-			MaxOutstanding: 2000, Streams: c.streams, HandlerTimeout: time.Minute, Grace: 5 * time.Second,
-		}, nil)
+		done <- worker.Pull(wctx, svc.Client.Subscriber(cfg.Subscription), svc.Router, app.PullOptions(&cfg), svc.Log)
 	}()
 	return func() {
 		cancel()
 		if err := <-done; err != nil {
 			fmt.Fprintln(os.Stderr, "worker:", err)
 		}
-		pub.Stop()
+		svc.Publisher.Stop()
+		svc.Close()
 	}, nil
 }
 
