@@ -8,8 +8,8 @@
 // commands, the demo, and the worker and link-cache load tests call it
 // rather than wiring by hand (the load tests through Options.WrapHandler and
 // WrapPublisher, to time what passes). loadtest/jobs and loadtest/keyless
-// build the jobs runner and the engine alone, over a generated source and
-// raw signers, which is what they measure.
+// build the jobs runner (over a generated source) and the engine (beside
+// signing without it) themselves: those are what they measure.
 // It reads no environment; everything comes from the configuration. What
 // it builds it also closes (Service.Close, Signer.Close).
 package app
