@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linkissuer/linkissuer/internal/wait"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/iam"
 )
@@ -116,7 +117,7 @@ func runBench(ctx context.Context, s sign.Signer, maxCalls int, start float64, p
 	// that a small quota does not refuse them (quota is not at stake yet).
 	begin := time.Now()
 	for i := range 10 {
-		if err := sleepUntil(ctx, begin.Add(time.Duration(float64(i)/start*float64(time.Second)))); err != nil {
+		if err := wait.Until(ctx, begin.Add(time.Duration(float64(i)/start*float64(time.Second)))); err != nil {
 			return r, fmt.Errorf("stopped while measuring latency: %w", err)
 		}
 		d, err := call()
@@ -124,7 +125,7 @@ func runBench(ctx context.Context, s sign.Signer, maxCalls int, start float64, p
 		// A 429 here is other users of the quota: wait a second and go on,
 		// three times at most.
 		for throttled := 0; err != nil && isThrottled(err) && throttled < 3 && r.calls < maxCalls; throttled++ {
-			if err := sleepUntil(ctx, time.Now().Add(time.Second)); err != nil {
+			if err := wait.Until(ctx, time.Now().Add(time.Second)); err != nil {
 				return r, fmt.Errorf("stopped while measuring latency: %w", err)
 			}
 			d, err = call()
@@ -149,7 +150,7 @@ func runBench(ctx context.Context, s sign.Signer, maxCalls int, start float64, p
 		begin := time.Now()
 		for i := range n {
 			at := begin.Add(time.Duration(float64(i) / rate * float64(time.Second)))
-			if err := sleepUntil(ctx, at); err != nil {
+			if err := wait.Until(ctx, at); err != nil {
 				break
 			}
 			wg.Go(func() {
@@ -181,7 +182,7 @@ func runBench(ctx context.Context, s sign.Signer, maxCalls int, start float64, p
 			break
 		}
 		// Let a token bucket refill between steps.
-		if err := sleepUntil(ctx, time.Now().Add(time.Second)); err != nil {
+		if err := wait.Until(ctx, time.Now().Add(time.Second)); err != nil {
 			break
 		}
 	}
@@ -192,21 +193,6 @@ func runBench(ctx context.Context, s sign.Signer, maxCalls int, start float64, p
 func isThrottled(err error) bool {
 	var t interface{ Throttled() bool }
 	return errors.As(err, &t) && t.Throttled()
-}
-
-func sleepUntil(ctx context.Context, at time.Time) error {
-	d := time.Until(at)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func quantile(sorted []time.Duration, q float64) time.Duration {

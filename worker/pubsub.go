@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/linkissuer/linkissuer/internal/wait"
 )
 
 // TopicPublisher publishes Outputs to Pub/Sub topics named by logical name
@@ -244,12 +246,8 @@ func Pull(ctx context.Context, sub *pubsub.Subscriber, r *Router, o PullOptions,
 			backoff = receiveBackoffMin
 		}
 		log.Warn("receive failed; retrying", zap.String("subscription", sub.String()), zap.Duration("backoff", backoff), zap.Error(err))
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
+		if wait.Sleep(ctx, backoff) != nil {
+			return nil // stopped: SIGTERM during the backoff
 		}
 		backoff = min(2*backoff, receiveBackoffMax)
 	}

@@ -3,12 +3,11 @@
 // signature, expiry and POST policy the way AWS does.
 //
 // The server listens on a free loopback port, keeps its data in a temporary
-// directory and is stopped by PID: Stop sends SIGTERM, waits, then kills.
-// Nothing here is used by production code.
+// directory and is stopped by PID: Stop sends SIGTERM, waits, then kills
+// (package childproc runs it). Nothing here is used by production code.
 package minio
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -21,9 +20,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/linkissuer/linkissuer/internal/childproc"
 )
 
 // ErrNotInstalled means no minio binary was found.
@@ -84,11 +83,8 @@ type Server struct {
 	AccessKey string
 	SecretKey string
 
-	cmd     *exec.Cmd
 	dataDir string
-	done    chan struct{}
-	once    sync.Once
-	err     error
+	proc    *childproc.Process
 }
 
 // Start launches MinIO on a free loopback port with a fresh data directory
@@ -102,9 +98,6 @@ func Start(ctx context.Context, opts *Options) (*Server, error) {
 	if o.Region == "" {
 		o.Region = "us-east-1"
 	}
-	if o.Log == nil {
-		o.Log = io.Discard
-	}
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 60 * time.Second
 	}
@@ -112,7 +105,7 @@ func Start(ctx context.Context, opts *Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := childproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -126,11 +119,10 @@ func Start(ctx context.Context, opts *Options) (*Server, error) {
 		AccessKey: "linkissuer" + randomHex(4),
 		SecretKey: randomHex(20),
 		dataDir:   dataDir,
-		done:      make(chan struct{}),
 	}
 	s.Endpoint = "http://" + s.Host
-	s.cmd = exec.Command(bin, "server", "--quiet", "--address", s.Host, dataDir)
-	s.cmd.Env = append(os.Environ(),
+	cmd := exec.Command(bin, "server", "--quiet", "--address", s.Host, dataDir)
+	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+s.AccessKey,
 		"MINIO_ROOT_PASSWORD="+s.SecretKey,
 		"MINIO_SITE_REGION="+o.Region,
@@ -138,98 +130,43 @@ func Start(ctx context.Context, opts *Options) (*Server, error) {
 		"MINIO_UPDATE=off",
 		"MINIO_CALLHOME_ENABLE=off",
 	)
-	out, err := s.cmd.StdoutPipe()
+	s.proc, err = childproc.Start(ctx, cmd, childproc.Options{
+		Log:       o.Log,
+		StopGrace: 10 * time.Second,
+		Cleanup:   func() { os.RemoveAll(dataDir) },
+	})
 	if err != nil {
-		os.RemoveAll(dataDir)
-		return nil, err
+		return nil, fmt.Errorf("minio: %w", err)
 	}
-	s.cmd.Stderr = s.cmd.Stdout
-	if err := s.cmd.Start(); err != nil {
-		os.RemoveAll(dataDir)
-		return nil, fmt.Errorf("starting minio: %w", err)
-	}
-	logged := make(chan struct{})
-	go func() { // ends when the process closes its output
-		defer close(logged)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			fmt.Fprintln(o.Log, sc.Text())
-		}
-	}()
-	go func() {
-		<-logged // Wait closes the pipe; drain it first
-		s.err = s.cmd.Wait()
-		os.RemoveAll(dataDir)
-		close(s.done)
-	}()
-	go func() { // ends with the process
-		select {
-		case <-ctx.Done():
-			s.Stop()
-		case <-s.done:
-		}
-	}()
-	if err := s.waitLive(ctx, o.StartTimeout); err != nil {
+	if err := s.proc.WaitReady(ctx, o.StartTimeout, s.live); err != nil {
 		s.Stop()
-		return nil, err
+		return nil, fmt.Errorf("minio on %s: %w", s.Host, err)
 	}
 	return s, nil
 }
 
-// waitLive polls the liveness endpoint until it answers 200.
-func (s *Server) waitLive(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+// live says whether the liveness endpoint answers 200.
+func (s *Server) live(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	client := &http.Client{Timeout: time.Second}
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/minio/health/live", nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-s.done:
-			return fmt.Errorf("minio exited before it was live: %v", s.err)
-		case <-ctx.Done():
-			return fmt.Errorf("minio not live on %s within %s: %w", s.Host, timeout, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/minio/health/live", nil)
+	if err != nil {
+		return false
 	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // Stop ends the process by PID: SIGTERM, then SIGKILL after 10s. It waits
 // for the exit and removes the data directory. It is safe to call twice.
-func (s *Server) Stop() {
-	s.once.Do(func() {
-		if s.cmd.Process == nil {
-			return
-		}
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			_ = s.cmd.Process.Kill()
-		}
-	})
-	<-s.done
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // PID is the server's process ID.
-func (s *Server) PID() int { return s.cmd.Process.Pid }
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func (s *Server) PID() int { return s.proc.PID() }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -56,7 +56,7 @@ func TestStopOnContextCancel(t *testing.T) {
 	}
 	cancel()
 	select {
-	case <-s.done:
+	case <-s.proc.Done():
 	case <-time.After(30 * time.Second):
 		s.Stop()
 		t.Fatal("minio still running 30s after its context was cancelled")

@@ -1,14 +1,13 @@
 // Package pubsubemu starts Google's Pub/Sub emulator (the Java jar shipped
-// with the Cloud SDK) as a child process, for integration tests, benchmarks
-// and `linkissuer dev`. The jar is started directly, not through gcloud, so
-// that one PID stops it.
+// with the Cloud SDK) as a child process (package childproc), for integration
+// tests, benchmarks and `linkissuer dev`. The jar is started directly, not
+// through gcloud, so that one PID stops it.
 //
 // Unlike the in-process pstest fake, the real emulator enforces exactly-once
 // delivery and dead-letter policies and streams at realistic speed.
 package pubsubemu
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -18,8 +17,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/linkissuer/linkissuer/internal/childproc"
 )
 
 // ErrNotInstalled means no emulator jar or no java was found.
@@ -62,10 +62,7 @@ type Emulator struct {
 	// Host is the host:port to put in PUBSUB_EMULATOR_HOST.
 	Host string
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	once sync.Once
-	err  error
+	proc *childproc.Process
 }
 
 // Start launches the emulator on a free loopback port and waits until it
@@ -80,81 +77,32 @@ func Start(ctx context.Context, logw io.Writer) (*Emulator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: java not on PATH", ErrNotInstalled)
 	}
-	port, err := freePort()
+	port, err := childproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	host := fmt.Sprintf("127.0.0.1:%d", port)
+	e := &Emulator{Host: fmt.Sprintf("127.0.0.1:%d", port)}
 	cmd := exec.Command(java, "-jar", jar, "--host=127.0.0.1", fmt.Sprintf("--port=%d", port))
-	if logw == nil {
-		logw = io.Discard
+	if e.proc, err = childproc.Start(ctx, cmd, childproc.Options{Log: logw}); err != nil {
+		return nil, fmt.Errorf("pubsub emulator: %w", err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
+	listening := func(context.Context) bool {
+		conn, err := net.DialTimeout("tcp", e.Host, 200*time.Millisecond)
+		if err != nil {
+			return false
+		}
+		conn.Close()
+		return true
 	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting pubsub emulator: %w", err)
+	if err := e.proc.WaitReady(ctx, 60*time.Second, listening); err != nil {
+		e.Stop()
+		return nil, fmt.Errorf("pubsub emulator on %s: %w", e.Host, err)
 	}
-	e := &Emulator{Host: host, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			fmt.Fprintln(logw, sc.Text())
-		}
-	}()
-	go func() {
-		e.err = cmd.Wait()
-		close(e.done)
-	}()
-	go func() {
-		select {
-		case <-ctx.Done():
-			e.Stop()
-		case <-e.done:
-		}
-	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", host, 200*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			return e, nil
-		}
-		select {
-		case <-e.done:
-			return nil, fmt.Errorf("pubsub emulator exited before listening: %v", e.err)
-		case <-ctx.Done():
-			e.Stop()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			e.Stop()
-			return nil, fmt.Errorf("pubsub emulator did not listen on %s within 60s", host)
-		}
-	}
+	return e, nil
 }
 
 // Stop kills the emulator process and waits for it to exit.
-func (e *Emulator) Stop() {
-	e.once.Do(func() {
-		if e.cmd.Process != nil {
-			_ = e.cmd.Process.Kill()
-		}
-	})
-	<-e.done
-}
+func (e *Emulator) Stop() { e.proc.Stop() }
 
 // PID is the emulator's process ID.
-func (e *Emulator) PID() int { return e.cmd.Process.Pid }
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func (e *Emulator) PID() int { return e.proc.PID() }

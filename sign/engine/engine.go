@@ -13,6 +13,7 @@ import (
 
 	"github.com/linkissuer/linkissuer/failure"
 	fleetview "github.com/linkissuer/linkissuer/fleet"
+	"github.com/linkissuer/linkissuer/internal/wait"
 	"github.com/linkissuer/linkissuer/sign"
 )
 
@@ -239,7 +240,7 @@ func (e *Engine) signWithRetries(ctx context.Context, scope sign.Scope, stringTo
 			return nil, &GiveUpError{Attempts: attempt, Err: unretryable(err)}
 		}
 		e.stats.retries.Add(1)
-		if err := sleep(ctx, e.backoff(attempt)); err != nil {
+		if err := wait.Sleep(ctx, e.backoff(attempt)); err != nil {
 			return nil, fmt.Errorf("sign: stopped after %d attempts: %w", attempt, err)
 		}
 	}
@@ -322,20 +323,6 @@ func unretryable(err error) error {
 		return r.Err
 	}
 	return err
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // SetShare sets the rate's set-point, calls per second: this replica's

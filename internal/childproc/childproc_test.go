@@ -1,0 +1,178 @@
+package childproc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for the copying goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func sh(t *testing.T, script string) *exec.Cmd {
+	t.Helper()
+	bin, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skipf("no sh: %v", err)
+	}
+	return exec.Command(bin, "-c", script)
+}
+
+// TestStopWithGrace: the child's output reaches the log, SIGTERM ends it
+// within the grace, Cleanup runs before Done, and Stop can be called twice.
+func TestStopWithGrace(t *testing.T) {
+	t.Parallel()
+	var log syncBuffer
+	var cleaned atomic.Bool
+	p, err := Start(context.Background(), sh(t, "echo ready; echo oops >&2; exec sleep 60"), Options{
+		Log: &log, StopGrace: 10 * time.Second, Cleanup: func() { cleaned.Store(true) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.PID() <= 0 {
+		t.Errorf("PID() = %d", p.PID())
+	}
+	if err := p.WaitReady(context.Background(), 10*time.Second, func(context.Context) bool {
+		return strings.Contains(log.String(), "ready") && strings.Contains(log.String(), "oops")
+	}); err != nil {
+		t.Fatalf("WaitReady: %v; log %q", err, log.String())
+	}
+	start := time.Now()
+	p.Stop()
+	p.Stop()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Stop took %s: SIGTERM was not enough", took)
+	}
+	if !cleaned.Load() {
+		t.Error("Cleanup did not run before Stop returned")
+	}
+	select {
+	case <-p.Done():
+	default:
+		t.Error("Done not closed after Stop")
+	}
+	if p.Err() == nil {
+		t.Error("Err() = nil for a child ended by a signal")
+	}
+}
+
+// TestStopKills: a child that ignores SIGTERM is killed after the grace;
+// with no grace it is killed at once.
+func TestStopKills(t *testing.T) {
+	t.Parallel()
+	for _, grace := range []time.Duration{0, 200 * time.Millisecond} {
+		var log syncBuffer
+		p, err := Start(context.Background(), sh(t, `trap "" TERM; echo up; while :; do sleep 1; done`), Options{Log: &log, StopGrace: grace})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WaitReady(context.Background(), 10*time.Second, func(context.Context) bool { return strings.Contains(log.String(), "up") }); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { p.Stop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("grace %s: Stop did not return", grace)
+		}
+	}
+}
+
+// TestStopOnContext: the child ends when Start's context does.
+func TestStopOnContext(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := Start(ctx, sh(t, "exec sleep 60"), Options{StopGrace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case <-p.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the child outlived its context")
+	}
+}
+
+// TestWaitReadyExited: a child that exits before it is ready is reported
+// as such, with its exit status, not as a timeout.
+func TestWaitReadyExited(t *testing.T) {
+	t.Parallel()
+	p, err := Start(context.Background(), sh(t, "exit 3"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	err = p.WaitReady(context.Background(), time.Minute, func(context.Context) bool { return false })
+	if !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "exit status 3") {
+		t.Errorf("WaitReady = %v, want ErrExited with exit status 3", err)
+	}
+}
+
+// TestWaitReadyTimeout: a child that never gets ready fails the wait
+// after the timeout and is left running for the caller to stop.
+func TestWaitReadyTimeout(t *testing.T) {
+	t.Parallel()
+	p, err := Start(context.Background(), sh(t, "exec sleep 60"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	err = p.WaitReady(context.Background(), 300*time.Millisecond, func(context.Context) bool { return false })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WaitReady = %v, want DeadlineExceeded", err)
+	}
+	select {
+	case <-p.Done():
+		t.Error("WaitReady stopped the child")
+	default:
+	}
+}
+
+// TestStartFailureCleansUp: a command that cannot start runs Cleanup
+// before Start returns.
+func TestStartFailureCleansUp(t *testing.T) {
+	t.Parallel()
+	cleaned := false
+	_, err := Start(context.Background(), exec.Command("/nonexistent/linkissuer-no-such-binary"), Options{Cleanup: func() { cleaned = true }})
+	if err == nil {
+		t.Fatal("Start of a missing binary succeeded")
+	}
+	if !cleaned {
+		t.Error("Cleanup did not run")
+	}
+}
+
+func TestFreePort(t *testing.T) {
+	t.Parallel()
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if port <= 0 || port > 65535 {
+		t.Errorf("FreePort() = %d", port)
+	}
+}
