@@ -371,6 +371,22 @@ func (ch *child) stop(sig os.Signal) error {
 	return ch.cmd.Wait()
 }
 
+// runChild runs one child of this program to its end and returns the
+// result it reports; a result that carries an error is an error.
+func runChild(args ...string) (childResult, error) {
+	run, err := startChild(nil, args...)
+	if err != nil {
+		return childResult{}, err
+	}
+	var r childResult
+	err = run.read(&r)
+	run.stop(nil)
+	if err == nil && r.Err != "" {
+		err = errors.New(r.Err)
+	}
+	return r, err
+}
+
 func runScenario(c config, s scenario, tmp, keyFile, iamKeyFile string, pub *rsa.PublicKey) (outcome, error) {
 	o := outcome{scenario: s, load: loadAverage()}
 	profile := func(role string) []string { return profileArgs(c, s, role) }
@@ -397,16 +413,7 @@ func runScenario(c config, s scenario, tmp, keyFile, iamKeyFile string, pub *rsa
 	defer os.RemoveAll(storeDir)
 	args = append(args, storeArgs(s, storeDir, info)...)
 	if s.raw {
-		run, err := startChild(nil, append([]string{"-role", "raw"}, args...)...)
-		if err != nil {
-			return o, err
-		}
-		var r childResult
-		err = run.read(&r)
-		run.stop(nil)
-		if err == nil && r.Err != "" {
-			err = errors.New(r.Err)
-		}
+		r, err := runChild(append([]string{"-role", "raw"}, args...)...)
 		o.wall, o.results, o.rows = time.Duration(r.WallMS)*time.Millisecond, []childResult{r}, r.Rows
 		return o, err
 	}
@@ -418,16 +425,7 @@ func runScenario(c config, s scenario, tmp, keyFile, iamKeyFile string, pub *rsa
 	}
 	id := "whole"
 	if s.workers == 0 {
-		run, err := startChild(nil, append(append([]string{"-role", "run"}, profile("run")...), args...)...)
-		if err != nil {
-			return o, err
-		}
-		var r childResult
-		err = run.read(&r)
-		run.stop(nil)
-		if err == nil && r.Err != "" {
-			err = errors.New(r.Err)
-		}
+		r, err := runChild(append(append([]string{"-role", "run"}, profile("run")...), args...)...)
 		if err != nil {
 			return o, err
 		}
