@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -165,35 +163,23 @@ func (j *jobFlags) build(env Env, source string, now time.Time) (*schema.Job, er
 	return job, nil
 }
 
-// readObjectNames reads one object name per line (blank lines and lines
-// starting with # are skipped).
+// readObjectNames reads one object name per line (eachLine).
 func readObjectNames(env Env, file string) ([]schema.ObjectRef, error) {
-	var r io.Reader = env.Stdin
-	if file != "-" {
-		fh, err := os.Open(file)
-		if err != nil {
-			return nil, fmt.Errorf("--objects: %w", err)
-		}
-		defer fh.Close()
-		r = fh
-	}
 	var refs []schema.ObjectRef
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if len(refs) == schema.MaxJobObjects {
-			return nil, fmt.Errorf("--objects: more than %d names; split the list", schema.MaxJobObjects)
+	tooMany := false
+	err := eachLine(env, file, func(line string) bool {
+		if tooMany = len(refs) == schema.MaxJobObjects; tooMany {
+			return false
 		}
 		refs = append(refs, schema.ObjectRef{Name: line})
-	}
-	if err := sc.Err(); err != nil {
+		return true
+	})
+	switch {
+	case err != nil:
 		return nil, fmt.Errorf("--objects: %w", err)
-	}
-	if len(refs) == 0 {
+	case tooMany:
+		return nil, fmt.Errorf("--objects: more than %d names; split the list", schema.MaxJobObjects)
+	case len(refs) == 0:
 		return nil, errors.New("--objects: no object names")
 	}
 	return refs, nil

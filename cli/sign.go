@@ -1,13 +1,10 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -129,8 +126,8 @@ func Sign(ctx context.Context, env Env, args []string) int {
 	return ExitOK
 }
 
-// feedInputs sends each argument, or each non-blank, non-comment line of the
-// file, to out.
+// feedInputs sends each argument, or each entry of the file (eachLine), to
+// out.
 func feedInputs(ctx context.Context, env Env, file string, args []string, out chan<- string) error {
 	send := func(s string) bool {
 		select {
@@ -148,30 +145,7 @@ func feedInputs(ctx context.Context, env Env, file string, args []string, out ch
 		}
 		return nil
 	}
-	var r io.Reader = env.Stdin
-	if file != "-" {
-		fh, err := os.Open(file)
-		if err != nil {
-			return err
-		}
-		defer fh.Close()
-		r = fh
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if !send(line) {
-			return nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("reading %s: %w", file, err)
-	}
-	return nil
+	return eachLine(env, file, send)
 }
 
 // signRun holds what one invocation signs with: a URLSigner per dialect,
