@@ -7,11 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"cloud.google.com/go/pubsub/v2"
 
 	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/failure"
@@ -24,7 +21,7 @@ import (
 // (which need not exist).
 func (s *stack) auditRecorder(topic string, failClosed bool) *audit.Recorder {
 	s.t.Helper()
-	pub := s.client.Publisher(topic)
+	pub := s.Client.Publisher(topic)
 	pub.PublishSettings = audit.PublishSettings(2 * time.Millisecond)
 	s.t.Cleanup(pub.Stop)
 	rec, err := audit.New(audit.PubSubSink{Publisher: pub}, audit.Options{
@@ -35,32 +32,6 @@ func (s *stack) auditRecorder(topic string, failClosed bool) *audit.Recorder {
 	return rec
 }
 
-// collect receives from sub until n messages arrived or timeout.
-func (s *stack) collect(sub string, n int, timeout time.Duration) []*pubsub.Message {
-	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var (
-		mu  sync.Mutex
-		got []*pubsub.Message
-	)
-	err := s.client.Subscriber(sub).Receive(ctx, func(_ context.Context, m *pubsub.Message) {
-		m.Ack()
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, m)
-		if len(got) >= n {
-			cancel()
-		}
-	})
-	if err != nil && ctx.Err() == nil {
-		s.t.Fatalf("receive %s: %v", sub, err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	return got
-}
-
 // TestJobRowsAuditedOneForOne: a sharded job run by a pull worker with
 // fail-closed auditing on the emulator writes one linkissuer.audit.v1
 // record per manifest row, and one for the manifest's own URL, each with
@@ -69,12 +40,12 @@ func TestJobRowsAuditedOneForOne(t *testing.T) {
 	s := newStack(t)
 	f := newFixture(t)
 	public, _ := seedMedia(f)
-	auditTopic := s.ids["results"] + "-audit"
+	auditTopic := s.IDs["results"] + "-audit"
 	ctx := context.Background()
-	if err := pubsubemu.EnsureTopic(ctx, s.client, auditTopic); err != nil {
+	if err := pubsubemu.EnsureTopic(ctx, s.Client, auditTopic); err != nil {
 		t.Fatal(err)
 	}
-	if err := pubsubemu.EnsureSubscription(ctx, s.client, pubsubemu.Subscription{ID: auditTopic + "-sub", Topic: auditTopic}); err != nil {
+	if err := pubsubemu.EnsureSubscription(ctx, s.Client, pubsubemu.Subscription{ID: auditTopic + "-sub", Topic: auditTopic}); err != nil {
 		t.Fatal(err)
 	}
 	rec := s.auditRecorder(auditTopic, true)
@@ -115,7 +86,7 @@ func TestJobRowsAuditedOneForOne(t *testing.T) {
 	}
 	urls[manifestFP] = "audited/links.jsonl"
 
-	msgs := s.collect(auditTopic+"-sub", len(urls), 60*time.Second)
+	msgs := s.Collect(auditTopic+"-sub", len(urls), 60*time.Second)
 	records := map[string]schema.AuditRecord{}
 	for _, m := range msgs {
 		if strings.Contains(string(m.Data), "Signature") || strings.Contains(string(m.Data), "://") {
@@ -154,7 +125,7 @@ func TestJobAuditFailClosed(t *testing.T) {
 	s := newStack(t)
 	f := newFixture(t)
 	public, _ := seedMedia(f)
-	missing := "no-such-audit-topic-" + s.ids["results"]
+	missing := "no-such-audit-topic-" + s.IDs["results"]
 	tests := []struct {
 		name       string
 		failClosed bool

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
-	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +13,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
+	"github.com/linkissuer/linkissuer/internal/pubsubtest"
 	"github.com/linkissuer/linkissuer/internal/slowtest"
 	"github.com/linkissuer/linkissuer/links"
 	"github.com/linkissuer/linkissuer/schema"
@@ -31,48 +29,24 @@ var emulatorErr error
 
 func TestMain(m *testing.M) { os.Exit(pubsubemu.RunTests(m, &emulatorErr)) }
 
-// stack is one test's topics and subscriptions: jobs (pulled by the
-// workers), notify (completions), results and errors.
+// stack is one test's topics: jobs (pulled by the workers), notify
+// (completions), results and errors, each with a subscription "ID-sub".
 type stack struct {
-	t      *testing.T
-	client *pubsub.Client
-	ids    map[string]string
+	*pubsubtest.Stack
+	t *testing.T
 }
-
-var idUnsafe = regexp.MustCompile(`[^a-zA-Z0-9-]+`)
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	pubsubemu.Need(t, emulatorErr)
-	ctx := context.Background()
-	client, err := pubsub.NewClient(ctx, testProject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	base := strings.ToLower(idUnsafe.ReplaceAllString(t.Name(), "-"))
-	if len(base) > 40 {
-		base = base[:40]
-	}
-	s := &stack{t: t, client: client, ids: map[string]string{}}
+	s := &stack{Stack: pubsubtest.New(t, testProject, emulatorErr, "jobs", "notify", "results", "errors"), t: t}
 	for _, name := range []string{"jobs", "notify", "results", "errors"} {
-		s.ids[name] = fmt.Sprintf("%s-%s-%d", base, name, time.Now().UnixNano())
-		if err := pubsubemu.EnsureTopic(ctx, client, s.ids[name]); err != nil {
-			t.Fatal(err)
-		}
-		sub := pubsubemu.Subscription{ID: s.ids[name] + "-sub", Topic: s.ids[name], AckDeadline: 10 * time.Second}
-		if name == "jobs" {
-			sub.ExactlyOnce = true
-		}
-		if err := pubsubemu.EnsureSubscription(ctx, client, sub); err != nil {
-			t.Fatal(err)
-		}
+		s.Subscribe(pubsubemu.Subscription{ID: s.Sub(name), Topic: s.IDs[name], AckDeadline: 10 * time.Second, ExactlyOnce: name == "jobs"})
 	}
 	return s
 }
 
 // notifyTopic is the full name of the stack's completion topic.
-func (s *stack) notifyTopic() string { return pubsubemu.TopicName(testProject, s.ids["notify"]) }
+func (s *stack) notifyTopic() string { return s.TopicName("notify") }
 
 // startWorker runs a pull worker on the jobs subscription with a Runner
 // over f (options changed by edit) as its jobs handler, with its own
@@ -92,56 +66,32 @@ type workerConfig struct {
 }
 
 func (s *stack) startWorkerWith(f *fixture, cfg workerConfig) (kill func()) {
-	edit := cfg.edit
-	ctx, cancel := context.WithCancel(context.Background())
-	client, err := pubsub.NewClient(ctx, testProject)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	settings := pubsub.PublishSettings{DelayThreshold: 2 * time.Millisecond, CountThreshold: 100}
-	topics := worker.NewTopicPublisher(client, map[string]string{
-		worker.TopicResults: s.ids["results"],
-		worker.TopicErrors:  s.ids["errors"],
-		worker.TopicJobs:    s.ids["jobs"],
-	}, settings, nil)
-	pub := worker.NewNamedTopics(client, topics, settings)
-	r := f.runner(func(o *Options) {
-		o.Publisher, o.TopicChecker = pub, pub
-		if edit != nil {
-			edit(o)
-		}
-	})
-	var jobs worker.Handler = r.Handle
-	if cfg.jobs != nil {
-		jobs = cfg.jobs(jobs)
-	}
-	issuer := &links.Issuer{Jobs: jobs}
-	router, err := worker.NewRouter(issuer.Handle, pub, worker.RouterOptions{DeadLetter: worker.DeadLetters("test-worker", nil)})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		done <- worker.Pull(ctx, client.Subscriber(s.ids["jobs"]+"-sub"), router, worker.PullOptions{
+	return s.StartWorker(pubsubtest.Worker{
+		Subscription: s.Sub("jobs"),
+		Topics: map[string]string{
+			worker.TopicResults: s.IDs["results"],
+			worker.TopicErrors:  s.IDs["errors"],
+			worker.TopicJobs:    s.IDs["jobs"],
+		},
+		Handler: func(pub *worker.NamedTopics) worker.Handler {
+			r := f.runner(func(o *Options) {
+				o.Publisher, o.TopicChecker = pub, pub
+				if cfg.edit != nil {
+					cfg.edit(o)
+				}
+			})
+			var jobs worker.Handler = r.Handle
+			if cfg.jobs != nil {
+				jobs = cfg.jobs(jobs)
+			}
+			return (&links.Issuer{Jobs: jobs}).Handle
+		},
+		Pull: worker.PullOptions{
 			// The shortest lease step: a killed replica's message is
 			// redelivered within about 10s.
 			MaxOutstanding: max(1, cfg.maxOutstanding), Streams: 1, HandlerTimeout: time.Minute, LeaseStep: 10 * time.Second,
-		}, nil)
-	}()
-	var once sync.Once
-	kill = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				s.t.Errorf("worker: %v", err)
-			}
-			pub.Stop()
-			topics.Stop()
-			client.Close()
-		})
-	}
-	s.t.Cleanup(kill)
-	return kill
+		},
+	})
 }
 
 // submit publishes a job to the jobs topic.
@@ -151,37 +101,19 @@ func (s *stack) submit(job *schema.Job) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	pub := s.client.Publisher(s.ids["jobs"])
-	defer pub.Stop()
-	if _, err := pub.Publish(context.Background(), &pubsub.Message{Data: data, Attributes: job.Attributes()}).Get(context.Background()); err != nil {
-		s.t.Fatal(err)
-	}
+	s.Publish(s.IDs["jobs"], &pubsub.Message{Data: data, Attributes: job.Attributes()})
 }
 
 // completions receives from the notify topic until the first message
 // arrives (or timeout), then for quiet longer, to catch duplicates.
 func (s *stack) completions(timeout, quiet time.Duration) []*pubsub.Message {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var (
-		mu  sync.Mutex
-		got []*pubsub.Message
-	)
-	err := s.client.Subscriber(s.ids["notify"]+"-sub").Receive(ctx, func(_ context.Context, m *pubsub.Message) {
-		m.Ack()
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, m)
-		if len(got) == 1 {
-			time.AfterFunc(quiet, cancel)
+	var got []*pubsub.Message
+	s.Receive(s.Sub("notify"), timeout, func(m *pubsub.Message, stop func()) {
+		if got = append(got, m); len(got) == 1 {
+			time.AfterFunc(quiet, stop)
 		}
 	})
-	if err != nil && ctx.Err() == nil {
-		s.t.Fatalf("receive completions: %v", err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
 	return got
 }
 
@@ -229,7 +161,7 @@ func TestTopicOutputJob(t *testing.T) {
 		o.LinkBatch = 7
 		o.Split = &SplitOptions{Above: 20, ShardSize: 15}
 	})
-	results := pubsubemu.TopicName(testProject, s.ids["results"])
+	results := s.TopicName("results")
 	job := &schema.Job{
 		JobID: "to-topic", Source: schema.JobSource{Bucket: mediaBucket}, Method: "GET", ExpiresIn: "10m",
 		Output: schema.JobOutput{Topic: results}, NotifyTopic: s.notifyTopic(),
@@ -252,29 +184,19 @@ func TestTopicOutputJob(t *testing.T) {
 	}
 	// At least once: every object arrives, perhaps more than once.
 	seen := map[string]bool{}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var mu sync.Mutex
-	err := s.client.Subscriber(s.ids["results"]+"-sub").Receive(ctx, func(_ context.Context, m *pubsub.Message) {
-		m.Ack()
+	s.Receive(s.Sub("results"), 30*time.Second, func(m *pubsub.Message, stop func()) {
 		var l schema.Link
 		if err := json.Unmarshal(m.Data, &l); err != nil {
 			t.Errorf("link: %v", err)
 			return
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		if l.Source.JobID != "to-topic" || m.Attributes[schema.AttrDedupeKey] != l.DedupeKey() || public[l.Object].generation != l.Generation {
 			t.Errorf("link %+v with attributes %v", l, m.Attributes)
 		}
-		seen[l.Object] = true
-		if len(seen) == len(public) {
-			cancel()
+		if seen[l.Object] = true; len(seen) == len(public) {
+			stop()
 		}
 	})
-	if err != nil && ctx.Err() == nil {
-		t.Fatal(err)
-	}
 	if len(seen) != len(public) {
 		t.Errorf("links for %d objects, want %d", len(seen), len(public))
 	}

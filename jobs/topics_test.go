@@ -1,9 +1,7 @@
 package jobs
 
 import (
-	"context"
 	"encoding/json"
-	"sync"
 	"testing"
 	"time"
 
@@ -77,11 +75,7 @@ func TestJobTopicsAreChecked(t *testing.T) {
 		Output: schema.JobOutput{Topic: "projects/someone-else/topics/links"}}, CodeTopicNotAllowed)
 
 	got := map[string][]schema.ReasonCode{}
-	var mu sync.Mutex
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	err := s.client.Subscriber(s.ids["errors"]+"-sub").Receive(ctx, func(_ context.Context, m *pubsub.Message) {
-		m.Ack()
+	s.Receive(s.Sub("errors"), 60*time.Second, func(m *pubsub.Message, stop func()) {
 		var d schema.DeadLetter
 		if err := json.Unmarshal(m.Data, &d); err != nil {
 			t.Errorf("dead letter: %v", err)
@@ -92,16 +86,11 @@ func TestJobTopicsAreChecked(t *testing.T) {
 			t.Errorf("dead letter's original: %v", err)
 			return
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		got[job.JobID] = append(got[job.JobID], d.ReasonCode)
 		if len(got) == len(jobs) {
-			time.AfterFunc(time.Second, cancel) // catch duplicates
+			time.AfterFunc(time.Second, stop) // catch duplicates
 		}
 	})
-	if err != nil && ctx.Err() == nil {
-		t.Fatal(err)
-	}
 	for id, want := range jobs {
 		if len(got[id]) != 1 || got[id][0] != want {
 			t.Errorf("job %s dead-lettered with %v, want once with %s", id, got[id], want)

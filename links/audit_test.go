@@ -24,14 +24,14 @@ import (
 func (s *stack) auditRecorder(failClosed bool) *audit.Recorder {
 	s.t.Helper()
 	ctx := context.Background()
-	s.ids["audit"] = s.ids["results"] + "-audit"
-	if err := pubsubemu.EnsureTopic(ctx, s.client, s.ids["audit"]); err != nil {
+	s.IDs["audit"] = s.IDs["results"] + "-audit"
+	if err := pubsubemu.EnsureTopic(ctx, s.Client, s.IDs["audit"]); err != nil {
 		s.t.Fatal(err)
 	}
-	if err := pubsubemu.EnsureSubscription(ctx, s.client, pubsubemu.Subscription{ID: s.ids["audit"] + "-sub", Topic: s.ids["audit"]}); err != nil {
+	if err := pubsubemu.EnsureSubscription(ctx, s.Client, pubsubemu.Subscription{ID: s.IDs["audit"] + "-sub", Topic: s.IDs["audit"]}); err != nil {
 		s.t.Fatal(err)
 	}
-	pub := s.client.Publisher(s.ids["audit"])
+	pub := s.Client.Publisher(s.IDs["audit"])
 	pub.PublishSettings = audit.PublishSettings(2 * time.Millisecond)
 	s.t.Cleanup(pub.Stop)
 	rec, err := audit.New(audit.PubSubSink{Publisher: pub}, audit.Options{
@@ -108,7 +108,7 @@ func TestAuditFailClosedWithholdsLinks(t *testing.T) {
 	s := newStack(t)
 	h := s.handler()
 	// The audit topic does not exist: every record fails to publish.
-	pub := s.client.Publisher("no-such-audit-topic-" + s.ids["results"])
+	pub := s.Client.Publisher("no-such-audit-topic-" + s.IDs["results"])
 	t.Cleanup(pub.Stop)
 	rec, err := audit.New(audit.PubSubSink{Publisher: pub}, audit.Options{
 		Signer: audit.Signer{Identity: s.key.Credential().Identity, Kind: sign.KindRSA}, FailClosed: true})

@@ -30,7 +30,7 @@ func (s *stack) upload(names []string) {
 	client := s.gcs.Client()
 	_, err := client.Bucket(s.bucket).AddNotification(ctx, &storage.Notification{
 		TopicProjectID: testProject,
-		TopicID:        s.ids["notifications"],
+		TopicID:        s.IDs["notifications"],
 		PayloadFormat:  storage.JSONPayload,
 		EventTypes:     []string{storage.ObjectFinalizeEvent},
 	})

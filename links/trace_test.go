@@ -2,12 +2,10 @@ package links
 
 import (
 	"context"
-	"github.com/linkissuer/linkissuer/worker"
 	"strings"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2"
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -26,36 +24,19 @@ func TestNotificationTraceConnectsReceiveSignPublish(t *testing.T) {
 	shutdown := tracing.Start(keepSpans{exp}, sdktrace.WithSampler(sdktrace.AlwaysSample()))
 	t.Cleanup(func() { otel.SetTracerProvider(prev) })
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	client, err := pubsub.NewClientWithConfig(ctx, testProject, &pubsub.ClientConfig{EnableOpenTelemetryTracing: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	pub := worker.NewTopicPublisher(client, map[string]string{worker.TopicResults: s.ids["results"], worker.TopicErrors: s.ids["errors"]},
-		pubsub.PublishSettings{DelayThreshold: 2 * time.Millisecond, CountThreshold: 100}, nil)
 	h := s.handler()
+	var err error
 	if h.Signer, err = sign.New(tracing.Signer(s.key), &sign.Options{Endpoint: sign.Endpoint{EmulatorHost: s.gcs.URL()}}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := worker.NewRouter(h.Handle, pub, worker.RouterOptions{DeadLetter: worker.DeadLetters("test-worker", nil), Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		done <- worker.Pull(ctx, client.Subscriber(s.ids["notifications"]+"-worker"), r, worker.PullOptions{Streams: 1, MaxOutstanding: 10, Grace: 5 * time.Second}, testLogger(t))
-	}()
+	w := s.worker(h.Handle, 5*time.Second)
+	w.Pull.MaxOutstanding, w.Trace = 10, true
+	stop := s.StartWorker(w)
 	s.upload([]string{"traced.txt"})
 	if msgs := s.collect("results", 1, 60*time.Second); len(msgs) != 1 {
 		t.Fatalf("got %d links, want 1", len(msgs))
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	pub.Stop()
+	stop()
 	if err := shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +56,8 @@ func TestNotificationTraceConnectsReceiveSignPublish(t *testing.T) {
 		t.Fatalf("%d sign spans, want 1; spans: %v", len(signs), spanNames(spans))
 	}
 	trace := signs[0].SpanContext.TraceID()
-	receive := byName(func(n string) bool { return n == s.ids["notifications"]+"-worker subscribe" })
-	publish := byName(func(n string) bool { return n == s.ids["results"]+" create" })
+	receive := byName(func(n string) bool { return n == s.IDs["notifications"]+"-worker subscribe" })
+	publish := byName(func(n string) bool { return n == s.IDs["results"]+" create" })
 	if len(receive) == 0 || len(publish) == 0 {
 		t.Fatalf("missing receive (%d) or publish (%d) spans; spans: %v", len(receive), len(publish), spanNames(spans))
 	}
