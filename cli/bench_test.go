@@ -9,16 +9,12 @@ import (
 	"time"
 
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/internal/iamtest"
 )
 
 func startBenchEmulator(t *testing.T, quota float64) *emulator.Server {
 	t.Helper()
-	srv, err := emulator.Start("127.0.0.1:0", &emulator.Options{Quota: quota, Burst: max(1, int(quota/10)), Latency: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(context.Background()) })
-	return srv
+	return iamtest.Start(t, emulator.Options{Quota: quota, Burst: max(1, int(quota/10)), Latency: 5 * time.Millisecond})
 }
 
 func TestBenchRefusesWithoutYes(t *testing.T) {

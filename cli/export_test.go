@@ -2,8 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -13,23 +11,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
+	"github.com/linkissuer/linkissuer/internal/iamtest"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 )
-
-var exportKey = sync.OnceValue(func() *rsa.PrivateKey {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
 
 const exportEmail = "exporter@test-project.iam.gserviceaccount.com"
 
@@ -56,7 +46,7 @@ func newExportFixture(t *testing.T, n int) *exportFixture {
 			Content:     []byte(strings.Repeat("p", i+1)),
 		})
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(exportKey())
+	der, err := x509.MarshalPKCS8PrivateKey(iamtest.Key())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +91,7 @@ func checkRows(t *testing.T, data []byte, format schema.ManifestFormat, want map
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := p.VerifyRSA(&exportKey().PublicKey); err != nil || p.Expires != d || !p.ExpiresAt().Equal(row.ExpiresAt) || p.Identity != exportEmail {
+		if err := p.VerifyRSA(&iamtest.Key().PublicKey); err != nil || p.Expires != d || !p.ExpiresAt().Equal(row.ExpiresAt) || p.Identity != exportEmail {
 			t.Errorf("%s: URL (verify: %v) expires %s after %s by %s; row says %s", row.Object, err, p.Expires, p.Date, p.Identity, row.ExpiresAt)
 		}
 	}

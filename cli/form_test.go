@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"crypto"
 	"crypto/hmac"
 	"crypto/rsa"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/internal/iamtest"
 	"github.com/linkissuer/linkissuer/internal/vectors"
 )
 
@@ -193,11 +193,7 @@ func TestFormSignaturesResign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	emu, err := iamemu.Start("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emu.Close(context.Background()) })
+	emu := iamtest.Start(t, iamemu.Options{})
 
 	const secret = "form-test-secret/with+symbols"
 	hmacEnv := map[string]string{"LINKISSUER_HMAC_SECRET": secret}

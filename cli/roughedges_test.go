@@ -4,12 +4,12 @@ import (
 	"github.com/linkissuer/linkissuer/app"
 	"github.com/linkissuer/linkissuer/config"
 
-	"context"
 	"regexp"
 	"strings"
 	"testing"
 
 	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/internal/iamtest"
 )
 
 // goIdentifier matches a Go field or type name such as AllowLongKeyless,
@@ -19,11 +19,7 @@ var goIdentifier = regexp.MustCompile(`\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]+)+\b`)
 // TestMessagesNameFlags checks that configuration errors name the flag to
 // change, not the Go field behind it.
 func TestMessagesNameFlags(t *testing.T) {
-	emu, err := iamemu.Start("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emu.Close(context.Background()) })
+	emu := iamtest.Start(t, iamemu.Options{})
 	keyless := []string{"--service-account", emu.Email(), "--iam-endpoint", emu.Endpoint()}
 	for _, tc := range []struct {
 		name string

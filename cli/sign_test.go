@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/internal/iamtest"
 	"github.com/linkissuer/linkissuer/internal/vectors"
 	"github.com/linkissuer/linkissuer/sign"
 )
@@ -209,11 +210,7 @@ func TestParseDuration(t *testing.T) {
 // Keyless signing goes through IAM signBlob (the emulator here) and the
 // URLs verify with the emulator's public key.
 func TestSignKeylessThroughIAMEmulator(t *testing.T) {
-	srv, err := iamemu.Start("127.0.0.1:0", &iamemu.Options{Email: "signer@test-project.iam.gserviceaccount.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
+	srv := iamtest.Start(t, iamemu.Options{Email: "signer@test-project.iam.gserviceaccount.com"})
 	var stdin strings.Builder
 	for i := 0; i < 50; i++ {
 		fmt.Fprintf(&stdin, "gs://test-bucket/objects/%03d.bin\n", i)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/linkissuer/linkissuer/audit"
 	iamemu "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/internal/iamtest"
 	"github.com/linkissuer/linkissuer/internal/vectors"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/iam"
@@ -254,18 +255,14 @@ func TestVerifyHMAC(t *testing.T) {
 // Keyless URLs verify against the IAM emulator's public-key endpoints, the
 // way production URLs verify against Google's.
 func TestVerifyKeylessAgainstEndpoints(t *testing.T) {
-	emu, err := iamemu.Start("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emu.Close(context.Background()) })
+	emu := iamtest.Start(t, iamemu.Options{})
 	// Another emulator for the same account: same email, another key, as
 	// after a key rotation.
-	rotated, err := iamemu.Start("127.0.0.1:0", nil)
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { rotated.Close(context.Background()) })
+	rotated := iamtest.Start(t, iamemu.Options{Key: other})
 
 	keyless, err := iam.NewSigner(context.Background(), iam.Options{Email: emu.Email(), Endpoint: emu.Endpoint()})
 	if err != nil {

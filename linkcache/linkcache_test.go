@@ -9,6 +9,7 @@ import (
 	"time"
 
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/internal/iamtest"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/iam"
 )
@@ -48,11 +49,7 @@ func hmacURLSigner(t *testing.T) *sign.URLSigner {
 // keylessURLSigner signs through IAM signBlob on the emulator (12 h cap).
 func keylessURLSigner(t *testing.T) (*sign.URLSigner, *emulator.Server) {
 	t.Helper()
-	srv, err := emulator.Start("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(context.Background()) })
+	srv := iamtest.Start(t, emulator.Options{})
 	blob, err := iam.NewSigner(context.Background(), iam.Options{Email: srv.Email(), Endpoint: srv.Endpoint()})
 	if err != nil {
 		t.Fatal(err)

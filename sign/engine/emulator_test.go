@@ -6,7 +6,6 @@ package engine
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -17,39 +16,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/internal/iamtest"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/iam"
 )
-
-var emulatorKey = sync.OnceValue(func() *rsa.PrivateKey {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
-
-func startEmulator(t *testing.T, o emulator.Options) *emulator.Server {
-	t.Helper()
-	o.Key = emulatorKey()
-	s, err := emulator.Start("127.0.0.1:0", &o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Close(ctx); err != nil {
-			t.Errorf("emulator close: %v", err)
-		}
-	})
-	return s
-}
 
 // keylessURLSigner builds IAMSigner -> Engine -> URLSigner against s.
 func keylessURLSigner(t *testing.T, s *emulator.Server, delegates []string, o *Options) (*Engine, *sign.URLSigner) {
@@ -122,7 +96,7 @@ func collect(n int) []sign.Request {
 }
 
 func TestKeylessURLsVerifyWithThePublishedKey(t *testing.T) {
-	s := startEmulator(t, emulator.Options{Latency: 2 * time.Millisecond, Jitter: time.Millisecond})
+	s := iamtest.Start(t, emulator.Options{Latency: 2 * time.Millisecond, Jitter: time.Millisecond})
 	delegates := []string{"hop@p.iam.gserviceaccount.com"}
 	e, u := keylessURLSigner(t, s, delegates, nil)
 	pub := publishedKey(t, s)
@@ -188,7 +162,7 @@ func TestFaultsAreRiddenOut(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startEmulator(t, tc.emu)
+			s := iamtest.Start(t, tc.emu)
 			e, u := keylessURLSigner(t, s, nil, &tc.opts)
 			pub := publishedKey(t, s)
 			reqs := collect(150)
@@ -232,7 +206,7 @@ func TestFaultsAreRiddenOut(t *testing.T) {
 // then the emulator would answer); cancelling must end SignAll long before.
 func TestCancellationStopsInFlightWork(t *testing.T) {
 	const hang = 5 * time.Second
-	s := startEmulator(t, emulator.Options{HangRate: 1, HangMax: hang})
+	s := iamtest.Start(t, emulator.Options{HangRate: 1, HangMax: hang})
 	e, u := keylessURLSigner(t, s, nil, &Options{Ceiling: 1e5, CallTimeout: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {

@@ -3,7 +3,6 @@ package iam
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -18,40 +17,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/internal/iamtest"
 	"github.com/linkissuer/linkissuer/sign"
 )
-
-// emulatorKey is shared by the emulators of this package's tests: RSA key
-// generation is the slow part of starting one.
-var emulatorKey = sync.OnceValue(func() *rsa.PrivateKey {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
-
-func startEmulator(t *testing.T, o emulator.Options) *emulator.Server {
-	t.Helper()
-	if o.Key == nil {
-		o.Key = emulatorKey()
-	}
-	s, err := emulator.Start("127.0.0.1:0", &o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Close(ctx)
-	})
-	return s
-}
 
 // publishedKey fetches the signing certificate the way a verifier would.
 func publishedKey(t *testing.T, base, email string) *rsa.PublicKey {
@@ -78,7 +50,7 @@ func publishedKey(t *testing.T, base, email string) *rsa.PublicKey {
 }
 
 func TestIAMSignerSignsVerifiableURLs(t *testing.T) {
-	s := startEmulator(t, emulator.Options{Email: "signer@proj.iam.gserviceaccount.com"})
+	s := iamtest.Start(t, emulator.Options{Email: "signer@proj.iam.gserviceaccount.com"})
 	for _, endpoint := range []string{s.Endpoint(), s.URL()} { // with and without the trailing slash
 		signer, err := NewSigner(context.Background(), Options{
 			Email:     "signer@proj.iam.gserviceaccount.com",
@@ -198,7 +170,7 @@ func TestIAMSignerClassifiesErrors(t *testing.T) {
 }
 
 func TestIAMSignerCallerCancellationIsNotRetryable(t *testing.T) {
-	s := startEmulator(t, emulator.Options{HangRate: 1, HangMax: time.Minute})
+	s := iamtest.Start(t, emulator.Options{HangRate: 1, HangMax: time.Minute})
 	signer, err := NewSigner(context.Background(), Options{Email: s.Email(), Endpoint: s.Endpoint()})
 	if err != nil {
 		t.Fatal(err)

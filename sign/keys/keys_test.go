@@ -2,8 +2,6 @@ package keys
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/internal/iamtest"
 	"github.com/linkissuer/linkissuer/internal/vectors"
 	"github.com/linkissuer/linkissuer/sign"
 )
@@ -91,19 +90,8 @@ func TestFromFile(t *testing.T) {
 // shapes as Google's) give the key that signs; an account they do not know
 // is ErrNoKeys, an endpoint that does not answer is another error.
 func TestSourceLoadFromEndpoints(t *testing.T) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu, err := emulator.Start("127.0.0.1:0", &emulator.Options{Key: key, Email: "signer@p.iam.gserviceaccount.com", KeyID: "k1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		emu.Close(ctx)
-	})
+	key := iamtest.Key()
+	emu := iamtest.Start(t, emulator.Options{Key: key, Email: "signer@p.iam.gserviceaccount.com", KeyID: "k1"})
 	x509Base := emu.URL() + "/service_accounts/v1/metadata/x509/"
 	jwkBase := emu.URL() + "/service_accounts/v1/metadata/jwk/"
 	tests := []struct {
