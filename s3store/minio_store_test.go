@@ -14,7 +14,10 @@ import (
 	"github.com/linkissuer/linkissuer/sign"
 )
 
-// The jobs storage contract (jobs/source.go), checked on MinIO.
+// The jobs storage contract runs on MinIO in TestConformance
+// (internal/storetest). This file checks what is S3's own: names that XML
+// 1.0 cannot carry, listing hints S3 has no use for, the page size, the
+// refusal of generations, and the multipart paths of writes and composes.
 
 // listNames lists q and returns the names, failing on an error.
 func listNames(t *testing.T, c *s3store.Client, q jobs.ListQuery) []string {
@@ -24,35 +27,29 @@ func listNames(t *testing.T, c *s3store.Client, q jobs.ListQuery) []string {
 		if err != nil {
 			t.Fatalf("List(%+v): %v", q, err)
 		}
+		if o.Generation != 0 {
+			t.Errorf("listed %s with generation %d; S3 has none", o.Name, o.Generation)
+		}
 		names = append(names, o.Name)
 	}
 	return names
 }
 
-func TestMinIOListRangesAndOrder(t *testing.T) {
+func TestMinIOList(t *testing.T) {
 	f := newFixture(t)
-	// Names that need escaping or sort by byte: space, '+', '%', '~',
-	// non-ASCII (é is 0xC3 0xA9, after every ASCII byte), and a control
-	// character that XML 1.0 cannot carry unencoded.
-	all := []string{"a/1", "a/2 two", "a/2+plus", "a/2%25pct", "a/3~", "a/é", "a/\x01ctl", "b/1", "b/2", "c"}
+	// A control character, which XML 1.0 cannot carry unencoded (the
+	// client asks for URL-encoded keys), sorts before every other byte.
+	all := []string{"a/\x01ctl", "a/1", "a/2 two", "b/1", "b/2", "c"}
 	for _, name := range all {
 		f.put(t, name, []byte(name))
 	}
-	sorted := slices.Clone(all)
-	slices.Sort(sorted) // Go compares strings by bytes, as S3 lists
 	for _, tc := range []struct {
 		name string
 		q    jobs.ListQuery
 		want []string
 	}{
-		{name: "whole bucket", q: jobs.ListQuery{}, want: sorted},
-		{name: "prefix", q: jobs.ListQuery{Prefix: "b/"}, want: []string{"b/1", "b/2"}},
-		{name: "start inclusive", q: jobs.ListQuery{StartOffset: "a/3~"}, want: []string{"a/3~", "a/é", "b/1", "b/2", "c"}},
-		{name: "start between names", q: jobs.ListQuery{StartOffset: "a/25"}, want: []string{"a/3~", "a/é", "b/1", "b/2", "c"}},
-		{name: "end exclusive", q: jobs.ListQuery{EndOffset: "a/2+plus"}, want: []string{"a/\x01ctl", "a/1", "a/2 two", "a/2%25pct"}},
-		{name: "range with prefix", q: jobs.ListQuery{Prefix: "a/", StartOffset: "a/2 two", EndOffset: "a/é"}, want: []string{"a/2 two", "a/2%25pct", "a/2+plus", "a/3~"}},
-		{name: "non-ASCII start", q: jobs.ListQuery{StartOffset: "a/é"}, want: []string{"a/é", "b/1", "b/2", "c"}},
-		{name: "empty range", q: jobs.ListQuery{StartOffset: "b/2", EndOffset: "b/2"}, want: nil},
+		{name: "control character", q: jobs.ListQuery{Prefix: "a/"}, want: []string{"a/\x01ctl", "a/1", "a/2 two"}},
+		{name: "range ending before a control character", q: jobs.ListQuery{EndOffset: "a/1"}, want: []string{"a/\x01ctl"}},
 		{name: "hints ignored", q: jobs.ListQuery{Prefix: "b/", MatchGlob: "b/1", NamesOnly: true}, want: []string{"b/1", "b/2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,28 +61,6 @@ func TestMinIOListRangesAndOrder(t *testing.T) {
 		})
 	}
 
-	t.Run("shards cover the bucket exactly once", func(t *testing.T) {
-		bounds := []string{"", "a/2", "a/2+", "a/é", "b/2", ""}
-		var got []string
-		for i := 0; i+1 < len(bounds); i++ {
-			got = append(got, listNames(t, f.client, jobs.ListQuery{Bucket: f.bucket, StartOffset: bounds[i], EndOffset: bounds[i+1]})...)
-		}
-		if !slices.Equal(got, sorted) {
-			t.Errorf("shards listed %q\nwant        %q", got, sorted)
-		}
-	})
-
-	t.Run("sizes and times", func(t *testing.T) {
-		for o, err := range f.client.List(t.Context(), jobs.ListQuery{Bucket: f.bucket, Prefix: "b/1"}) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if o.Size != int64(len("b/1")) || o.Updated.IsZero() || o.Generation != 0 {
-				t.Errorf("listed %+v", o)
-			}
-		}
-	})
-
 	t.Run("pages of 3", func(t *testing.T) {
 		small, err := s3store.NewClient(f.cfg, &s3store.ClientOptions{ListPageSize: 3})
 		if err != nil {
@@ -93,7 +68,7 @@ func TestMinIOListRangesAndOrder(t *testing.T) {
 		}
 		for _, q := range []jobs.ListQuery{
 			{Bucket: f.bucket},
-			{Bucket: f.bucket, StartOffset: "a/2 two", EndOffset: "b/2"},
+			{Bucket: f.bucket, StartOffset: "a/2 two", EndOffset: "c"},
 		} {
 			want := listNames(t, f.client, q)
 			if got := listNames(t, small, q); !slices.Equal(got, want) {
@@ -102,72 +77,27 @@ func TestMinIOListRangesAndOrder(t *testing.T) {
 		}
 	})
 
-	t.Run("caller stops early", func(t *testing.T) {
+	t.Run("versions refused", func(t *testing.T) {
+		var last error
 		n := 0
-		for _, err := range f.client.List(t.Context(), jobs.ListQuery{Bucket: f.bucket}) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n++; n == 3 {
-				break
-			}
+		for _, err := range f.client.List(t.Context(), jobs.ListQuery{Bucket: f.bucket, Versions: true}) {
+			n++
+			last = err
+		}
+		if n != 1 || !sign.IsInputError(last) {
+			t.Errorf("yielded %d items, last error %v; want one InputError", n, last)
 		}
 	})
 }
 
-func TestMinIOListErrors(t *testing.T) {
+// TestMinIOStatGenerationRefused: S3 version IDs are opaque strings, not
+// generations, so Stat of a generation is an input error (the contract's
+// generation behaviours are skipped for s3store).
+func TestMinIOStatGenerationRefused(t *testing.T) {
 	f := newFixture(t)
-	for _, tc := range []struct {
-		name string
-		q    jobs.ListQuery
-		want func(error) bool
-	}{
-		{"missing bucket", jobs.ListQuery{Bucket: "no-such-bucket-here"}, func(err error) bool { return errors.Is(err, jobs.ErrNotFound) }},
-		{"versions refused", jobs.ListQuery{Bucket: f.bucket, Versions: true}, sign.IsInputError},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var last error
-			n := 0
-			for _, err := range f.client.List(t.Context(), tc.q) {
-				n++
-				last = err
-			}
-			if n != 1 || !tc.want(last) {
-				t.Errorf("yielded %d items, last error %v", n, last)
-			}
-		})
-	}
-}
-
-func TestMinIOStatReadDelete(t *testing.T) {
-	f := newFixture(t)
-	if err := f.client.PutObject(t.Context(), f.bucket, "doc.json", bytes.NewReader([]byte(`{}`)), 2, writeOpts("application/json")); err != nil {
-		t.Fatal(err)
-	}
-	info, err := f.client.Stat(t.Context(), f.bucket, "doc.json", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Name != "doc.json" || info.Size != 2 || info.ContentType != "application/json" || info.Updated.IsZero() {
-		t.Errorf("Stat = %+v", info)
-	}
+	f.put(t, "doc.json", []byte(`{}`))
 	if _, err := f.client.Stat(t.Context(), f.bucket, "doc.json", 7); !sign.IsInputError(err) {
 		t.Errorf("Stat of a generation = %v, want an InputError", err)
-	}
-	if _, err := f.client.Stat(t.Context(), f.bucket, "missing", 0); !errors.Is(err, jobs.ErrNotFound) {
-		t.Errorf("Stat of a missing object = %v, want ErrNotFound", err)
-	}
-	if _, err := f.client.NewReader(t.Context(), f.bucket, "missing"); !errors.Is(err, jobs.ErrNotFound) {
-		t.Errorf("NewReader of a missing object = %v, want ErrNotFound", err)
-	}
-	if err := f.client.Delete(t.Context(), f.bucket, "doc.json"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.client.Stat(t.Context(), f.bucket, "doc.json", 0); !errors.Is(err, jobs.ErrNotFound) {
-		t.Errorf("Stat after Delete = %v, want ErrNotFound", err)
-	}
-	if err := f.client.Delete(t.Context(), f.bucket, "doc.json"); err != nil {
-		t.Errorf("Delete of a missing object = %v, want success", err)
 	}
 }
 
@@ -320,12 +250,10 @@ func TestMinIOCompose(t *testing.T) {
 		sizes  []int
 		copies int // parts the server copies itself
 	}{
-		{"one small", []int{5}, 0},
-		{"small parts", []int{100, 0, 2000, 3}, 0},
+		{"small parts, streamed", []int{100, 0, 2000, 3}, 0},
 		{"large first, copied", []int{big, 10, 20}, 1},
 		{"large after small, streamed", []int{10, big}, 0},
 		{"large, large, small", []int{big, big, 7}, 2},
-		{"32 parts", slices.Repeat([]int{64}, jobs.MaxComposeSources), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var srcs []string
@@ -357,21 +285,4 @@ func TestMinIOCompose(t *testing.T) {
 			}
 		})
 	}
-	t.Run("missing source", func(t *testing.T) {
-		f.put(t, "present", []byte("x"))
-		err := f.client.Compose(t.Context(), f.bucket, "out", []string{"present", "absent"}, jobs.WriteOptions{})
-		if !errors.Is(err, jobs.ErrNotFound) {
-			t.Errorf("Compose with a missing source = %v, want ErrNotFound", err)
-		}
-		if _, err := f.client.Stat(t.Context(), f.bucket, "out", 0); !errors.Is(err, jobs.ErrNotFound) {
-			t.Errorf("failed compose left an object: %v", err)
-		}
-	})
-	t.Run("source count", func(t *testing.T) {
-		for _, srcs := range [][]string{nil, slices.Repeat([]string{"present"}, jobs.MaxComposeSources+1)} {
-			if err := f.client.Compose(t.Context(), f.bucket, "out", srcs, jobs.WriteOptions{}); !sign.IsInputError(err) {
-				t.Errorf("Compose of %d sources = %v, want an InputError", len(srcs), err)
-			}
-		}
-	})
 }
