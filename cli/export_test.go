@@ -1,13 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +14,7 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"github.com/linkissuer/linkissuer/internal/iamtest"
+	"github.com/linkissuer/linkissuer/internal/jobstest"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 )
@@ -70,19 +68,8 @@ func (f *exportFixture) read(t *testing.T, bucket, name string) []byte {
 // with URLs that verify with the key and expire after d.
 func checkRows(t *testing.T, data []byte, format schema.ManifestFormat, want map[string]int64, d time.Duration) {
 	t.Helper()
-	rr, err := schema.NewRowReader(bytes.NewReader(data), format, schema.ManifestCSVHeader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	seen := map[string]int{}
-	for {
-		row, err := rr.ReadRow()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, row := range jobstest.ManifestRows(t, data, format) {
 		seen[row.Object]++
 		if size, ok := want[row.Object]; !ok || row.Size != size || row.ContentType != "image/jpeg" || row.Generation == 0 {
 			t.Errorf("row %+v: want size %d, image/jpeg and a generation", row, size)

@@ -1,27 +1,21 @@
 package cli
 
 import (
-	"flag"
-	"github.com/linkissuer/linkissuer/app"
-	"github.com/linkissuer/linkissuer/config"
-
 	"bytes"
 	"encoding/json"
-	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/storage"
-	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"go.uber.org/zap"
-	"google.golang.org/api/option"
 
+	"github.com/linkissuer/linkissuer/app"
+	"github.com/linkissuer/linkissuer/config"
 	"github.com/linkissuer/linkissuer/gcsstore"
+	"github.com/linkissuer/linkissuer/internal/jobstest"
 	"github.com/linkissuer/linkissuer/internal/minio"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/policy"
@@ -32,18 +26,13 @@ import (
 )
 
 // The worker's own wiring (app.JobsRunner, configured by $LINKISSUER_S3_*
-// through config.Worker)
-// serves a job whose source is a real S3 server (MinIO) and writes its
-// manifest to that store (s3:// URI) or to Cloud Storage (gs://, here
-// fake-gcs-server). Every manifest URL must download its object's bytes.
+// through config.Worker) serves a job whose source is a real S3 server
+// (MinIO) and writes its manifest to that store (s3:// URI) or to Cloud
+// Storage (gs://, here fake-gcs-server). Every manifest URL must download
+// its object's bytes.
 func TestWorkerJobsFromS3Source(t *testing.T) {
 	srv, err := minio.Start(t.Context(), nil)
-	if err != nil {
-		if errors.Is(err, minio.ErrNotInstalled) && os.Getenv(minio.RequireEnv) == "" {
-			t.Skipf("MinIO integration test skipped: %v", err)
-		}
-		t.Fatalf("MinIO did not start: %v", err)
-	}
+	minio.Need(t, err)
 	t.Cleanup(srv.Stop)
 	env := map[string]string{
 		"LINKISSUER_S3_REGION":    srv.Region,
@@ -76,17 +65,7 @@ func TestWorkerJobsFromS3Source(t *testing.T) {
 		}
 	}
 
-	gcsSrv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(gcsSrv.Stop)
-	gcsSrv.CreateBucket("exports")
-	gcs, err := storage.NewClient(ctx, option.WithEndpoint(gcsSrv.URL()+"/storage/v1/"), option.WithoutAuthentication())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gcs.Close() })
+	gcsSrv, gcs := jobstest.GCS(t, "exports")
 	hs, err := sign.NewHMACSigner("GOOG1EXAMPLE", "gcs-secret")
 	if err != nil {
 		t.Fatal(err)
@@ -147,26 +126,15 @@ func TestWorkerJobsFromS3Source(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := httpGet(t, done.Manifest.URL); !bytes.Equal(got, stored) {
+			if got := jobstest.Get(t, done.Manifest.URL); !bytes.Equal(got, stored) {
 				t.Errorf("manifest URL serves %d bytes, the stored manifest has %d", len(got), len(stored))
 			}
-			rr, err := schema.NewRowReader(bytes.NewReader(stored), schema.FormatJSONL, schema.ManifestCSVHeader)
-			if err != nil {
-				t.Fatal(err)
-			}
 			seen := 0
-			for {
-				row, err := rr.ReadRow()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
+			for _, row := range jobstest.ManifestRows(t, stored, schema.FormatJSONL) {
 				if !strings.HasPrefix(row.URL, srv.Endpoint+"/media/") {
 					t.Errorf("%s: URL %s does not point at the S3 store", row.Object, strings.Split(row.URL, "?")[0])
 				}
-				if got := httpGet(t, row.URL); !bytes.Equal(got, want[row.Object]) {
+				if got := jobstest.Get(t, row.URL); !bytes.Equal(got, want[row.Object]) {
 					t.Errorf("%s: URL serves %q, want %q", row.Object, got, want[row.Object])
 				}
 				seen++
@@ -176,25 +144,4 @@ func TestWorkerJobsFromS3Source(t *testing.T) {
 			}
 		})
 	}
-}
-
-func httpGet(t *testing.T, url string) []byte {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s: %s", strings.Split(url, "?")[0], resp.Status, body)
-	}
-	return body
 }

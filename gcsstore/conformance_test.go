@@ -3,7 +3,6 @@ package gcsstore_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync/atomic"
 	"testing"
 
@@ -32,7 +31,7 @@ func TestConformance(t *testing.T) {
 		return storetest.Backend{
 			Store:       gcsstore.New(newClient(t, srv.URL(), nil)),
 			Bucket:      bucket,
-			Unreachable: gcsstore.New(newClient(t, refusingURL(t), []storage.RetryOption{storage.WithMaxAttempts(2)})),
+			Unreachable: gcsstore.New(newClient(t, storetest.RefusingURL(t), []storage.RetryOption{storage.WithMaxAttempts(2)})),
 			Skip: map[string]string{
 				// GCS honours ifGenerationMatch on objects.compose (the
 				// jobs tests' lease and manifest guards rely on it there);
@@ -59,17 +58,4 @@ func newClient(t *testing.T, url string, retry []storage.RetryOption) *storage.C
 	}
 	t.Cleanup(func() { client.Close() })
 	return client
-}
-
-// refusingURL is the URL of a loopback port that was free a moment ago:
-// connections to it are refused.
-func refusingURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
 }

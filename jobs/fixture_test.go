@@ -2,24 +2,21 @@ package jobs
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
-	"google.golang.org/api/option"
 
 	"github.com/linkissuer/linkissuer/gcsstore"
+	"github.com/linkissuer/linkissuer/internal/iamtest"
+	"github.com/linkissuer/linkissuer/internal/jobstest"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
@@ -36,14 +33,6 @@ const (
 	testEmail     = "linkissuer@test-project.iam.gserviceaccount.com"
 )
 
-var testKey = sync.OnceValue(func() *rsa.PrivateKey {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
-
 // fixture is one test's storage, signer and policy.
 type fixture struct {
 	t      *testing.T
@@ -56,14 +45,8 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	srv.CreateBucket(mediaBucket)
-	srv.CreateBucket(exportsBucket)
-	key, err := sign.NewKeySigner(testEmail, testKey())
+	srv, client := jobstest.GCS(t, mediaBucket, exportsBucket)
+	key, err := sign.NewKeySigner(testEmail, iamtest.Key())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,13 +61,6 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The JSON API at the server's URL, as STORAGE_EMULATOR_HOST would
-	// give (srv.Client() reads objects back empty).
-	client, err := storage.NewClient(context.Background(), option.WithEndpoint(srv.URL()+"/storage/v1/"), option.WithoutAuthentication())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
 	return &fixture{t: t, gcs: srv, client: client, store: gcsstore.New(client), signer: signer, policy: pol}
 }
 
@@ -203,19 +179,8 @@ func (f *fixture) checkManifest(bucket, name string, format schema.ManifestForma
 	if data == nil {
 		f.t.Fatalf("manifest gs://%s/%s does not exist", bucket, name)
 	}
-	rr, err := schema.NewRowReader(strings.NewReader(string(data)), format, schema.ManifestCSVHeader)
-	if err != nil {
-		f.t.Fatal(err)
-	}
 	seen := map[string]int{}
-	for {
-		row, err := rr.ReadRow()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			f.t.Fatal(err)
-		}
+	for _, row := range jobstest.ManifestRows(f.t, data, format) {
 		seen[row.Object]++
 		w, ok := want[row.Object]
 		if !ok {
@@ -231,7 +196,7 @@ func (f *fixture) checkManifest(bucket, name string, format schema.ManifestForma
 			f.t.Errorf("%s: %v", row.Object, err)
 			continue
 		}
-		if err := p.VerifyRSA(&testKey().PublicKey); err != nil {
+		if err := p.VerifyRSA(&iamtest.Key().PublicKey); err != nil {
 			f.t.Errorf("%s: URL does not verify: %v", row.Object, err)
 		}
 		if p.Object != mediaBucket+"/"+row.Object {
@@ -279,24 +244,6 @@ func (f *fixture) errorRows(bucket, name string, format schema.ManifestFormat) m
 		}
 		out[row.Object] = row.ReasonCode
 	}
-}
-
-// fetch GETs a signed URL from fake-gcs-server and returns the body.
-func fetch(t *testing.T, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s: %s", url, resp.Status, body)
-	}
-	return body
 }
 
 // jobMessage encodes job as a delivery.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/failure"
+	"github.com/linkissuer/linkissuer/internal/jobstest"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/engine"
@@ -127,7 +128,7 @@ func TestFlakySignerNeverFailsObjects(t *testing.T) {
 		outs, err := r.Handle(context.Background(), jobMessage(t, job))
 		if err == nil {
 			checkDone(t, f, decodeDone(t, outs[0]), job, schema.JobCounts{Listed: 40, Signed: 40}, 1)
-			rows := manifestRows(t, f, "flaky.jsonl", schema.FormatJSONL)
+			rows := jobstest.ManifestRows(t, f.read(exportsBucket, "flaky.jsonl"), schema.FormatJSONL)
 			seen := map[string]bool{}
 			for _, row := range rows {
 				p, err := sign.ParseSignedURL(row.URL, "GET", nil)

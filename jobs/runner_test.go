@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/linkissuer/linkissuer/failure"
+	"github.com/linkissuer/linkissuer/internal/jobstest"
 	"github.com/linkissuer/linkissuer/internal/slowtest"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
@@ -170,7 +171,7 @@ func checkDone(t *testing.T, f *fixture, d *schema.JobDone, job *schema.Job, cou
 	}
 	_, object, _ := strings.Cut(strings.TrimPrefix(m.URI, "gs://"), "/")
 	want := f.read(exportsBucket, object)
-	if got := fetch(t, d.Manifest.URL); !bytes.Equal(got, want) {
+	if got := jobstest.Get(t, d.Manifest.URL); !bytes.Equal(got, want) {
 		t.Errorf("the manifest URL serves %d bytes, the manifest has %d", len(got), len(want))
 	}
 }

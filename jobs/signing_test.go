@@ -16,6 +16,8 @@ import (
 	"cloud.google.com/go/storage"
 
 	"github.com/linkissuer/linkissuer/failure"
+	"github.com/linkissuer/linkissuer/internal/iamtest"
+	"github.com/linkissuer/linkissuer/internal/jobstest"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
@@ -171,7 +173,7 @@ func TestResponseParams(t *testing.T) {
 			checkDone(t, f, decodeDone(t, outs[0]), job, schema.JobCounts{Listed: 40, Signed: 40}, 1)
 			// Every URL verifies with its parameters (they are signed).
 			f.checkManifest(exportsBucket, "params.jsonl", schema.FormatJSONL, public, 2*time.Hour)
-			rows := manifestRows(t, f, "params.jsonl", schema.FormatJSONL)
+			rows := jobstest.ManifestRows(t, f.read(exportsBucket, "params.jsonl"), schema.FormatJSONL)
 			for _, row := range rows {
 				u, err := url.Parse(row.URL)
 				if err != nil {
@@ -277,7 +279,7 @@ func TestIncludeGenerations(t *testing.T) {
 				t.Fatalf("%d completions, want 1", len(outs))
 			}
 			checkDone(t, f, decodeDone(t, outs[0]), job, schema.JobCounts{Listed: int64(tc.rows), Signed: int64(tc.rows)}, max(1, tc.shards))
-			rows := manifestRows(t, f, manifest, schema.FormatJSONL)
+			rows := jobstest.ManifestRows(t, f.read(exportsBucket, manifest), schema.FormatJSONL)
 			if len(rows) != tc.rows {
 				t.Fatalf("%d rows, want %d", len(rows), tc.rows)
 			}
@@ -300,7 +302,7 @@ func TestIncludeGenerations(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := p.VerifyRSA(&testKey().PublicKey); err != nil {
+				if err := p.VerifyRSA(&iamtest.Key().PublicKey); err != nil {
 					t.Errorf("%s: URL does not verify: %v", key, err)
 				}
 				u, err := url.Parse(row.URL)
@@ -314,31 +316,11 @@ func TestIncludeGenerations(t *testing.T) {
 				case !tc.versions && len(pin) != 0:
 					t.Errorf("%s: URL of a live-object job pins generation %q", key, pin)
 				}
-				if got := fetch(t, row.URL); string(got) != body {
+				if got := jobstest.Get(t, row.URL); string(got) != body {
 					t.Errorf("%s: URL serves %q, want %q", key, got, body)
 				}
 			}
 		})
-	}
-}
-
-// manifestRows reads every row of a manifest in exports.
-func manifestRows(t *testing.T, f *fixture, name string, format schema.ManifestFormat) []*schema.ManifestRow {
-	t.Helper()
-	rr, err := schema.NewRowReader(strings.NewReader(string(f.read(exportsBucket, name))), format, schema.ManifestCSVHeader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []*schema.ManifestRow
-	for {
-		row, err := rr.ReadRow()
-		if errors.Is(err, io.EOF) {
-			return rows
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows = append(rows, row)
 	}
 }
 

@@ -1,7 +1,6 @@
 package s3store_test
 
 import (
-	"net"
 	"testing"
 
 	"github.com/linkissuer/linkissuer/internal/storetest"
@@ -16,7 +15,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Backend {
 		f := newFixture(t)
 		down := f.cfg
-		down.Endpoint = refusingURL(t)
+		down.Endpoint = storetest.RefusingURL(t)
 		unreachable, err := s3store.NewClient(down, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -32,17 +31,4 @@ func TestConformance(t *testing.T) {
 			},
 		}
 	})
-}
-
-// refusingURL is the URL of a loopback port that was free a moment ago:
-// connections to it are refused.
-func refusingURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
 }

@@ -13,12 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/storage"
-	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/api/option"
 
 	"github.com/linkissuer/linkissuer/gcsstore"
+	"github.com/linkissuer/linkissuer/internal/jobstest"
 	"github.com/linkissuer/linkissuer/internal/slowtest"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/policy"
@@ -73,17 +71,7 @@ func minioManifests(f *fixture) manifestStore {
 
 func gcsManifests(t *testing.T) manifestStore {
 	t.Helper()
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	srv.CreateBucket("exports")
-	client, err := storage.NewClient(context.Background(), option.WithEndpoint(srv.URL()+"/storage/v1/"), option.WithoutAuthentication())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
+	srv, client := jobstest.GCS(t, "exports")
 	hs, err := sign.NewHMACSigner("GOOG1EXAMPLE", "manifest-secret")
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +142,7 @@ func TestMinIOBulkJob(t *testing.T) {
 				t.Errorf("completion counts %+v over %d shards, want %d signed over %d", done.Counts, done.Shards, bulkObjects, tc.shards)
 			}
 			data := readAll(t, ms.store, ms.bucket, manifest)
-			rows := manifestRows(t, data, tc.format)
+			rows := jobstest.ManifestRows(t, data, tc.format)
 			if len(rows) != bulkObjects {
 				t.Errorf("%d manifest rows, want %d", len(rows), bulkObjects)
 			}
@@ -170,7 +158,7 @@ func TestMinIOBulkJob(t *testing.T) {
 					t.Errorf("an s3:// manifest reached the GCS store too: %v", err)
 				}
 			}
-			if got := get(t, done.Manifest.URL); !bytes.Equal(got, data) {
+			if got := jobstest.Get(t, done.Manifest.URL); !bytes.Equal(got, data) {
 				t.Errorf("the completion's manifest URL serves %d bytes, the manifest has %d", len(got), len(data))
 			}
 		})
@@ -224,25 +212,6 @@ func readAll(t *testing.T, store jobs.Store, bucket, name string) []byte {
 		t.Fatal(err)
 	}
 	return data
-}
-
-func manifestRows(t *testing.T, data []byte, format schema.ManifestFormat) []*schema.ManifestRow {
-	t.Helper()
-	rr, err := schema.NewRowReader(bytes.NewReader(data), format, schema.ManifestCSVHeader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []*schema.ManifestRow
-	for {
-		row, err := rr.ReadRow()
-		if errors.Is(err, io.EOF) {
-			return rows
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows = append(rows, row)
-	}
 }
 
 // checkRows downloads every row's URL from MinIO (16 at a time) and
@@ -300,16 +269,4 @@ func fetch(ctx context.Context, url string) ([]byte, int, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return body, resp.StatusCode, err
-}
-
-func get(t *testing.T, url string) []byte {
-	t.Helper()
-	body, status, err := fetch(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status != http.StatusOK {
-		t.Fatalf("GET manifest URL: status %d: %s", status, body)
-	}
-	return body
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,12 +71,7 @@ var bucketUnsafe = regexp.MustCompile(`[^a-z0-9-]+`)
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	server, err := startServer()
-	if err != nil {
-		if errors.Is(err, minio.ErrNotInstalled) && os.Getenv(minio.RequireEnv) == "" {
-			t.Skipf("MinIO integration test skipped: %v", err)
-		}
-		t.Fatalf("MinIO did not start: %v", err)
-	}
+	minio.Need(t, err)
 	f := &fixture{cfg: s3store.Config{
 		Endpoint: server.Endpoint,
 		Region:   server.Region,

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"testing"
 
@@ -42,6 +43,20 @@ type Backend struct {
 	// Skip names behaviours this backend does not have, each with the
 	// reason.
 	Skip map[string]string
+}
+
+// RefusingURL is the URL of a loopback port that was free a moment ago:
+// connections to it are refused. A driver pointed at it is what
+// Backend.Unreachable wants.
+func RefusingURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr
 }
 
 // behaviour is one rule of the contract.
