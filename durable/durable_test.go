@@ -64,6 +64,19 @@ func (m *memSink) all() []*schema.AuditRecord {
 	return append([]*schema.AuditRecord(nil), m.recs...)
 }
 
+// records returns the audit records written so far, once the fail-open
+// records still being written have landed (a click answers before its
+// record is written).
+func (s *stack) records(t testing.TB) []*schema.AuditRecord {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.rec.Flush(ctx); err != nil {
+		t.Fatalf("audit records still being written: %v", err)
+	}
+	return s.sink.all()
+}
+
 // fakeValidator accepts goodToken as callerSA: the ID-token check is
 // Google's; the push server's audience and email checks run for real.
 type fakeValidator struct{}
@@ -102,6 +115,7 @@ type stack struct {
 	key     *rsa.PrivateKey
 	signer  *countingSigner
 	sink    *memSink
+	rec     *audit.Recorder
 	revoked *revokedList
 	srv     *httptest.Server
 	durable *Server
@@ -140,6 +154,7 @@ func newPolicyStack(t testing.TB, keys *Keys, urls links.Signer, gcs *fakestorag
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.rec = rec
 	issuer := &links.Sync{Links: &links.Issuer{Signer: s.signer, Policy: p, Audit: rec}, Objects: links.GCSObjects{Client: gcs.Client()}}
 	router, err := worker.NewRouter(func(context.Context, *worker.Message) ([]worker.Output, error) { return nil, nil }, nopPublisher{},
 		worker.RouterOptions{DeadLetter: func(m *worker.Message, _ failure.Code, _ error) (worker.Output, error) { return worker.Output{}, nil }})
@@ -282,7 +297,7 @@ func TestClickRedirectsToAVerifiedDownload(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != "quarterly" {
 		t.Fatalf("download: %d %q", resp.StatusCode, body)
 	}
-	recs := s.sink.all()
+	recs := s.records(t)
 	if len(recs) != 1 || recs[0].Path != audit.PathDurable || recs[0].TokenID != m.ID || recs[0].Object != "reports/q3.pdf" {
 		t.Fatalf("audit records: %+v", recs)
 	}
@@ -310,7 +325,7 @@ func TestClickSignsResponseParams(t *testing.T) {
 	}
 	// A cached click is audited with the same signed parameters.
 	s.click(t, m.URL)
-	recs := s.sink.all()
+	recs := s.records(t)
 	if len(recs) != 2 || len(recs[1].ResponseParams) != 1 || recs[1].ResponseParams[0].Name != "response-content-disposition" || recs[0].Fingerprint != recs[1].Fingerprint {
 		t.Errorf("audit records: %+v", recs)
 	}
@@ -363,7 +378,7 @@ func TestRepeatedClicksCostOneSignaturePerWindow(t *testing.T) {
 			t.Fatalf("clicks within the window got different URLs")
 		}
 	}
-	if n := len(s.sink.all()); n != clicks {
+	if n := len(s.records(t)); n != clicks {
 		t.Errorf("%d audit records for %d clicks", n, clicks)
 	}
 	// Past half the signed URL's lifetime (10m), a click signs again.
@@ -455,7 +470,7 @@ func TestRefusedClicks(t *testing.T) {
 	// The refusals of authenticated tokens are audited; the others (not
 	// a token, policy, missing object) are only logged.
 	var got []string
-	for _, r := range s.sink.all() {
+	for _, r := range s.records(t) {
 		if r.Outcome != schema.OutcomeRefused || r.Path != audit.PathDurable || !strings.HasPrefix(r.Fingerprint, "sha256:") {
 			t.Errorf("refusal record %+v", r)
 		}
@@ -488,7 +503,7 @@ func TestClickFailsClosedWithoutRevocationList(t *testing.T) {
 	if n := s.signer.n.Load(); n != 0 {
 		t.Errorf("signed %d URLs", n)
 	}
-	if recs := s.sink.all(); len(recs) != 1 || recs[0].Reason != "revocations_unavailable" || recs[0].TokenID != m.ID {
+	if recs := s.records(t); len(recs) != 1 || recs[0].Reason != "revocations_unavailable" || recs[0].TokenID != m.ID {
 		t.Errorf("records %+v", recs)
 	}
 	s.revoked.mu.Lock()
