@@ -27,6 +27,8 @@ locals {
     { name = "outcome", type = "STRING", mode = "REQUIRED" },
     { name = "reason", type = "STRING", mode = "NULLABLE" },
     { name = "caller", type = "STRING", mode = "NULLABLE" },
+    { name = "caller_subject", type = "STRING", mode = "NULLABLE" },
+    { name = "caller_issuer", type = "STRING", mode = "NULLABLE" },
     { name = "subscription", type = "STRING", mode = "NULLABLE" },
     { name = "source_message_id", type = "STRING", mode = "NULLABLE" },
     { name = "job_id", type = "STRING", mode = "NULLABLE" },
