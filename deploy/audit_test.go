@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -61,7 +63,7 @@ func TestAuditTableMatchesSchema(t *testing.T) {
 			t.Errorf("bigquery_config.%s is not true: the table's columns would not be the record's fields and the metadata", a)
 		}
 	}
-	got := tableColumns(t, eval(t, m.evalContext(t, nil), m.locals["audit_columns"]))
+	got := auditColumns(t, m)
 
 	raw, err := schema.JSONSchema(schema.AuditV1)
 	if err != nil {
@@ -172,3 +174,108 @@ func schemaColumns(t *testing.T, where string, obj map[string]any) map[string]bq
 }
 
 func anyList(v any) []any { l, _ := v.([]any); return l }
+
+// auditColumns returns the audit table's columns as m's audit.tf declares
+// them.
+func auditColumns(t *testing.T, m *tfModule) map[string]bqColumn {
+	t.Helper()
+	return tableColumns(t, eval(t, m.evalContext(t, nil), m.locals["audit_columns"]))
+}
+
+// auditSection returns the top-level README's audit section.
+func auditSection(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(repoPath("README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "\n## Audit trail:")
+	if !ok {
+		t.Fatal("README has no \"## Audit trail:\" section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	return section
+}
+
+var (
+	sqlBlock   = regexp.MustCompile("(?s)```sql\n(.*?)```")
+	sqlQuoted  = regexp.MustCompile("`[^`]*`|'[^']*'|--[^\n]*")
+	sqlWord    = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
+	tableField = regexp.MustCompile("`([a-z_]+)`")
+)
+
+// TestAuditQueriesNameColumns: the "who got a link to X since T" queries
+// (the README's audit section and audit.tf's header) name only columns of
+// the audit table, so they run as written.
+func TestAuditQueriesNameColumns(t *testing.T) {
+	cols := auditColumns(t, loadModule(t, moduleDir))
+	queries := map[string]string{}
+	for i, m := range sqlBlock.FindAllStringSubmatch(auditSection(t), -1) {
+		queries[fmt.Sprintf("README query %d", i+1)] = m[1]
+	}
+	tf, err := os.ReadFile(repoPath(moduleDir + "/audit.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var header []string
+	for line := range strings.Lines(string(tf)) {
+		if q, ok := strings.CutPrefix(line, "#   "); ok {
+			header = append(header, q)
+		}
+	}
+	queries["audit.tf's header"] = strings.Join(header, "")
+	for where, q := range queries {
+		if !strings.Contains(q, "SELECT") || !strings.Contains(q, "WHERE") {
+			t.Errorf("%s is not a query: %q", where, q)
+			continue
+		}
+		for _, w := range sqlWord.FindAllString(sqlQuoted.ReplaceAllString(q, " "), -1) {
+			if w == strings.ToUpper(w) {
+				continue // a keyword
+			}
+			if _, ok := cols[w]; !ok {
+				t.Errorf("%s names %s, which is not a column of the audit table", where, w)
+			}
+		}
+	}
+}
+
+// TestAuditFieldsDocumented: the README's table of what a record holds
+// (after <!-- audit:fields -->) names every property of the JSON Schema,
+// and nothing else.
+func TestAuditFieldsDocumented(t *testing.T) {
+	_, table, ok := strings.Cut(auditSection(t), "<!-- audit:fields -->")
+	if !ok {
+		t.Fatal("the README's audit section has no <!-- audit:fields --> table")
+	}
+	documented := map[string]bool{}
+	for line := range strings.Lines(strings.TrimLeft(table, "\n")) {
+		if !strings.HasPrefix(line, "|") {
+			break
+		}
+		first := strings.Split(line, "|")[1]
+		for _, m := range tableField.FindAllStringSubmatch(first, -1) {
+			documented[m[1]] = true
+		}
+	}
+	raw, err := schema.JSONSchema(schema.AuditV1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sch struct {
+		Properties map[string]any `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &sch); err != nil {
+		t.Fatal(err)
+	}
+	for name := range sch.Properties {
+		if !documented[name] {
+			t.Errorf("field %s is not in the README's table of what a record holds", name)
+		}
+	}
+	for name := range documented {
+		if _, ok := sch.Properties[name]; !ok {
+			t.Errorf("the README's table names %s, which is not a field of %s", name, schema.AuditV1)
+		}
+	}
+}
