@@ -14,6 +14,11 @@
 // Begin starts a record without waiting for it, so that a caller releasing
 // many links at once (a job's rows) can sign while the records are being
 // written and wait for all of them just before the release.
+//
+// A durable link's token has records of its own, with no URL signed: Mint
+// (the link created) and Refuse (a click refused). Their fingerprint is
+// TokenFingerprint of the token, and they take the same fail-open or
+// fail-closed path as a link's record.
 package audit
 
 import (
