@@ -14,6 +14,11 @@
 // Begin starts a record without waiting for it, so that a caller releasing
 // many links at once (a job's rows) can sign while the records are being
 // written and wait for all of them just before the release.
+//
+// A durable link's token has records of its own, with no URL signed: Mint
+// (the link created) and Refuse (a click refused). Their fingerprint is
+// TokenFingerprint of the token, and they take the same fail-open or
+// fail-closed path as a link's record.
 package audit
 
 import (
@@ -61,11 +66,21 @@ const (
 	PathCLI     = "cli"
 )
 
+// Identity is a verified caller: the email, subject (sub) and issuer
+// (iss) of the ID token a push or API request carried. A caller with no
+// token has only a name standing in for one in Email (the sign CLI's
+// user, "durable:ID" for a click on a durable link).
+type Identity struct {
+	Email   string
+	Subject string
+	Issuer  string
+}
+
 // Requester says who asked for a link; it travels in the request context
 // from the transport (which verified it) to the Recorder.
 type Requester struct {
 	Path         string
-	Caller       string
+	Caller       Identity
 	Subscription string
 	MessageID    string
 	JobID        string
@@ -76,20 +91,20 @@ type Requester struct {
 
 type callerKey struct{}
 
-// WithCaller returns ctx carrying the verified identity (a token's email)
-// of the caller of a push or API request. A Requester without a Caller
-// takes it, so transports that authenticate need not know how the request
-// is handled.
-func WithCaller(ctx context.Context, caller string) context.Context {
-	if caller == "" {
+// WithCaller returns ctx carrying the verified identity of the caller of a
+// push or API request. A Requester without a Caller takes it, so
+// transports that authenticate need not know how the request is handled.
+func WithCaller(ctx context.Context, caller Identity) context.Context {
+	if caller == (Identity{}) {
 		return ctx
 	}
 	return context.WithValue(ctx, callerKey{}, caller)
 }
 
-// CallerFrom returns the caller WithCaller put in ctx, or "".
-func CallerFrom(ctx context.Context) string {
-	c, _ := ctx.Value(callerKey{}).(string)
+// CallerFrom returns the caller WithCaller put in ctx, or the zero
+// Identity.
+func CallerFrom(ctx context.Context) Identity {
+	c, _ := ctx.Value(callerKey{}).(Identity)
 	return c
 }
 
@@ -256,6 +271,14 @@ func (r *Recorder) Begin(ctx context.Context, l Link) (wait func(context.Context
 	if err != nil {
 		return nil, err
 	}
+	return r.begin(ctx, rec), nil
+}
+
+// begin starts writing rec: every record, of a link or of a durable
+// link's token, goes this way. Fail-closed, wait reports the sink's
+// outcome as an error matching ErrUnavailable; fail-open, rec joins the
+// bounded queue (or is dropped and counted) and wait returns nil at once.
+func (r *Recorder) begin(ctx context.Context, rec *schema.AuditRecord) (wait func(context.Context) error) {
 	if r.failClosed {
 		w := r.start(ctx, rec)
 		return func(ctx context.Context) error {
@@ -263,7 +286,7 @@ func (r *Recorder) Begin(ctx context.Context, l Link) (wait func(context.Context
 				return failure.Transient(failure.Audit, fmt.Errorf("%w: %w", ErrUnavailable, err))
 			}
 			return nil
-		}, nil
+		}
 	}
 	select {
 	case r.slots <- struct{}{}:
@@ -271,7 +294,7 @@ func (r *Recorder) Begin(ctx context.Context, l Link) (wait func(context.Context
 		r.dropped.Add(1)
 		r.failures.Add(1)
 		r.log.Warn("audit record dropped: the queue is full (fail-open: the link is released)", zap.String("fingerprint", rec.Fingerprint))
-		return nothing, nil
+		return nothing
 	}
 	// The record outlives the request that asked for the link.
 	bg := context.WithoutCancel(ctx)
@@ -285,7 +308,7 @@ func (r *Recorder) Begin(ctx context.Context, l Link) (wait func(context.Context
 			r.log.Warn("audit record not written (fail-open: the link is released)", zap.String("fingerprint", rec.Fingerprint), zap.Error(err))
 		}
 	}()
-	return nothing, nil
+	return nothing
 }
 
 func nothing(context.Context) error { return nil }
@@ -322,36 +345,13 @@ func (r *Recorder) Build(ctx context.Context, l Link) (*schema.AuditRecord, erro
 	if err != nil {
 		return nil, err
 	}
-	who, _ := RequesterFrom(ctx)
-	id := make([]byte, 16)
-	_, _ = rand.Read(id)
-	rec := &schema.AuditRecord{
-		RecordID:       hex.EncodeToString(id),
-		IssuedAt:       l.Request.Time.UTC(),
-		Path:           who.Path,
-		Outcome:        l.Outcome,
-		Caller:         who.Caller,
-		Subscription:   who.Subscription,
-		MessageID:      who.MessageID,
-		JobID:          who.JobID,
-		Submitter:      who.Submitter,
-		TokenID:        who.TokenID,
-		Bucket:         l.Request.Bucket,
-		Object:         l.Request.Object,
-		Generation:     l.Generation,
-		Method:         strings.ToUpper(l.Request.Method),
-		ExpiresAt:      l.Signed.Expires.UTC(),
-		SignerIdentity: r.signer.Identity,
-		SignerKind:     strings.ToLower(r.signer.Kind.String()),
-		KeyID:          r.signer.KeyID,
-		Fingerprint:    fp,
-	}
-	if rec.Path == "" {
-		rec.Path = PathEvent
-	}
-	if rec.Caller == "" {
-		rec.Caller = CallerFrom(ctx)
-	}
+	rec := r.newRecord(ctx, PathEvent)
+	rec.IssuedAt = l.Request.Time.UTC()
+	rec.Outcome = l.Outcome
+	rec.Bucket, rec.Object, rec.Generation = l.Request.Bucket, l.Request.Object, l.Generation
+	rec.Method = strings.ToUpper(l.Request.Method)
+	rec.ExpiresAt = l.Signed.Expires.UTC()
+	rec.Fingerprint = fp
 	if rec.Outcome == "" {
 		rec.Outcome = schema.OutcomeIssued
 	}
@@ -360,10 +360,46 @@ func (r *Recorder) Build(ctx context.Context, l Link) (*schema.AuditRecord, erro
 		rec.SignedHeaders = append(rec.SignedHeaders, strings.ToLower(h.Name))
 	}
 	slices.Sort(rec.SignedHeaders)
-	for _, p := range l.Request.Query {
-		rec.ResponseParams = append(rec.ResponseParams, schema.AuditParam{Name: p.Name, Value: p.Value})
-	}
+	rec.ResponseParams = auditParams(l.Request.Query)
 	return rec, nil
+}
+
+// newRecord returns a record with a fresh id, the Requester found in ctx
+// (path, when it names none), its caller (or the transport's, see
+// WithCaller) and r's signer.
+func (r *Recorder) newRecord(ctx context.Context, path string) *schema.AuditRecord {
+	who, _ := RequesterFrom(ctx)
+	if who.Path == "" {
+		who.Path = path
+	}
+	if who.Caller == (Identity{}) {
+		who.Caller = CallerFrom(ctx)
+	}
+	id := make([]byte, 16)
+	_, _ = rand.Read(id)
+	return &schema.AuditRecord{
+		RecordID:       hex.EncodeToString(id),
+		Path:           who.Path,
+		Caller:         who.Caller.Email,
+		CallerSubject:  who.Caller.Subject,
+		CallerIssuer:   who.Caller.Issuer,
+		Subscription:   who.Subscription,
+		MessageID:      who.MessageID,
+		JobID:          who.JobID,
+		Submitter:      who.Submitter,
+		TokenID:        who.TokenID,
+		SignerIdentity: r.signer.Identity,
+		SignerKind:     strings.ToLower(r.signer.Kind.String()),
+		KeyID:          r.signer.KeyID,
+	}
+}
+
+func auditParams(ps []sign.Param) []schema.AuditParam {
+	var out []schema.AuditParam
+	for _, p := range ps {
+		out = append(out, schema.AuditParam{Name: p.Name, Value: p.Value})
+	}
+	return out
 }
 
 // signatureParams are the query parameters that carry a V4 signature.

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/linkissuer/linkissuer/failure"
+	"github.com/linkissuer/linkissuer/internal/audittest"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 )
@@ -59,46 +59,15 @@ func TestFingerprint(t *testing.T) {
 	}
 }
 
-// memSink keeps records; err fails every write; a non-nil gate holds
-// every write until it is closed.
-type memSink struct {
-	mu   sync.Mutex
-	recs []*schema.AuditRecord
-	err  error
-	gate chan struct{}
-}
-
-func (m *memSink) Write(ctx context.Context, r *schema.AuditRecord) error {
-	if m.gate != nil {
-		select {
-		case <-m.gate:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return m.err
-	}
-	m.recs = append(m.recs, r)
-	return nil
-}
-
-func (m *memSink) records() []*schema.AuditRecord {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.recs)
-}
-
 func TestRecordCarriesNoCredential(t *testing.T) {
-	sink := &memSink{}
+	sink := &audittest.Sink{}
 	r, err := New(sink, Options{Signer: Signer{Identity: "sa@p.iam.gserviceaccount.com", Kind: sign.KindRSA, KeyID: "kid"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	ctx := WithRequester(context.Background(), Requester{Path: PathSync, Caller: "caller@p.iam.gserviceaccount.com", MessageID: "sync-1"})
+	ctx := WithRequester(context.Background(), Requester{Path: PathSync, MessageID: "sync-1",
+		Caller: Identity{Email: "caller@p.iam.gserviceaccount.com", Subject: "1122", Issuer: "https://accounts.google.com"}})
 	l := Link{
 		Request: sign.Request{Method: "GET", Bucket: "b", Object: "o.txt", Time: now,
 			Query: []sign.Param{{Name: "response-content-disposition", Value: "attachment"}}},
@@ -108,17 +77,11 @@ func TestRecordCarriesNoCredential(t *testing.T) {
 	if err := r.Record(ctx, l); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if len(sink.recs) != 1 {
-		t.Fatalf("%d records", len(sink.recs))
-	}
-	data, err := sink.recs[0].Data()
+	data, err := onlyRecord(t, r, sink).Data()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"deadbeefcafe", "Signature", "https://"} {
+	for _, secret := range []string{"deadbeefcafe", "Signature", "https://storage.googleapis.com"} {
 		if strings.Contains(string(data), secret) {
 			t.Errorf("record contains %q: %s", secret, data)
 		}
@@ -127,13 +90,13 @@ func TestRecordCarriesNoCredential(t *testing.T) {
 	if err := json.Unmarshal(data, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Caller != "caller@p.iam.gserviceaccount.com" || got.Path != PathSync || got.Generation != 7 || got.KeyID != "kid" ||
+	if got.Caller != "caller@p.iam.gserviceaccount.com" || got.CallerSubject != "1122" || got.CallerIssuer != "https://accounts.google.com" || got.Path != PathSync || got.Generation != 7 || got.KeyID != "kid" ||
 		got.SignerKind != "rsa" || len(got.ResponseParams) != 1 || got.SignedHeaders[0] != "host" || got.Outcome != schema.OutcomeIssued {
 		t.Errorf("record %s", data)
 	}
 
 	// Fail-closed: the error is retryable and names the audit.
-	sink.err = errors.New("topic gone")
+	sink.Fail(errors.New("topic gone"))
 	closed, _ := New(sink, Options{Signer: Signer{Identity: "x", Kind: sign.KindHMAC}, FailClosed: true})
 	err = closed.Record(ctx, l)
 	if c := failure.Classify(err); !errors.Is(err, ErrUnavailable) || c.Kind != failure.KindTransient || c.Reason() != "audit_unavailable" {
@@ -144,6 +107,20 @@ func TestRecordCarriesNoCredential(t *testing.T) {
 	if ferr := open.Flush(context.Background()); err != nil || ferr != nil || open.Failures() != 1 || open.Dropped() != 0 {
 		t.Errorf("fail-open: %v (flush %v), %d failures, %d dropped; want nil and 1, 0", err, ferr, open.Failures(), open.Dropped())
 	}
+}
+
+// onlyRecord returns the one record sink has once r's records are
+// written, or fails t.
+func onlyRecord(t *testing.T, r *Recorder, sink *audittest.Sink) *schema.AuditRecord {
+	t.Helper()
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	recs := sink.Records()
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want 1: %+v", len(recs), recs)
+	}
+	return recs[0]
 }
 
 func testLink(object string) Link {
@@ -157,7 +134,7 @@ func testLink(object string) Link {
 // Fail-open: Record does not wait for the sink; QueueSize records are
 // written at a time, and those beyond are dropped and counted.
 func TestFailOpenQueueIsBounded(t *testing.T) {
-	sink := &memSink{gate: make(chan struct{})}
+	sink := &audittest.Sink{Gate: make(chan struct{})}
 	r, err := New(sink, Options{Signer: Signer{Identity: "x", Kind: sign.KindHMAC}, QueueSize: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -171,15 +148,15 @@ func TestFailOpenQueueIsBounded(t *testing.T) {
 	// The request is over before its records are written: they are
 	// written all the same.
 	cancel()
-	if r.Queued() != 2 || r.Dropped() != 1 || r.Failures() != 1 || len(sink.records()) != 0 {
-		t.Errorf("queued %d, dropped %d, failures %d, written %d; want 2, 1, 1, 0", r.Queued(), r.Dropped(), r.Failures(), len(sink.records()))
+	if r.Queued() != 2 || r.Dropped() != 1 || r.Failures() != 1 || len(sink.Records()) != 0 {
+		t.Errorf("queued %d, dropped %d, failures %d, written %d; want 2, 1, 1, 0", r.Queued(), r.Dropped(), r.Failures(), len(sink.Records()))
 	}
-	close(sink.gate)
+	close(sink.Gate)
 	if err := r.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, rec := range sink.records() {
+	for _, rec := range sink.Records() {
 		got = append(got, rec.Object)
 	}
 	slices.Sort(got)
@@ -206,7 +183,7 @@ func TestFailOpenQueueIsBounded(t *testing.T) {
 // Fail-closed Begin: the record is on its way when Begin returns, and wait
 // reports whether it arrived; several records overlap.
 func TestBeginOverlapsRecords(t *testing.T) {
-	sink := &memSink{gate: make(chan struct{})}
+	sink := &audittest.Sink{Gate: make(chan struct{})}
 	r, err := New(sink, Options{Signer: Signer{Identity: "x", Kind: sign.KindHMAC}, FailClosed: true})
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +202,7 @@ func TestBeginOverlapsRecords(t *testing.T) {
 	if err := waits[0](short); !errors.Is(err, ErrUnavailable) || failure.Classify(err).Reason() != "audit_unavailable" {
 		t.Errorf("wait on a held record with a cut context = %v, want ErrUnavailable", err)
 	}
-	close(sink.gate)
+	close(sink.Gate)
 	// The first record is written all the same; waiting again (after the
 	// first wait's context ended) sees it.
 	for i, w := range waits {
@@ -233,7 +210,7 @@ func TestBeginOverlapsRecords(t *testing.T) {
 			t.Errorf("wait %d: %v", i, err)
 		}
 	}
-	recs := sink.records()
+	recs := sink.Records()
 	if len(recs) != 3 {
 		t.Fatalf("%d records written, want 3", len(recs))
 	}
@@ -247,18 +224,20 @@ func TestBeginOverlapsRecords(t *testing.T) {
 // A transport's verified caller reaches a record whose Requester names
 // none, and does not replace one that does.
 func TestCallerFromContext(t *testing.T) {
-	r, err := New(&memSink{}, Options{Signer: Signer{Identity: "x", Kind: sign.KindHMAC}})
+	r, err := New(&audittest.Sink{}, Options{Signer: Signer{Identity: "x", Kind: sign.KindHMAC}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	push := Identity{Email: "push@p.iam.gserviceaccount.com", Subject: "1", Issuer: "https://accounts.google.com"}
+	api := Identity{Email: "api@p.iam.gserviceaccount.com", Subject: "2", Issuer: "accounts.google.com"}
 	tests := []struct {
 		name string
 		ctx  context.Context
-		want string
+		want Identity
 	}{
-		{name: "event pushed", ctx: WithRequester(WithCaller(context.Background(), "push@p.iam.gserviceaccount.com"), Requester{Path: PathEvent, MessageID: "1"}), want: "push@p.iam.gserviceaccount.com"},
-		{name: "requester names the caller", ctx: WithRequester(WithCaller(context.Background(), "push@p.iam.gserviceaccount.com"), Requester{Path: PathSync, Caller: "api@p.iam.gserviceaccount.com"}), want: "api@p.iam.gserviceaccount.com"},
-		{name: "pulled", ctx: WithRequester(context.Background(), Requester{Path: PathEvent}), want: ""},
+		{name: "event pushed", ctx: WithRequester(WithCaller(context.Background(), push), Requester{Path: PathEvent, MessageID: "1"}), want: push},
+		{name: "requester names the caller", ctx: WithRequester(WithCaller(context.Background(), push), Requester{Path: PathSync, Caller: api}), want: api},
+		{name: "pulled", ctx: WithRequester(context.Background(), Requester{Path: PathEvent}), want: Identity{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -266,8 +245,8 @@ func TestCallerFromContext(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rec.Caller != tc.want {
-				t.Errorf("caller %q, want %q", rec.Caller, tc.want)
+			if got := (Identity{Email: rec.Caller, Subject: rec.CallerSubject, Issuer: rec.CallerIssuer}); got != tc.want {
+				t.Errorf("caller %+v, want %+v", got, tc.want)
 			}
 		})
 	}

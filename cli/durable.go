@@ -139,8 +139,8 @@ func (d *durableFlags) server(ctx context.Context, env Env, svc *app.Service, au
 	}
 	o := durable.Options{Ring: ring, Issuer: issuer, Audit: svc.Links.Audit, Auth: auth,
 		PublicURL: d.publicURL, MaxTTL: d.maxTTL, LinkTTL: d.linkTTL, Logger: svc.Log}
-	if r, ok := svc.Links.Audit.(durable.RefusalAuditor); ok {
-		o.Refusals = r
+	if r, ok := svc.Links.Audit.(durable.TokenAuditor); ok {
+		o.Tokens = r
 	}
 	if d.revocations != "" {
 		p, err := d.startPoller(ctx, env, svc.Log)

@@ -23,6 +23,8 @@ import (
 	"github.com/linkissuer/linkissuer/app"
 	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/durable"
+	"github.com/linkissuer/linkissuer/internal/audittest"
+	"github.com/linkissuer/linkissuer/internal/idtokentest"
 	"github.com/linkissuer/linkissuer/links"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/revocation"
@@ -128,41 +130,48 @@ func revokeGCS(t testing.TB) *fakestorage.Server {
 // storage client, as one `serve --durable-links --revocations` process
 // builds it.
 type replica struct {
-	srv  *httptest.Server
-	sink *auditSink
+	srv   *httptest.Server
+	sink  *audittest.Sink
+	rec   *audit.Recorder
+	token string
 }
 
-type auditSink struct {
-	mu   sync.Mutex
-	recs []*schema.AuditRecord
-}
-
-func (a *auditSink) Write(_ context.Context, r *schema.AuditRecord) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.recs = append(a.recs, r)
-	return nil
-}
-
-func (a *auditSink) refused() []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+// refused returns the refused clicks recorded so far, "TOKEN_ID REASON".
+func (r *replica) refused(t testing.TB) []string {
+	t.Helper()
+	if err := r.rec.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	var out []string
-	for _, r := range a.recs {
-		if r.Outcome == schema.OutcomeRefused {
-			out = append(out, r.TokenID+" "+r.Reason)
-		}
+	for _, rec := range r.sink.Outcome(schema.OutcomeRefused) {
+		out = append(out, rec.TokenID+" "+rec.Reason)
 	}
 	return out
 }
 
-// anyCaller authenticates every minting request (the push server's token
-// checks are tested in worker).
-type anyCaller struct{}
+const minterSA = "mailer@test.iam.gserviceaccount.com"
 
-func (anyCaller) Authenticate(http.ResponseWriter, *http.Request) (string, bool) {
-	return "mailer@test.iam.gserviceaccount.com", true
+// minters authenticates minting requests as serve does (the push server's
+// token checks): ID tokens of minterSA for the public URL, issued by ids.
+func minters(t testing.TB, ids *idtokentest.TokenIssuer) *worker.PushServer {
+	t.Helper()
+	// Only Authenticate is used: no message reaches the router.
+	unused := func(context.Context, *worker.Message) ([]worker.Output, error) { return nil, nil }
+	router, err := worker.NewRouter(unused, discard{}, worker.RouterOptions{DeadLetter: worker.DeadLetters("test", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	push, err := worker.NewPushServer(router, &worker.PushOptions{Audiences: []string{"https://links.example.com"},
+		AllowedEmails: []string{minterSA}, Validator: ids.Validator(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return push
 }
+
+type discard struct{}
+
+func (discard) Publish(context.Context, ...worker.Output) error { return nil }
 
 func newReplica(t testing.TB, ctx context.Context, gcs *fakestorage.Server, pk *rsa.PrivateKey, keys *durable.Keys, interval time.Duration) *replica {
 	t.Helper()
@@ -179,11 +188,14 @@ func newReplica(t testing.TB, ctx context.Context, gcs *fakestorage.Server, pk *
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &replica{sink: &auditSink{}}
+	r := &replica{sink: &audittest.Sink{}}
 	rec, err := audit.New(r.sink, audit.Options{Signer: audit.Signer{Identity: "linkissuer@test.iam.gserviceaccount.com", Kind: sign.KindRSA}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.rec = rec
+	ids := idtokentest.New(t)
+	r.token = ids.Token(t, idtokentest.Claims("https://links.example.com", minterSA))
 	storage, err := storageClient(ctx, env)
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +204,7 @@ func newReplica(t testing.TB, ctx context.Context, gcs *fakestorage.Server, pk *
 	d := durableFlags{enabled: true, loaded: keys, publicURL: "https://links.example.com", maxTTL: durable.DefaultMaxTTL,
 		linkTTL: durable.DefaultLinkTTL, revocations: "gs://cfg/revocations.json", revInterval: interval, revMaxAge: 10 * interval}
 	svc := &app.Service{Links: &links.Issuer{Signer: urls, Policy: pol, Audit: rec}, Storage: storage, Log: zap.NewNop()}
-	srv, err := d.server(ctx, env, svc, anyCaller{})
+	srv, err := d.server(ctx, env, svc, minters(t, ids))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +231,12 @@ func (r *replica) get(t testing.TB, path string) (int, string) {
 
 func (r *replica) mint(t testing.TB, object string) durable.MintResponse {
 	t.Helper()
-	resp, err := http.Post(r.srv.URL+durable.PathMint, "application/json", strings.NewReader(`{"bucket":"media","object":"`+object+`","ttl":"30d"}`))
+	req, err := http.NewRequest(http.MethodPost, r.srv.URL+durable.PathMint, strings.NewReader(`{"bucket":"media","object":"`+object+`","ttl":"30d"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,6 +291,14 @@ func TestRevokeEveryReplica(t *testing.T) {
 
 	first := replicas[0].mint(t, "reports/q3.pdf")
 	path := strings.TrimPrefix(first.URL, "https://links.example.com")
+	// serve audits the minting with the caller its token names.
+	if err := replicas[0].rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if recs := replicas[0].sink.Outcome(schema.OutcomeMinted); len(recs) != 1 || recs[0].TokenID != first.ID ||
+		recs[0].Caller != minterSA || recs[0].CallerSubject != idtokentest.Subject || recs[0].CallerIssuer != idtokentest.Issuer {
+		t.Errorf("minted records %+v, want one for %s by %s", recs, first.ID, minterSA)
+	}
 	for i, r := range replicas {
 		if status, _ := r.get(t, path); status != http.StatusServiceUnavailable {
 			t.Errorf("replica %d without a list: %d, want 503", i, status)
@@ -352,7 +377,7 @@ func TestRevokeEveryReplica(t *testing.T) {
 				t.Errorf("revocation %d: replica %d answered 410 after %s, bound %s", n, i, d, bound)
 			}
 			delays = append(delays, d)
-			if refused := replicas[i].sink.refused(); !slices.Contains(refused, m.ID+" revoked: token") {
+			if refused := replicas[i].refused(t); !slices.Contains(refused, m.ID+" revoked: token") {
 				t.Errorf("replica %d: refusal of %s not audited: %q", i, m.ID, refused)
 			}
 		}

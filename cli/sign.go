@@ -398,7 +398,7 @@ func (r *signRun) signOne(ctx context.Context, input string) signResult {
 	}
 	res.url, res.err = r.signers[d].Sign(ctx, req)
 	if res.err == nil && r.audit != nil {
-		actx := audit.WithRequester(ctx, audit.Requester{Path: audit.PathCLI, Caller: r.caller})
+		actx := audit.WithRequester(ctx, audit.Requester{Path: audit.PathCLI, Caller: audit.Identity{Email: r.caller}})
 		if err := r.audit.Record(actx, audit.Link{Request: req, Signed: res.url}); err != nil {
 			// Fail-closed: the URL is not printed.
 			res.url, res.err = nil, err

@@ -17,10 +17,11 @@ import (
 	"time"
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
-	"google.golang.org/api/idtoken"
 
 	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/failure"
+	"github.com/linkissuer/linkissuer/internal/audittest"
+	"github.com/linkissuer/linkissuer/internal/idtokentest"
 	"github.com/linkissuer/linkissuer/links"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
@@ -31,7 +32,7 @@ import (
 const (
 	testBucket = "durable-media"
 	callerSA   = "mailer@test-project.iam.gserviceaccount.com"
-	goodToken  = "good-id-token"
+	publicURL  = "https://links.example.com"
 )
 
 // countingSigner counts the URLs a real signer signs.
@@ -43,37 +44,6 @@ type countingSigner struct {
 func (c *countingSigner) Sign(ctx context.Context, r sign.Request) (*sign.SignedURL, error) {
 	c.n.Add(1)
 	return c.Signer.Sign(ctx, r)
-}
-
-// memSink keeps audit records.
-type memSink struct {
-	mu   sync.Mutex
-	recs []*schema.AuditRecord
-}
-
-func (m *memSink) Write(_ context.Context, r *schema.AuditRecord) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.recs = append(m.recs, r)
-	return nil
-}
-
-func (m *memSink) all() []*schema.AuditRecord {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]*schema.AuditRecord(nil), m.recs...)
-}
-
-// fakeValidator accepts goodToken as callerSA: the ID-token check is
-// Google's; the push server's audience and email checks run for real.
-type fakeValidator struct{}
-
-func (fakeValidator) Validate(_ context.Context, token, _ string) (*idtoken.Payload, error) {
-	if token != goodToken {
-		return nil, errors.New("bad token")
-	}
-	return &idtoken.Payload{Issuer: "https://accounts.google.com", Audience: "https://links.example.com",
-		Claims: map[string]any{"email": callerSA, "email_verified": true}}, nil
 }
 
 // revokedList is a fake revocation list by token id.
@@ -96,12 +66,15 @@ func (r *revokedList) Revoked(_ context.Context, id, _, _ string, _ time.Time) (
 }
 
 // stack is a durable-link server on fake-gcs-server and a real RSA key
-// signer, with auditing on.
+// signer, with auditing on, authenticating minting callers with the push
+// server's real token checks; idToken is a valid ID token of callerSA.
 type stack struct {
 	gcs     *fakestorage.Server
 	key     *rsa.PrivateKey
 	signer  *countingSigner
-	sink    *memSink
+	sink    *audittest.Sink
+	rec     *audit.Recorder
+	idToken string
 	revoked *revokedList
 	srv     *httptest.Server
 	durable *Server
@@ -124,22 +97,34 @@ func testKeys(t testing.TB, ids ...string) *Keys {
 
 func newStack(t testing.TB, keys *Keys, urls links.Signer, gcs *fakestorage.Server) *stack {
 	t.Helper()
-	return newPolicyStack(t, keys, urls, gcs, policy.Config{})
+	return newStackWith(t, keys, urls, gcs, stackConfig{})
 }
 
-func newPolicyStack(t testing.TB, keys *Keys, urls links.Signer, gcs *fakestorage.Server, pc policy.Config) *stack {
+// stackConfig varies a stack: the policy (its allow-list is the test
+// bucket), and whether auditing fails closed.
+type stackConfig struct {
+	policy     policy.Config
+	failClosed bool
+}
+
+func newStackWith(t testing.TB, keys *Keys, urls links.Signer, gcs *fakestorage.Server, sc stackConfig) *stack {
 	t.Helper()
-	s := &stack{gcs: gcs, sink: &memSink{}, revoked: &revokedList{ids: map[string]bool{}}}
+	s := &stack{gcs: gcs, sink: &audittest.Sink{}, revoked: &revokedList{ids: map[string]bool{}}}
 	s.signer = &countingSigner{Signer: urls}
+	pc := sc.policy
 	pc.Allow = []string{testBucket}
 	p, err := policy.New(pc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := audit.New(s.sink, audit.Options{Signer: audit.Signer{Identity: "linkissuer@test-project.iam.gserviceaccount.com", Kind: sign.KindRSA}})
+	rec, err := audit.New(s.sink, audit.Options{Signer: audit.Signer{Identity: "linkissuer@test-project.iam.gserviceaccount.com", Kind: sign.KindRSA},
+		FailClosed: sc.failClosed})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.rec = rec
+	ids := idtokentest.New(t)
+	s.idToken = ids.Token(t, idtokentest.Claims(publicURL, callerSA))
 	issuer := &links.Sync{Links: &links.Issuer{Signer: s.signer, Policy: p, Audit: rec}, Objects: links.GCSObjects{Client: gcs.Client()}}
 	router, err := worker.NewRouter(func(context.Context, *worker.Message) ([]worker.Output, error) { return nil, nil }, nopPublisher{},
 		worker.RouterOptions{DeadLetter: func(m *worker.Message, _ failure.Code, _ error) (worker.Output, error) { return worker.Output{}, nil }})
@@ -147,14 +132,14 @@ func newPolicyStack(t testing.TB, keys *Keys, urls links.Signer, gcs *fakestorag
 		t.Fatal(err)
 	}
 	push, err := worker.NewPushServer(router, &worker.PushOptions{AllowedEmails: []string{callerSA},
-		Audiences: []string{"https://links.example.com"}, Validator: fakeValidator{}})
+		Audiences: []string{publicURL}, Validator: ids.Validator(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
 	s.now.Store(&now)
-	s.durable, err = New(Options{Keys: keys, Issuer: issuer, Audit: rec, Auth: push, PublicURL: "https://links.example.com",
-		LinkTTL: 10 * time.Minute, Revoked: s.revoked, Refusals: rec, Now: func() time.Time { return *s.now.Load() }})
+	s.durable, err = New(Options{Keys: keys, Issuer: issuer, Audit: rec, Auth: push, PublicURL: publicURL,
+		LinkTTL: 10 * time.Minute, Revoked: s.revoked, Tokens: rec, Now: func() time.Time { return *s.now.Load() }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,6 +147,17 @@ func newPolicyStack(t testing.TB, keys *Keys, urls links.Signer, gcs *fakestorag
 	t.Cleanup(s.srv.Close)
 	s.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return s
+}
+
+// records returns the audit records with outcome once every record
+// begun so far is written (fail-open records are written after the
+// answer).
+func (s *stack) records(t testing.TB, outcome string) []*schema.AuditRecord {
+	t.Helper()
+	if err := s.rec.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s.sink.Outcome(outcome)
 }
 
 type nopPublisher struct{}
@@ -210,22 +206,27 @@ func keySigner(t testing.TB, gcs *fakestorage.Server) (links.Signer, *rsa.Privat
 // response.
 func (s *stack) mint(t testing.TB, token, body string) (int, MintResponse) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.srv.URL+PathMint, strings.NewReader(body))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	status, raw := s.mintRaw(t, token, body)
 	var m MintResponse
-	if resp.StatusCode == http.StatusOK {
-		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+	if status == http.StatusOK {
+		if err := json.Unmarshal(raw, &m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return resp.StatusCode, m
+	return status, m
+}
+
+// mintRaw posts body with the caller's token to the server's handler and
+// returns the status and body as they are.
+func (s *stack) mintRaw(t testing.TB, token, body string) (int, []byte) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, PathMint, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	w := httptest.NewRecorder()
+	s.durable.ServeHTTP(w, req)
+	return w.Code, w.Body.Bytes()
 }
 
 // click follows a durable URL on the test server (its path only: the
@@ -244,7 +245,7 @@ func (s *stack) click(t testing.TB, durableURL string) (int, string) {
 
 func (s *stack) mustMint(t testing.TB, body string) MintResponse {
 	t.Helper()
-	status, m := s.mint(t, goodToken, body)
+	status, m := s.mint(t, s.idToken, body)
 	if status != http.StatusOK {
 		t.Fatalf("mint %s: status %d", body, status)
 	}
@@ -282,7 +283,7 @@ func TestClickRedirectsToAVerifiedDownload(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != "quarterly" {
 		t.Fatalf("download: %d %q", resp.StatusCode, body)
 	}
-	recs := s.sink.all()
+	recs := s.records(t, schema.OutcomeIssued)
 	if len(recs) != 1 || recs[0].Path != audit.PathDurable || recs[0].TokenID != m.ID || recs[0].Object != "reports/q3.pdf" {
 		t.Fatalf("audit records: %+v", recs)
 	}
@@ -310,7 +311,7 @@ func TestClickSignsResponseParams(t *testing.T) {
 	}
 	// A cached click is audited with the same signed parameters.
 	s.click(t, m.URL)
-	recs := s.sink.all()
+	recs := s.records(t, schema.OutcomeIssued)
 	if len(recs) != 2 || len(recs[1].ResponseParams) != 1 || recs[1].ResponseParams[0].Name != "response-content-disposition" || recs[0].Fingerprint != recs[1].Fingerprint {
 		t.Errorf("audit records: %+v", recs)
 	}
@@ -319,7 +320,7 @@ func TestClickSignsResponseParams(t *testing.T) {
 func TestPolicyResponseParamsWin(t *testing.T) {
 	gcs := newGCS(t)
 	urls, _ := keySigner(t, gcs)
-	s := newPolicyStack(t, testKeys(t, "k1"), urls, gcs, policy.Config{ResponseParams: []sign.Param{{Name: "response-content-disposition", Value: "attachment"}}})
+	s := newStackWith(t, testKeys(t, "k1"), urls, gcs, stackConfig{policy: policy.Config{ResponseParams: []sign.Param{{Name: "response-content-disposition", Value: "attachment"}}}})
 	m := s.mustMint(t, `{"bucket":"durable-media","object":"reports/q3.pdf","response_params":{"response-content-disposition":"inline","response-content-type":"text/plain"}}`)
 	status, loc := s.click(t, m.URL)
 	if status != http.StatusFound {
@@ -363,7 +364,7 @@ func TestRepeatedClicksCostOneSignaturePerWindow(t *testing.T) {
 			t.Fatalf("clicks within the window got different URLs")
 		}
 	}
-	if n := len(s.sink.all()); n != clicks {
+	if n := len(s.records(t, schema.OutcomeIssued)); n != clicks {
 		t.Errorf("%d audit records for %d clicks", n, clicks)
 	}
 	// Past half the signed URL's lifetime (10m), a click signs again.
@@ -455,8 +456,8 @@ func TestRefusedClicks(t *testing.T) {
 	// The refusals of authenticated tokens are audited; the others (not
 	// a token, policy, missing object) are only logged.
 	var got []string
-	for _, r := range s.sink.all() {
-		if r.Outcome != schema.OutcomeRefused || r.Path != audit.PathDurable || !strings.HasPrefix(r.Fingerprint, "sha256:") {
+	for _, r := range s.records(t, schema.OutcomeRefused) {
+		if r.Path != audit.PathDurable || !strings.HasPrefix(r.Fingerprint, "sha256:") {
 			t.Errorf("refusal record %+v", r)
 		}
 		got = append(got, r.TokenID+" "+r.Reason)
@@ -488,7 +489,7 @@ func TestClickFailsClosedWithoutRevocationList(t *testing.T) {
 	if n := s.signer.n.Load(); n != 0 {
 		t.Errorf("signed %d URLs", n)
 	}
-	if recs := s.sink.all(); len(recs) != 1 || recs[0].Reason != "revocations_unavailable" || recs[0].TokenID != m.ID {
+	if recs := s.records(t, schema.OutcomeRefused); len(recs) != 1 || recs[0].Reason != "revocations_unavailable" || recs[0].TokenID != m.ID {
 		t.Errorf("records %+v", recs)
 	}
 	s.revoked.mu.Lock()
@@ -519,6 +520,7 @@ func TestMint(t *testing.T) {
 	gcs := newGCS(t)
 	urls, _ := keySigner(t, gcs)
 	s := newStack(t, testKeys(t, "k1"), urls, gcs)
+	goodToken := s.idToken
 	tests := []struct {
 		name  string
 		token string
@@ -558,4 +560,6 @@ func TestNewRefusesBadPublicURL(t *testing.T) {
 
 type nopAuth struct{}
 
-func (nopAuth) Authenticate(http.ResponseWriter, *http.Request) (string, bool) { return "", true }
+func (nopAuth) Authenticate(http.ResponseWriter, *http.Request) (audit.Identity, bool) {
+	return audit.Identity{}, true
+}

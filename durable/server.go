@@ -48,15 +48,19 @@ type Revoker interface {
 	Revoked(ctx context.Context, tokenID, bucket, object string, issuedAt time.Time) (reason string, err error)
 }
 
-// RefusalAuditor records refused clicks; *audit.Recorder implements it.
-type RefusalAuditor interface {
+// TokenAuditor records what happens to a durable link's token without a
+// URL being signed: its creation and its refused clicks. Both go through
+// the recorder's fail-open or fail-closed path, like a link's record;
+// *audit.Recorder implements it.
+type TokenAuditor interface {
+	Mint(ctx context.Context, m audit.Minting) error
 	Refuse(ctx context.Context, f audit.Refusal) error
 }
 
 // Authenticator authenticates a minting caller, writing the refusal
 // itself; *worker.PushServer implements it.
 type Authenticator interface {
-	Authenticate(w http.ResponseWriter, r *http.Request) (caller string, ok bool)
+	Authenticate(w http.ResponseWriter, r *http.Request) (caller audit.Identity, ok bool)
 }
 
 // Options configure a Server.
@@ -84,10 +88,13 @@ type Options struct {
 	// CacheSize bounds the signed URLs kept (default DefaultCacheSize).
 	CacheSize int
 	Revoked   Revoker
-	// Refusals records clicks refused after the token authenticated
-	// (revoked, expired, revocation list unavailable); nil records none.
-	Refusals RefusalAuditor
-	Logger   *zap.Logger
+	// Tokens records every durable link minted, and clicks refused after
+	// the token authenticated (revoked, expired, revocation list
+	// unavailable); nil records none. When it fails closed, a durable link
+	// whose record was not written is not released (503
+	// audit_unavailable).
+	Tokens TokenAuditor
+	Logger *zap.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -231,7 +238,19 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request) {
 		worker.WriteError(w, http.StatusBadRequest, string(schema.CodeInvalidField), strings.TrimPrefix(strings.TrimPrefix(err.Error(), ErrMalformed.Error()+": "), "durable: "))
 		return
 	}
-	s.log.Info("durable link minted", zap.String("token_id", c.ID), zap.String("caller", caller),
+	if s.o.Tokens != nil {
+		ctx := audit.WithRequester(r.Context(), audit.Requester{Path: audit.PathDurable, Caller: caller, TokenID: c.ID})
+		err := s.o.Tokens.Mint(ctx, audit.Minting{At: now, Bucket: c.Bucket, Object: c.Object, Generation: c.Generation,
+			Method: c.Method, ResponseParams: params(c.Params), ExpiresAt: now.Add(ttl), Token: tok})
+		if err != nil {
+			// Fail-closed: an unrecorded durable link is not released.
+			status, code, msg := worker.LinkErrorStatus(err)
+			s.log.Warn("durable link withheld: not audited", zap.String("token_id", c.ID), zap.String("code", code), zap.Error(err))
+			worker.WriteError(w, status, code, msg)
+			return
+		}
+	}
+	s.log.Info("durable link minted", zap.String("token_id", c.ID), zap.String("caller", caller.Email),
 		zap.String("bucket", c.Bucket), zap.Time("expires_at", now.Add(ttl)))
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")
@@ -318,8 +337,8 @@ func (s *Server) click(w http.ResponseWriter, r *http.Request, tok string) {
 func (s *Server) refuse(ctx context.Context, w http.ResponseWriter, c Claims, tok string, now time.Time, status int, code, reason, msg string) {
 	s.log.Info("durable click refused", zap.String("token_id", c.ID), zap.Int("status", status), zap.String("code", code),
 		zap.String("outcome", schema.OutcomeRefused), zap.String("reason", reason))
-	if reason != "" && s.o.Refusals != nil {
-		err := s.o.Refusals.Refuse(audit.WithRequester(ctx, requester(c)), audit.Refusal{At: now, Bucket: c.Bucket, Object: c.Object,
+	if reason != "" && s.o.Tokens != nil {
+		err := s.o.Tokens.Refuse(audit.WithRequester(ctx, requester(c)), audit.Refusal{At: now, Bucket: c.Bucket, Object: c.Object,
 			Generation: c.Generation, Method: c.Method, ExpiresAt: time.Unix(c.ExpiresAt, 0), Reason: reason, Token: tok})
 		if err != nil {
 			s.log.Warn("refused click not audited", zap.String("token_id", c.ID), zap.Error(err))
@@ -353,7 +372,7 @@ func (s *Server) signed(ctx context.Context, c Claims, now time.Time) (*schema.L
 			Bucket: c.Bucket, Object: c.Object, Generation: c.Generation, Method: c.Method,
 			ExpiresIn:      strconv.FormatInt(int64(s.o.LinkTTL/time.Second), 10) + "s",
 			ResponseParams: params(c.Params),
-			Caller:         "durable:" + c.ID,
+			Caller:         clicker(c),
 		})
 		if err != nil {
 			return nil, err
@@ -379,8 +398,11 @@ func params(ps []Param) []sign.Param {
 	return out
 }
 
+// clicker stands for whoever follows a durable link: anyone holding it.
+func clicker(c Claims) audit.Identity { return audit.Identity{Email: "durable:" + c.ID} }
+
 func requester(c Claims) audit.Requester {
-	return audit.Requester{Path: audit.PathDurable, Caller: "durable:" + c.ID, TokenID: c.ID}
+	return audit.Requester{Path: audit.PathDurable, Caller: clicker(c), TokenID: c.ID}
 }
 
 // record audits a click answered with an already signed URL.

@@ -280,11 +280,17 @@ func TestShutdownDuringLoadLosesNothing(t *testing.T) {
 	// told to stop (as main does on SIGTERM).
 	h := s.handler()
 	// Half the messages take 200 ms (they finish within the grace period),
-	// half take 2 s (they are cut short and must be nacked and redelivered).
+	// half take 30 s (they are cut short and must be nacked and redelivered).
+	// The grace period (5 s) leaves time for Pub/Sub to confirm those nacks
+	// on a loaded machine: Google's emulator does not hand out again, for
+	// minutes, a message whose nack never arrived from a stream that then
+	// closed, even after its ack deadline (10 s here) has passed; a 500 ms
+	// grace lost such messages under load (acks and nacks unconfirmed when
+	// the client closed).
 	slow := func(ctx context.Context, m *worker.Message) ([]worker.Output, error) {
 		d := 200 * time.Millisecond
 		if m.Attributes["objectGeneration"][len(m.Attributes["objectGeneration"])-1]%2 == 1 {
-			d = 2 * time.Second
+			d = 30 * time.Second
 		}
 		select {
 		case <-time.After(d):
@@ -303,7 +309,7 @@ func TestShutdownDuringLoadLosesNothing(t *testing.T) {
 			return outs, err
 		}
 	}
-	stopFirst := s.startWorker(counting(slow, &firstDone), 500*time.Millisecond)
+	stopFirst := s.startWorker(counting(slow, &firstDone), 5*time.Second)
 	time.Sleep(300 * time.Millisecond)
 	stopFirst()
 	t.Logf("first worker issued %d before stopping", firstDone.Load())

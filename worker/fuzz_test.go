@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/schema"
 )
 
@@ -86,7 +87,7 @@ func FuzzParseLinkRequest(f *testing.F) {
 			return
 		}
 		for _, r := range append([]LinkRequest{b.LinkRequest}, b.Items...) {
-			if r.Caller != "" || !utf8.ValidString(r.Object) || !utf8.ValidString(r.Bucket) {
+			if r.Caller != (audit.Identity{}) || !utf8.ValidString(r.Object) || !utf8.ValidString(r.Bucket) {
 				t.Fatalf("accepted %+v", r)
 			}
 			if strings.ContainsRune(r.Object, utf8.RuneError) && !strings.Contains(strings.ToLower(string(body)), `\ufffd`) &&

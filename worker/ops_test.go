@@ -3,16 +3,10 @@ package worker
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,8 +14,6 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/api/idtoken"
-	"google.golang.org/api/option"
 
 	"github.com/linkissuer/linkissuer/failure"
 	"github.com/linkissuer/linkissuer/logging"
@@ -283,79 +275,6 @@ func envelope(t *testing.T, data []byte, attrs map[string]string, extra map[stri
 		t.Fatal(err)
 	}
 	return b
-}
-
-// tokenIssuer signs RS256 ID tokens with a local key and serves the key the
-// way https://www.googleapis.com/oauth2/v3/certs does.
-type tokenIssuer struct {
-	key   *rsa.PrivateKey
-	certs *httptest.Server
-}
-
-func newTokenIssuer(t *testing.T) *tokenIssuer {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc := base64.RawURLEncoding.EncodeToString
-	jwks, err := json.Marshal(map[string]any{"keys": []map[string]string{{
-		"kty": "RSA", "alg": "RS256", "use": "sig", "kid": "k1",
-		"n": enc(key.N.Bytes()), "e": enc(big.NewInt(int64(key.E)).Bytes()),
-	}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/oauth2/v3/certs" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		_, _ = w.Write(jwks)
-	}))
-	t.Cleanup(certs.Close)
-	return &tokenIssuer{key: key, certs: certs}
-}
-
-// validator is the production idtoken validator with its certificate
-// fetches sent to the local server.
-func (i *tokenIssuer) validator(t *testing.T) TokenValidator {
-	t.Helper()
-	v, err := idtoken.NewValidator(context.Background(), option.WithHTTPClient(&http.Client{Transport: redirect{to: i.certs.URL}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-type redirect struct{ to string }
-
-func (r redirect) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Host != "www.googleapis.com" {
-		return nil, fmt.Errorf("unexpected fetch of %s", req.URL)
-	}
-	out := req.Clone(req.Context())
-	out.URL.Scheme, out.URL.Host, out.Host = "http", strings.TrimPrefix(r.to, "http://"), ""
-	return http.DefaultTransport.RoundTrip(out)
-}
-
-func (i *tokenIssuer) sign(t *testing.T, key *rsa.PrivateKey, kid string, claims map[string]any) string {
-	t.Helper()
-	enc := func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return base64.RawURLEncoding.EncodeToString(b)
-	}
-	signed := enc(map[string]string{"alg": "RS256", "typ": "JWT", "kid": kid}) + "." + enc(claims)
-	sum := sha256.Sum256([]byte(signed))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signed + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 // /readyz tells the truth about the signer and the publisher: a component

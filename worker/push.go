@@ -304,19 +304,20 @@ func (s *PushServer) deliver(ctx context.Context, w http.ResponseWriter, m *Mess
 }
 
 // authenticate checks the bearer token and writes 401, 403 or 503 when it
-// fails. It returns the caller's email.
-func (s *PushServer) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
+// fails. It returns the caller's verified identity: the token's email,
+// subject and issuer (the zero Identity when authentication is off).
+func (s *PushServer) authenticate(w http.ResponseWriter, r *http.Request) (audit.Identity, bool) {
 	if s.skipAuth {
-		return "", true
+		return audit.Identity{}, true
 	}
-	fail := func(status int, code, msg string, err error) (string, bool) {
+	fail := func(status int, code, msg string, err error) (audit.Identity, bool) {
 		if status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		}
 		s.log.Warn("push request refused", zap.String("path", r.URL.Path), zap.String("code", code),
 			zap.Error(err), logging.TraceFromHeaders(s.project, r.Header))
 		writeError(w, status, code, msg)
-		return "", false
+		return audit.Identity{}, false
 	}
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
@@ -349,5 +350,5 @@ func (s *PushServer) authenticate(w http.ResponseWriter, r *http.Request) (strin
 		return fail(http.StatusForbidden, "forbidden", "this service account may not call this endpoint",
 			fmt.Errorf("email %q (verified: %v)", email, p.Claims["email_verified"]))
 	}
-	return email, true
+	return audit.Identity{Email: email, Subject: p.Subject, Issuer: p.Issuer}, true
 }

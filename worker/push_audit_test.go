@@ -3,28 +3,23 @@ package worker
 import (
 	"context"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/linkissuer/linkissuer/audit"
-	"github.com/linkissuer/linkissuer/schema"
+	"github.com/linkissuer/linkissuer/internal/audittest"
+	"github.com/linkissuer/linkissuer/internal/idtokentest"
 	"github.com/linkissuer/linkissuer/sign"
 )
 
 // TestPushCallerReachesAudit: the service account whose token the push
 // endpoint verified is the caller of the audit record of the link the
-// pushed event yields.
+// pushed event yields: its email, and the token's subject and issuer.
 func TestPushCallerReachesAudit(t *testing.T) {
-	iss := newTokenIssuer(t)
-	now := time.Now()
-	token := iss.sign(t, iss.key, "k1", map[string]any{
-		"iss": "https://accounts.google.com", "aud": pushAud, "sub": "1234",
-		"email": pushSA, "email_verified": true,
-		"iat": now.Add(-time.Minute).Unix(), "exp": now.Add(time.Hour).Unix(),
-	})
-	h := newPushHarness(t, PushOptions{Audiences: []string{pushAud}, AllowedEmails: []string{pushSA}, Validator: iss.validator(t)})
-	sink := &recordSink{}
+	iss := idtokentest.New(t)
+	token := iss.Token(t, idtokentest.Claims(pushAud, pushSA))
+	h := newPushHarness(t, PushOptions{Audiences: []string{pushAud}, AllowedEmails: []string{pushSA}, Validator: iss.Validator(t)})
+	sink := &audittest.Sink{}
 	rec, err := audit.New(sink, audit.Options{Signer: audit.Signer{Identity: "sa@p.iam.gserviceaccount.com", Kind: sign.KindRSA}, FailClosed: true})
 	if err != nil {
 		t.Fatal(err)
@@ -41,20 +36,10 @@ func TestPushCallerReachesAudit(t *testing.T) {
 	if status, code := h.post(t, PathPush, http.Header{"Authorization": {"Bearer " + token}}, envelope(t, nil, nil, nil)); status != 204 {
 		t.Fatalf("push: %d %q", status, code)
 	}
-	if len(sink.recs) != 1 || sink.recs[0].Caller != pushSA || sink.recs[0].Path != audit.PathEvent {
-		t.Errorf("records %+v, want one event record with caller %s", sink.recs, pushSA)
+	recs := sink.Records()
+	if len(recs) != 1 || recs[0].Path != audit.PathEvent || recs[0].Caller != pushSA ||
+		recs[0].CallerSubject != idtokentest.Subject || recs[0].CallerIssuer != idtokentest.Issuer {
+		t.Errorf("records %+v, want one event record with caller %s, subject %s, issuer %s", recs, pushSA, idtokentest.Subject, idtokentest.Issuer)
 	}
-}
-
-// recordSink keeps records.
-type recordSink struct {
-	mu   sync.Mutex
-	recs []*schema.AuditRecord
-}
-
-func (s *recordSink) Write(_ context.Context, r *schema.AuditRecord) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.recs = append(s.recs, r)
-	return nil
+	sink.NoCredential(t, token)
 }

@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/failure"
+	"github.com/linkissuer/linkissuer/internal/idtokentest"
 	"github.com/linkissuer/linkissuer/logging"
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
@@ -327,24 +329,20 @@ const (
 )
 
 func TestPushAuthentication(t *testing.T) {
-	iss := newTokenIssuer(t)
+	iss := idtokentest.New(t)
 	stranger, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
 	claims := func(mut func(map[string]any)) map[string]any {
-		c := map[string]any{
-			"iss": "https://accounts.google.com", "aud": pushAud, "sub": "1234",
-			"email": pushSA, "email_verified": true,
-			"iat": now.Add(-time.Minute).Unix(), "exp": now.Add(time.Hour).Unix(),
-		}
+		c := idtokentest.Claims(pushAud, pushSA)
 		if mut != nil {
 			mut(c)
 		}
 		return c
 	}
-	bearer := func(c map[string]any) string { return "Bearer " + iss.sign(t, iss.key, "k1", c) }
+	bearer := func(c map[string]any) string { return "Bearer " + iss.Token(t, c) }
 	tests := []struct {
 		name       string
 		auth       string
@@ -362,11 +360,11 @@ func TestPushAuthentication(t *testing.T) {
 		{"wrong email", bearer(claims(func(c map[string]any) { c["email"] = "intruder@proj.iam.gserviceaccount.com" })), 403, "forbidden"},
 		{"email not verified", bearer(claims(func(c map[string]any) { c["email_verified"] = false })), 403, "forbidden"},
 		{"no email", bearer(claims(func(c map[string]any) { delete(c, "email") })), 403, "forbidden"},
-		{"signed by another key", "Bearer " + iss.sign(t, stranger, "k1", claims(nil)), 401, "invalid_token"},
-		{"unknown key id", "Bearer " + iss.sign(t, iss.key, "k2", claims(nil)), 401, "invalid_token"},
-		{"signature removed by the platform", "Bearer " + strings.Join(strings.Split(iss.sign(t, iss.key, "k1", claims(nil)), ".")[:2], ".") + ".SIGNATURE_REMOVED_BY_GOOGLE", 401, "signature_removed"},
+		{"signed by another key", "Bearer " + idtokentest.Sign(t, stranger, idtokentest.KeyID, claims(nil)), 401, "invalid_token"},
+		{"unknown key id", "Bearer " + idtokentest.Sign(t, iss.Key, "k2", claims(nil)), 401, "invalid_token"},
+		{"signature removed by the platform", "Bearer " + strings.Join(strings.Split(iss.Token(t, claims(nil)), ".")[:2], ".") + ".SIGNATURE_REMOVED_BY_GOOGLE", 401, "signature_removed"},
 	}
-	h := newPushHarness(t, PushOptions{Audiences: []string{pushAud}, AllowedEmails: []string{pushSA}, Validator: iss.validator(t)})
+	h := newPushHarness(t, PushOptions{Audiences: []string{pushAud}, AllowedEmails: []string{pushSA}, Validator: iss.Validator(t)})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(h.received())
@@ -387,21 +385,20 @@ func TestPushAuthentication(t *testing.T) {
 // and sent with that service's Host is refused, and push authentication
 // without audiences does not start.
 func TestPushAuthenticationNeverTrustsHost(t *testing.T) {
-	iss := newTokenIssuer(t)
+	iss := idtokentest.New(t)
 	r, err := NewRouter(func(context.Context, *Message) ([]Output, error) { return nil, nil }, &fakePublisher{},
 		RouterOptions{DeadLetter: DeadLetters("w", nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewPushServer(r, &PushOptions{AllowedEmails: []string{pushSA}, Validator: iss.validator(t)}); err == nil {
+	if _, err := NewPushServer(r, &PushOptions{AllowedEmails: []string{pushSA}, Validator: iss.Validator(t)}); err == nil {
 		t.Fatal("a push server without audiences started; it would take the audience from the Host header")
 	}
-	h := newPushHarness(t, PushOptions{Audiences: []string{pushAud}, AllowedEmails: []string{pushSA}, Validator: iss.validator(t)})
+	h := newPushHarness(t, PushOptions{Audiences: []string{pushAud}, AllowedEmails: []string{pushSA}, Validator: iss.Validator(t)})
 	token := func(aud string) string {
-		return "Bearer " + iss.sign(t, iss.key, "k1", map[string]any{
-			"iss": "accounts.google.com", "aud": aud, "email": pushSA, "email_verified": true,
-			"exp": time.Now().Add(time.Hour).Unix(),
-		})
+		c := idtokentest.Claims(aud, pushSA)
+		c["iss"] = "accounts.google.com"
+		return "Bearer " + iss.Token(t, c)
 	}
 	const other = "other-service.example.run.app"
 	tests := []struct {
@@ -451,12 +448,11 @@ func TestPushAuthenticationDefaultValidator(t *testing.T) {
 }
 
 func TestPushAuthenticationCertsUnavailable(t *testing.T) {
-	iss := newTokenIssuer(t)
-	v := iss.validator(t)
-	iss.certs.Close() // Google's certificate endpoint is unreachable
+	iss := idtokentest.New(t)
+	v := iss.Validator(t)
+	iss.Certs.Close() // Google's certificate endpoint is unreachable
 	h := newPushHarness(t, PushOptions{Audiences: []string{pushAud}, AllowedEmails: []string{pushSA}, Validator: v})
-	tok := iss.sign(t, iss.key, "k1", map[string]any{"iss": "https://accounts.google.com", "aud": pushAud,
-		"email": pushSA, "email_verified": true, "exp": time.Now().Add(time.Hour).Unix()})
+	tok := iss.Token(t, idtokentest.Claims(pushAud, pushSA))
 	status, code := h.post(t, PathPush, http.Header{"Authorization": {"Bearer " + tok}}, envelope(t, nil, nil, nil))
 	if status != 503 || code != "auth_unavailable" || len(h.received()) != 0 {
 		t.Errorf("got %d %q, want 503 auth_unavailable and no router call", status, code)
@@ -582,21 +578,21 @@ func TestLinks(t *testing.T) {
 }
 
 func TestLinksAuthentication(t *testing.T) {
-	iss := newTokenIssuer(t)
+	iss := idtokentest.New(t)
 	f := &fakeIssuer{}
 	const aud = "https://linkissuer.example.run.app"
-	h := newPushHarness(t, PushOptions{Audiences: []string{aud}, AllowedEmails: []string{pushSA}, Validator: iss.validator(t), Links: f})
+	h := newPushHarness(t, PushOptions{Audiences: []string{aud}, AllowedEmails: []string{pushSA}, Validator: iss.Validator(t), Links: f})
 	body := []byte(`{"bucket":"b","object":"o"}`)
 	if status, code := h.post(t, PathLinks, nil, body); status != 401 || code != "missing_token" {
 		t.Errorf("no token: %d %q, want 401 missing_token", status, code)
 	}
-	tok := iss.sign(t, iss.key, "k1", map[string]any{"iss": "https://accounts.google.com", "aud": aud,
-		"email": pushSA, "email_verified": true, "exp": time.Now().Add(time.Hour).Unix()})
+	tok := iss.Token(t, idtokentest.Claims(aud, pushSA))
 	if status, _ := h.post(t, PathLinks, http.Header{"Authorization": {"Bearer " + tok}}, body); status != 200 {
 		t.Fatalf("valid token: %d, want 200", status)
 	}
-	if reqs := f.requests(); len(reqs) != 1 || reqs[0].Caller != pushSA {
-		t.Errorf("issuer got %+v, want one request from %s", reqs, pushSA)
+	want := audit.Identity{Email: pushSA, Subject: idtokentest.Subject, Issuer: idtokentest.Issuer}
+	if reqs := f.requests(); len(reqs) != 1 || reqs[0].Caller != want {
+		t.Errorf("issuer got %+v, want one request from %+v", reqs, want)
 	}
 }
 

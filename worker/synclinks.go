@@ -44,9 +44,9 @@ type LinkRequest struct {
 	// ResponseParams are response-* parameters to sign in (a durable
 	// link's); never read from the body.
 	ResponseParams []sign.Param `json:"-"`
-	// Caller is the authenticated service account ("" when authentication
-	// is off); set by the server, never read from the body.
-	Caller string `json:"-"`
+	// Caller is the authenticated caller (zero when authentication is
+	// off); set by the server, never read from the body.
+	Caller audit.Identity `json:"-"`
 }
 
 // LinkIssuer issues one link synchronously; links.Sync is the production
@@ -95,7 +95,7 @@ type LinkBatchResponse struct {
 // MaxLinkBatch requests, answered 200 with one LinkResult per item, in
 // order; any other body is one request, answered with the link or an
 // error status.
-func (s *PushServer) serveLink(w http.ResponseWriter, r *http.Request, caller string) {
+func (s *PushServer) serveLink(w http.ResponseWriter, r *http.Request, caller audit.Identity) {
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxLinkRequestBytes))
 	if err != nil {
 		writeBodyError(w, err, string(schema.CodeInvalidJSON))
@@ -137,7 +137,7 @@ func (s *PushServer) serveLink(w http.ResponseWriter, r *http.Request, caller st
 
 // issueBatch issues items with at most linkBatchWorkers at once and returns
 // their results in order.
-func (s *PushServer) issueBatch(ctx context.Context, r *http.Request, items []LinkRequest, caller string) []LinkResult {
+func (s *PushServer) issueBatch(ctx context.Context, r *http.Request, items []LinkRequest, caller audit.Identity) []LinkResult {
 	results := make([]LinkResult, len(items))
 	next := make(chan int)
 	var wg sync.WaitGroup

@@ -155,9 +155,12 @@ func TestFaultsAreRiddenOut(t *testing.T) {
 			faultOK: func(s emulator.Stats) bool { return s.Denied > 0 },
 		},
 		{
-			name:    "hangs",
-			emu:     emulator.Options{HangRate: 0.1, Latency: time.Millisecond, Seed: 4},
-			opts:    Options{BaseBackoff: time.Millisecond, Ceiling: 1e5, CallTimeout: 200 * time.Millisecond},
+			name: "hangs",
+			emu:  emulator.Options{HangRate: 0.1, Latency: time.Millisecond, Seed: 4},
+			// A hung call waits out CallTimeout; 2 s is far above a
+			// healthy call's time even on a loaded machine (at 200 ms, a
+			// busy test machine timed out most healthy calls too).
+			opts:    Options{BaseBackoff: time.Millisecond, Ceiling: 1e5, CallTimeout: 2 * time.Second},
 			faultOK: func(s emulator.Stats) bool { return s.Hung > 0 },
 		},
 	} {

@@ -1,10 +1,12 @@
-# Audit trail: one linkissuer.audit.v1 record per issued link (who asked,
-# for what, signed by whom, and the URL's fingerprint; never the URL or its
-# signature) on NAME-audit, written by a Pub/Sub BigQuery subscription to
-# DATASET.links, so that "who got a link to X since T" is one query:
+# Audit trail: one linkissuer.audit.v1 record per issued link and per durable
+# link created (who asked, for what, signed by whom, and the URL's or the
+# token's fingerprint; never the URL, its signature or the token) on
+# NAME-audit, written by a Pub/Sub BigQuery subscription to DATASET.links, so
+# that "who got a link to X since T" is one query:
 #
-#   SELECT publish_time, caller, subscription, source_message_id, job_id,
-#          submitter, generation, method, expires_at, signer_identity, fingerprint
+#   SELECT publish_time, path, outcome, caller, caller_subject, caller_issuer,
+#          subscription, source_message_id, job_id, submitter, token_id,
+#          generation, method, expires_at, signer_identity, fingerprint
 #   FROM `PROJECT.AUDIT_DATASET.links`  -- audit_dataset, default linkissuer_audit
 #   WHERE bucket = 'example-media' AND object = 'reports/q3.pdf'
 #     AND publish_time >= TIMESTAMP '2026-01-01'
@@ -12,7 +14,9 @@
 #
 # The table's columns are the record's fields (use_table_schema) plus the
 # subscription's metadata (write_metadata: subscription_name, message_id,
-# publish_time, attributes). It is partitioned by publish_time.
+# publish_time, attributes); deploy's TestAuditTableMatchesSchema holds them
+# to schema/jsonschema/linkissuer.audit.v1.json. It is partitioned by
+# publish_time.
 
 locals {
   audit_env = var.audit ? {
@@ -27,6 +31,8 @@ locals {
     { name = "outcome", type = "STRING", mode = "REQUIRED" },
     { name = "reason", type = "STRING", mode = "NULLABLE" },
     { name = "caller", type = "STRING", mode = "NULLABLE" },
+    { name = "caller_subject", type = "STRING", mode = "NULLABLE" },
+    { name = "caller_issuer", type = "STRING", mode = "NULLABLE" },
     { name = "subscription", type = "STRING", mode = "NULLABLE" },
     { name = "source_message_id", type = "STRING", mode = "NULLABLE" },
     { name = "job_id", type = "STRING", mode = "NULLABLE" },
