@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"go.uber.org/zap"
 
+	"github.com/linkissuer/linkissuer/internal/childproc"
 	"github.com/linkissuer/linkissuer/internal/localstack"
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 )
@@ -51,13 +53,11 @@ func serviceEnv(st *localstack.Stack) map[string]string {
 // freeAddr returns a loopback address nobody listens on now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := childproc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 type commandRun struct {

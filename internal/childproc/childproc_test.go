@@ -1,33 +1,42 @@
 package childproc
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os/exec"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// syncBuffer is a bytes.Buffer safe for the copying goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// lines is a Log that hands each line the child wrote to the test; made
+// with room for every line, as the children here write one or two.
+type lines chan string
+
+func (l lines) Write(p []byte) (int, error) {
+	l <- strings.TrimSpace(string(p))
+	return len(p), nil
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// saw is a WaitReady probe: ready once every line in want has been logged.
+func (l lines) saw(want ...string) func(context.Context) bool {
+	seen := map[string]bool{}
+	return func(context.Context) bool {
+		for {
+			select {
+			case line := <-l:
+				seen[line] = true
+			default:
+				for _, w := range want {
+					if !seen[w] {
+						return false
+					}
+				}
+				return true
+			}
+		}
+	}
 }
 
 func sh(t *testing.T, script string) *exec.Cmd {
@@ -43,10 +52,10 @@ func sh(t *testing.T, script string) *exec.Cmd {
 // within the grace, Cleanup runs before Done, and Stop can be called twice.
 func TestStopWithGrace(t *testing.T) {
 	t.Parallel()
-	var log syncBuffer
+	log := make(lines, 16)
 	var cleaned atomic.Bool
 	p, err := Start(context.Background(), sh(t, "echo ready; echo oops >&2; exec sleep 60"), Options{
-		Log: &log, StopGrace: 10 * time.Second, Cleanup: func() { cleaned.Store(true) },
+		Log: log, StopGrace: 10 * time.Second, Cleanup: func() { cleaned.Store(true) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -54,10 +63,8 @@ func TestStopWithGrace(t *testing.T) {
 	if p.PID() <= 0 {
 		t.Errorf("PID() = %d", p.PID())
 	}
-	if err := p.WaitReady(context.Background(), 10*time.Second, func(context.Context) bool {
-		return strings.Contains(log.String(), "ready") && strings.Contains(log.String(), "oops")
-	}); err != nil {
-		t.Fatalf("WaitReady: %v; log %q", err, log.String())
+	if err := p.WaitReady(context.Background(), 10*time.Second, log.saw("ready", "oops")); err != nil {
+		t.Fatalf("WaitReady: %v (stdout and stderr not both logged)", err)
 	}
 	start := time.Now()
 	p.Stop()
@@ -83,12 +90,12 @@ func TestStopWithGrace(t *testing.T) {
 func TestStopKills(t *testing.T) {
 	t.Parallel()
 	for _, grace := range []time.Duration{0, 200 * time.Millisecond} {
-		var log syncBuffer
-		p, err := Start(context.Background(), sh(t, `trap "" TERM; echo up; while :; do sleep 1; done`), Options{Log: &log, StopGrace: grace})
+		log := make(lines, 16)
+		p, err := Start(context.Background(), sh(t, `trap "" TERM; echo up; while :; do sleep 1; done`), Options{Log: log, StopGrace: grace})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := p.WaitReady(context.Background(), 10*time.Second, func(context.Context) bool { return strings.Contains(log.String(), "up") }); err != nil {
+		if err := p.WaitReady(context.Background(), 10*time.Second, log.saw("up")); err != nil {
 			t.Fatal(err)
 		}
 		done := make(chan struct{})

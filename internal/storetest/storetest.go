@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"testing"
 
@@ -23,6 +22,7 @@ import (
 
 	"github.com/linkissuer/linkissuer/blob"
 	"github.com/linkissuer/linkissuer/failure"
+	"github.com/linkissuer/linkissuer/internal/childproc"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/sign"
 )
@@ -50,13 +50,11 @@ type Backend struct {
 // Backend.Unreachable wants.
 func RefusingURL(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := childproc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
 }
 
 // behaviour is one rule of the contract.
