@@ -5,16 +5,7 @@ package engine
 
 import (
 	"context"
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +14,7 @@ import (
 	"github.com/linkissuer/linkissuer/internal/iamtest"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/iam"
+	"github.com/linkissuer/linkissuer/sign/keys"
 )
 
 // keylessURLSigner builds IAMSigner -> Engine -> URLSigner against s.
@@ -43,47 +35,25 @@ func keylessURLSigner(t *testing.T, s *emulator.Server, delegates []string, o *O
 	return e, u
 }
 
-// publishedKey fetches the emulator's certificate from its x509 endpoint.
-func publishedKey(t *testing.T, s *emulator.Server) *rsa.PublicKey {
+// publishedKeys loads the keys s publishes on its x509 endpoint, as a
+// verifier would (sign/keys).
+func publishedKeys(t *testing.T, s *emulator.Server) *sign.KeySet {
 	t.Helper()
-	resp, err := http.Get(s.URL() + "/service_accounts/v1/metadata/x509/" + url.PathEscape(s.Email()))
+	set, err := keys.Source{CertURL: s.URL() + "/service_accounts/v1/metadata/x509/"}.Load(context.Background(), s.Email())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var certs map[string]string
-	if err := json.NewDecoder(resp.Body).Decode(&certs); err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode([]byte(certs[s.KeyID()]))
-	if block == nil {
-		t.Fatalf("no certificate for key %s", s.KeyID())
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert.PublicKey.(*rsa.PublicKey)
+	return set
 }
 
-// verify checks a signed URL's signature against the published key.
-func verify(t *testing.T, u *sign.URLSigner, pub *rsa.PublicKey, r sign.Request, link *sign.SignedURL) {
+// verify checks that link is r's URL and that `linkissuer verify` would
+// find it valid (sign.Verify) with the published keys.
+func verify(t *testing.T, published *sign.KeySet, r sign.Request, link *sign.SignedURL) {
 	t.Helper()
-	prep, err := u.Prepare(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parsed, err := url.Parse(link.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := hex.DecodeString(parsed.Query().Get("X-Goog-Signature"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256([]byte(prep.StringToSign))
-	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig); err != nil {
-		t.Errorf("%s: signature does not verify: %v", r.Object, err)
+	v := sign.Verify(context.Background(), sign.VerifyRequest{URL: link.URL, Method: r.Method, At: r.Time},
+		sign.VerifyKeys{RSA: func(context.Context, string) (*sign.KeySet, error) { return published, nil }})
+	if v.Verdict != sign.Valid || v.Parsed.Object != r.Bucket+"/"+r.Object {
+		t.Errorf("%s: verdict %s (%s) for a URL of %v", r.Object, v.Verdict, v.Detail, v.Parsed)
 	}
 }
 
@@ -99,7 +69,7 @@ func TestKeylessURLsVerifyWithThePublishedKey(t *testing.T) {
 	s := iamtest.Start(t, emulator.Options{Latency: 2 * time.Millisecond, Jitter: time.Millisecond})
 	delegates := []string{"hop@p.iam.gserviceaccount.com"}
 	e, u := keylessURLSigner(t, s, delegates, nil)
-	pub := publishedKey(t, s)
+	published := publishedKeys(t, s)
 	reqs := collect(200)
 	links := make([]*sign.SignedURL, len(reqs))
 	err := e.SignAll(context.Background(), u, requests(len(reqs), 0), func(i int, link *sign.SignedURL, err error) {
@@ -114,7 +84,7 @@ func TestKeylessURLsVerifyWithThePublishedKey(t *testing.T) {
 	}
 	for i, l := range links {
 		if l != nil {
-			verify(t, u, pub, reqs[i], l)
+			verify(t, published, reqs[i], l)
 		}
 	}
 	if got := s.Delegates(); len(got) != 1 || strings.Join(got[0], ",") != "projects/-/serviceAccounts/hop@p.iam.gserviceaccount.com" {
@@ -167,7 +137,7 @@ func TestFaultsAreRiddenOut(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := iamtest.Start(t, tc.emu)
 			e, u := keylessURLSigner(t, s, nil, &tc.opts)
-			pub := publishedKey(t, s)
+			published := publishedKeys(t, s)
 			reqs := collect(150)
 			emitted, issued := 0, 0
 			err := e.SignAll(context.Background(), u, requests(len(reqs), 0), func(i int, link *sign.SignedURL, err error) {
@@ -176,7 +146,7 @@ func TestFaultsAreRiddenOut(t *testing.T) {
 				switch {
 				case err == nil:
 					issued++
-					verify(t, u, pub, reqs[i], link)
+					verify(t, published, reqs[i], link)
 				case errors.As(err, &g) && !sign.IsRetryable(err):
 					if tc.allOK {
 						t.Errorf("request %d: %v", i, err)

@@ -2,18 +2,11 @@ package iam
 
 import (
 	"context"
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,31 +16,8 @@ import (
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
 	"github.com/linkissuer/linkissuer/internal/iamtest"
 	"github.com/linkissuer/linkissuer/sign"
+	"github.com/linkissuer/linkissuer/sign/keys"
 )
-
-// publishedKey fetches the signing certificate the way a verifier would.
-func publishedKey(t *testing.T, base, email string) *rsa.PublicKey {
-	t.Helper()
-	resp, err := http.Get(base + "/service_accounts/v1/metadata/x509/" + url.PathEscape(email))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var certs map[string]string
-	if err := json.NewDecoder(resp.Body).Decode(&certs); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range certs {
-		block, _ := pem.Decode([]byte(p))
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cert.PublicKey.(*rsa.PublicKey)
-	}
-	t.Fatal("no certificate published")
-	return nil
-}
 
 func TestIAMSignerSignsVerifiableURLs(t *testing.T) {
 	s := iamtest.Start(t, emulator.Options{Email: "signer@proj.iam.gserviceaccount.com"})
@@ -73,21 +43,12 @@ func TestIAMSignerSignsVerifiableURLs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		prep, err := u.Prepare(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		parsed, err := url.Parse(link.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sig, err := hex.DecodeString(parsed.Query().Get("X-Goog-Signature"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256([]byte(prep.StringToSign))
-		if err := rsa.VerifyPKCS1v15(publishedKey(t, s.URL(), signer.Email()), crypto.SHA256, sum[:], sig); err != nil {
-			t.Errorf("endpoint %s: URL signature does not verify with the published certificate: %v", endpoint, err)
+		// As `linkissuer verify --iam-endpoint` checks it: sign.Verify, with
+		// the certificate the account publishes (sign/keys).
+		published := keys.Source{CertURL: s.URL() + "/service_accounts/v1/metadata/x509/"}
+		v := sign.Verify(context.Background(), sign.VerifyRequest{URL: link.URL, Method: "GET", At: req.Time}, sign.VerifyKeys{RSA: published.Load})
+		if v.Verdict != sign.Valid {
+			t.Errorf("endpoint %s: URL is %s with the published certificate: %s", endpoint, v.Verdict, v.Detail)
 		}
 		if !strings.Contains(link.URL, "X-Goog-Credential=signer%40proj.iam.gserviceaccount.com%2F20260301%2Fauto%2Fstorage%2Fgoog4_request") {
 			t.Errorf("credential not in URL: %s", link.URL)
