@@ -7,9 +7,11 @@ import (
 	"github.com/linkissuer/linkissuer/internal/testbin"
 )
 
-// TestMain removes the linkissuer binary the demo tests built.
+// TestMain removes the linkissuer binary the demo tests built and stops
+// the Pub/Sub emulator, if tests started them.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testbin.Cleanup()
+	stopPubSub()
 	os.Exit(code)
 }
