@@ -112,7 +112,7 @@ func TestMinIOCLISign(t *testing.T) {
 		if r := upload("text/csv"); r.status != http.StatusOK {
 			t.Fatalf("PUT: %d %s: %s", r.status, r.err.Code, r.err.Message)
 		}
-		if got := read(t, f.client, f.bucket, "cli/upload.csv"); string(got) != "a,b\n1,2\n" {
+		if got := readAll(t, f.client, f.bucket, "cli/upload.csv"); string(got) != "a,b\n1,2\n" {
 			t.Errorf("uploaded %q", got)
 		}
 	})

@@ -200,6 +200,8 @@ func runJob(t *testing.T, runner *jobs.Runner, job *schema.Job) *schema.JobDone 
 	return &done
 }
 
+// readAll reads an object whole through store, failing the test on an
+// error.
 func readAll(t *testing.T, store jobs.Store, bucket, name string) []byte {
 	t.Helper()
 	r, err := store.NewReader(t.Context(), bucket, name)

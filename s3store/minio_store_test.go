@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"testing"
 
@@ -111,20 +110,6 @@ func pattern(seed byte, n int) []byte {
 	return b
 }
 
-func read(t *testing.T, c *s3store.Client, bucket, name string) []byte {
-	t.Helper()
-	r, err := c.NewReader(t.Context(), bucket, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	data, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 func TestMinIOWriter(t *testing.T) {
 	f := newFixture(t)
 	for _, tc := range []struct {
@@ -165,7 +150,7 @@ func TestMinIOWriter(t *testing.T) {
 			if calls["UploadPart"] != tc.parts || calls["PutObject"] != wantPut {
 				t.Errorf("calls %v, want %d parts (or one PutObject)", calls, tc.parts)
 			}
-			if got := read(t, f.client, f.bucket, tc.name); !bytes.Equal(got, data) {
+			if got := readAll(t, f.client, f.bucket, tc.name); !bytes.Equal(got, data) {
 				t.Errorf("read back %d bytes, wrote %d (or contents differ)", len(got), len(data))
 			}
 			info, err := f.client.Stat(t.Context(), f.bucket, tc.name, 0)
@@ -200,7 +185,7 @@ func TestMinIOWriterIfAbsent(t *testing.T) {
 			if err := write(2); !errors.Is(err, jobs.ErrExists) {
 				t.Fatalf("second IfAbsent write = %v, want ErrExists", err)
 			}
-			if got := read(t, f.client, f.bucket, name); !bytes.Equal(got, pattern(1, size)) {
+			if got := readAll(t, f.client, f.bucket, name); !bytes.Equal(got, pattern(1, size)) {
 				t.Errorf("the refused write changed the object")
 			}
 			uploads, err := f.client.SDK().ListMultipartUploads(t.Context(), listUploadsInput(f.bucket))
@@ -273,7 +258,7 @@ func TestMinIOCompose(t *testing.T) {
 			if calls := f.calls.take(); calls["UploadPartCopy"] != tc.copies {
 				t.Errorf("calls %v, want %d UploadPartCopy", calls, tc.copies)
 			}
-			if got := read(t, f.client, f.bucket, dst); !bytes.Equal(got, want) {
+			if got := readAll(t, f.client, f.bucket, dst); !bytes.Equal(got, want) {
 				t.Errorf("composed %d bytes, want %d (or contents differ)", len(got), len(want))
 			}
 			// Composing again replaces dst with the same bytes.
