@@ -21,7 +21,6 @@ import (
 	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/s3store"
 	"github.com/linkissuer/linkissuer/schema"
-	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
@@ -66,14 +65,7 @@ func TestWorkerJobsFromS3Source(t *testing.T) {
 	}
 
 	gcsSrv, gcs := jobstest.GCS(t, "exports")
-	hs, err := sign.NewHMACSigner("GOOG1EXAMPLE", "gcs-secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	urls, err := sign.New(hs, &sign.Options{Endpoint: sign.Endpoint{EmulatorHost: gcsSrv.URL()}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	urls := jobstest.HMACSigner(t, gcsSrv)
 	pol, err := policy.New(policy.Config{Allow: []string{"media/in/**", "exports"}, MaxExpiry: time.Hour})
 	if err != nil {
 		t.Fatal(err)

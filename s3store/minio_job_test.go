@@ -72,15 +72,7 @@ func minioManifests(f *fixture) manifestStore {
 func gcsManifests(t *testing.T) manifestStore {
 	t.Helper()
 	srv, client := jobstest.GCS(t, "exports")
-	hs, err := sign.NewHMACSigner("GOOG1EXAMPLE", "manifest-secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := sign.New(hs, &sign.Options{Endpoint: sign.Endpoint{EmulatorHost: srv.URL()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return manifestStore{scheme: "gs", store: gcsstore.New(client), signer: signer, bucket: "exports"}
+	return manifestStore{scheme: "gs", store: gcsstore.New(client), signer: jobstest.HMACSigner(t, srv), bucket: "exports"}
 }
 
 // TestMinIOBulkJob runs a linkissuer.job.v1 job over 1,000 MinIO objects

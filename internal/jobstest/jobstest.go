@@ -1,7 +1,7 @@
 // Package jobstest is what the tests of bulk export jobs share (in jobs,
 // s3store and cli): fake-gcs-server in process with a client of its JSON
-// API, a manifest read back row by row, and a link fetched over HTTP as its
-// recipient would fetch it.
+// API and a signer for links to it, a manifest read back row by row, and a
+// link fetched over HTTP as its recipient would fetch it.
 package jobstest
 
 import (
@@ -18,6 +18,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/linkissuer/linkissuer/schema"
+	"github.com/linkissuer/linkissuer/sign"
 )
 
 // GCS starts fake-gcs-server on a loopback port with the given buckets, and
@@ -40,6 +41,21 @@ func GCS(t testing.TB, buckets ...string) (*fakestorage.Server, *storage.Client)
 	}
 	t.Cleanup(func() { client.Close() })
 	return srv, client
+}
+
+// HMACSigner signs GOOG4-HMAC links to srv's objects with a test key: the
+// signer of manifests kept on the stand-in.
+func HMACSigner(t testing.TB, srv *fakestorage.Server) *sign.URLSigner {
+	t.Helper()
+	hs, err := sign.NewHMACSigner("GOOG1EXAMPLE", "manifest-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := sign.New(hs, &sign.Options{Endpoint: sign.Endpoint{EmulatorHost: srv.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 // ManifestRows decodes every row of a manifest (with the CSV header, for
