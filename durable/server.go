@@ -116,9 +116,9 @@ func New(o Options) (*Server, error) {
 	if o.Ring == nil || o.Ring.Current() == nil || o.Issuer == nil || o.Auth == nil {
 		return nil, errors.New("durable: keys, issuer and authenticator are required")
 	}
-	u, err := url.Parse(o.PublicURL)
-	if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-		return nil, fmt.Errorf("durable: public URL %q is not scheme://host", o.PublicURL)
+	public, err := publicPrefix(o.PublicURL)
+	if err != nil {
+		return nil, err
 	}
 	if o.MaxTTL == 0 {
 		o.MaxTTL = DefaultMaxTTL
@@ -141,7 +141,7 @@ func New(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Server{o: o, public: strings.TrimSuffix(o.PublicURL, "/"), log: o.Logger, cache: newLRU(o.CacheSize)}, nil
+	return &Server{o: o, public: public, log: o.Logger, cache: newLRU(o.CacheSize)}, nil
 }
 
 // ServeHTTP routes PathMint and PathClick.
@@ -183,12 +183,9 @@ type MintRequest struct {
 	ResponseParams map[string]string `json:"response_params,omitempty"`
 }
 
-// MintResponse answers POST /v1/durable-links.
-type MintResponse struct {
-	URL       string    `json:"url"`
-	ID        string    `json:"id"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
+// MintResponse answers POST /v1/durable-links; an event's link.v1
+// message carries the same object (worker --durable-links).
+type MintResponse = schema.DurableLink
 
 func (s *Server) mint(w http.ResponseWriter, r *http.Request) {
 	caller, ok := s.o.Auth.Authenticate(w, r)
@@ -238,23 +235,19 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request) {
 		worker.WriteError(w, http.StatusBadRequest, string(schema.CodeInvalidField), strings.TrimPrefix(strings.TrimPrefix(err.Error(), ErrMalformed.Error()+": "), "durable: "))
 		return
 	}
-	if s.o.Tokens != nil {
-		ctx := audit.WithRequester(r.Context(), audit.Requester{Path: audit.PathDurable, Caller: caller, TokenID: c.ID})
-		err := s.o.Tokens.Mint(ctx, audit.Minting{At: now, Bucket: c.Bucket, Object: c.Object, Generation: c.Generation,
-			Method: c.Method, ResponseParams: params(c.Params), ExpiresAt: now.Add(ttl), Token: tok})
-		if err != nil {
-			// Fail-closed: an unrecorded durable link is not released.
-			status, code, msg := worker.LinkErrorStatus(err)
-			s.log.Warn("durable link withheld: not audited", zap.String("token_id", c.ID), zap.String("code", code), zap.Error(err))
-			worker.WriteError(w, status, code, msg)
-			return
-		}
+	ctx := audit.WithRequester(r.Context(), audit.Requester{Path: audit.PathDurable, Caller: caller})
+	if err := recordMint(ctx, s.o.Tokens, c, tok); err != nil {
+		// Fail-closed: an unrecorded durable link is not released.
+		status, code, msg := worker.LinkErrorStatus(err)
+		s.log.Warn("durable link withheld: not audited", zap.String("token_id", c.ID), zap.String("code", code), zap.Error(err))
+		worker.WriteError(w, status, code, msg)
+		return
 	}
 	s.log.Info("durable link minted", zap.String("token_id", c.ID), zap.String("caller", caller.Email),
 		zap.String("bucket", c.Bucket), zap.Time("expires_at", now.Add(ttl)))
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(MintResponse{URL: s.public + PathClick + tok, ID: c.ID, ExpiresAt: now.Add(ttl).UTC()})
+	_ = json.NewEncoder(w).Encode(c.link(s.public, tok))
 }
 
 // ttl parses a durable lifetime and applies the cap.
