@@ -16,7 +16,8 @@ import (
 )
 
 // TestServeDurableConfig: durable-link configuration errors stop serve
-// before it connects to anything, naming the flag or variable.
+// (and the worker) before they connect to anything, naming the flag or
+// variable.
 func TestServeDurableConfig(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "keys.json")
@@ -29,10 +30,11 @@ func TestServeDurableConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name string
-		vars map[string]string
-		args []string
-		want string
+		name   string
+		worker bool
+		vars   map[string]string
+		args   []string
+		want   string
 	}{
 		{name: "no keys", args: []string{"--durable-links", "--public-url", "https://l.example.com"}, want: "--durable-links needs --durable-keys"},
 		{name: "no public url", args: []string{"--durable-links", "--durable-keys", good}, want: "--durable-links needs --public-url"},
@@ -45,11 +47,21 @@ func TestServeDurableConfig(t *testing.T) {
 		{name: "staleness bound under two intervals", args: []string{"--durable-links", "--durable-keys", good, "--public-url", "https://l.example.com", "--revocations", "gs://cfg/r.json", "--revocations-interval", "1m", "--revocations-max-age", "1m"}, want: "--revocations-max-age 1m0s is under two --revocations-interval (1m0s)"},
 		{name: "invalid env interval", vars: map[string]string{"LINKISSUER_REVOCATIONS_INTERVAL": "often"}, want: "$LINKISSUER_REVOCATIONS_INTERVAL"},
 		{name: "env enables without keys", vars: map[string]string{"LINKISSUER_DURABLE_LINKS": "true"}, want: "--durable-links needs --durable-keys"},
+		{name: "worker: no public url", worker: true, args: []string{"--durable-links", "--durable-keys", good}, want: "--durable-links needs --public-url"},
+		{name: "worker: lifetime over the cap", worker: true, args: []string{"--durable-links", "--durable-keys", good, "--public-url", "https://l.example.com", "--durable-max-ttl", "720h", "--durable-ttl", "721h"},
+			want: "--durable-ttl 721h0m0s is outside 1m..720h0m0s (--durable-max-ttl)"},
+		{name: "worker: lifetime under a minute", worker: true, args: []string{"--durable-links", "--durable-keys", good, "--public-url", "https://l.example.com", "--durable-ttl", "30s"}, want: "--durable-ttl 30s is outside"},
+		{name: "worker: invalid env lifetime", worker: true, vars: map[string]string{"LINKISSUER_DURABLE_TTL": "a while"}, want: "$LINKISSUER_DURABLE_TTL"},
+		{name: "worker: no revocations", worker: true, args: []string{"--revocations", "gs://cfg/r.json"}, want: "flag provided but not defined: -revocations"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env, _, errOut := emulateEnv(tt.vars)
-			if code := Serve(context.Background(), env, tt.args); code != ExitUsage {
+			cmd := Serve
+			if tt.worker {
+				cmd = Worker
+			}
+			if code := cmd(context.Background(), env, tt.args); code != ExitUsage {
 				t.Errorf("exit %d, want %d", code, ExitUsage)
 			}
 			if !strings.Contains(errOut.String(), tt.want) {
