@@ -183,7 +183,7 @@ func (d *durableFlags) minter(ctx context.Context, svc *app.Service) (*durable.M
 	if err != nil {
 		return nil, err
 	}
-	m, err := durable.NewMinter(durable.MinterOptions{Ring: ring, PublicURL: d.publicURL, TTL: d.ttl, MaxTTL: d.maxTTL,
+	m, err := durable.NewMinter(durable.Options{Ring: ring, PublicURL: d.publicURL, TTL: d.ttl, MaxTTL: d.maxTTL,
 		Tokens: tokenAuditor(svc), Logger: svc.Log})
 	if err != nil {
 		return nil, fmt.Errorf("durable links: %w", err)

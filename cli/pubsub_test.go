@@ -2,11 +2,11 @@ package cli
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 )
@@ -45,29 +45,32 @@ func ensureTopic(t *testing.T, client *pubsub.Client, topic string) {
 }
 
 // receive acks and returns the messages of subscription sub until n
-// arrived or timeout passed. One Receive runs for the whole wait, so no
-// message is left leased to a cancelled stream.
-func receive(t *testing.T, client *pubsub.Client, sub string, n int, timeout time.Duration) []*pubsub.Message {
+// arrived or timeout passed. It pulls synchronously, so no message is left
+// leased to a stream nobody reads.
+func receive(t *testing.T, client *pubsub.Client, sub string, n int, timeout time.Duration) []*pubsubpb.PubsubMessage {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var (
-		mu  sync.Mutex
-		got []*pubsub.Message
-	)
-	err := client.Subscriber(sub).Receive(ctx, func(_ context.Context, m *pubsub.Message) {
-		m.Ack()
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, m)
-		if len(got) >= n {
-			cancel()
+	admin, name := client.SubscriptionAdminClient, pubsubemu.SubscriptionName(client.Project(), sub)
+	var got []*pubsubpb.PubsubMessage
+	for len(got) < n && ctx.Err() == nil {
+		resp, err := admin.Pull(ctx, &pubsubpb.PullRequest{Subscription: name, MaxMessages: int32(n - len(got))})
+		if err != nil {
+			if ctx.Err() == nil {
+				t.Fatalf("pull %s: %v", sub, err)
+			}
+			break
 		}
-	})
-	if err != nil && ctx.Err() == nil {
-		t.Fatalf("receive %s: %v", sub, err)
+		ack := &pubsubpb.AcknowledgeRequest{Subscription: name}
+		for _, m := range resp.ReceivedMessages {
+			got = append(got, m.Message)
+			ack.AckIds = append(ack.AckIds, m.AckId)
+		}
+		if len(ack.AckIds) > 0 {
+			if err := admin.Acknowledge(ctx, ack); err != nil {
+				t.Fatalf("acknowledge %s: %v", sub, err)
+			}
+		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	return got
 }

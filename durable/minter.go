@@ -2,11 +2,8 @@ package durable
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,26 +15,6 @@ import (
 )
 
 var _ links.DurableMinter = (*Minter)(nil)
-
-// MinterOptions configure a Minter.
-type MinterOptions struct {
-	// Ring holds the keys; its current first key signs. Required.
-	Ring *KeyRing
-	// PublicURL is the https://HOST prefix of durable links: where serve
-	// --durable-links answers their clicks.
-	PublicURL string
-	// TTL is every durable link's lifetime (default MaxTTL); it must be
-	// between 1m and MaxTTL.
-	TTL time.Duration
-	// MaxTTL caps TTL (default DefaultMaxTTL).
-	MaxTTL time.Duration
-	// Tokens records every durable link minted (outcome "minted"); nil
-	// records none. Its error (fail-closed) withholds the link.
-	Tokens TokenAuditor
-	Logger *zap.Logger
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-}
 
 // Minter mints the durable link that an event's linkissuer.link.v1
 // message carries (worker --durable-links): one per link, for the link's
@@ -57,29 +34,20 @@ type Minter struct {
 	now    func() time.Time
 }
 
-// NewMinter validates o and returns a Minter.
-func NewMinter(o MinterOptions) (*Minter, error) {
-	if o.Ring == nil || o.Ring.Current() == nil {
-		return nil, errors.New("durable: a minter needs keys")
-	}
-	public, err := publicPrefix(o.PublicURL)
+// NewMinter validates o (its keys, PublicURL, TTL, MaxTTL, Tokens,
+// Logger and Now) and returns a Minter. PublicURL is where serve
+// --durable-links answers the clicks; Tokens records every durable link
+// minted (outcome "minted"), and its error (fail-closed) withholds it.
+func NewMinter(o Options) (*Minter, error) {
+	public, err := o.prepare()
 	if err != nil {
 		return nil, err
-	}
-	if o.MaxTTL == 0 {
-		o.MaxTTL = DefaultMaxTTL
 	}
 	if o.TTL == 0 {
 		o.TTL = o.MaxTTL
 	}
 	if o.TTL < time.Minute || o.TTL > o.MaxTTL {
 		return nil, fmt.Errorf("durable: lifetime %s outside 1m..%s (the cap)", o.TTL, o.MaxTTL)
-	}
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	return &Minter{ring: o.Ring, public: public, ttl: o.TTL, tokens: o.Tokens, log: o.Logger, now: o.Now}, nil
 }
@@ -128,14 +96,4 @@ func recordMint(ctx context.Context, tokens TokenAuditor, c Claims, tok string) 
 // link is the durable link of c, minted as tok, under public.
 func (c Claims) link(public, tok string) *schema.DurableLink {
 	return &schema.DurableLink{URL: public + PathClick + tok, ID: c.ID, ExpiresAt: time.Unix(c.ExpiresAt, 0).UTC()}
-}
-
-// publicPrefix checks that u is scheme://host (a trailing slash allowed)
-// and returns it without the slash.
-func publicPrefix(u string) (string, error) {
-	p, err := url.Parse(u)
-	if err != nil || p.Scheme == "" || p.Host == "" || (p.Path != "" && p.Path != "/") || p.RawQuery != "" {
-		return "", fmt.Errorf("durable: public URL %q is not scheme://host", u)
-	}
-	return strings.TrimSuffix(u, "/"), nil
 }
