@@ -1,17 +1,14 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
 
 	"github.com/linkissuer/linkissuer/audit"
-	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 	"github.com/linkissuer/linkissuer/schema"
 )
 
@@ -19,24 +16,7 @@ import (
 // record per printed URL, with path cli and the caller; with
 // --audit-fail-closed and a topic that does not exist, no URL is printed.
 func TestSignAudit(t *testing.T) {
-	ctx := context.Background()
-	emu, err := pubsubemu.Start(ctx, nil)
-	if err != nil {
-		t.Skipf("Pub/Sub emulator unavailable: %v", err)
-	}
-	t.Cleanup(emu.Stop)
-	t.Setenv("PUBSUB_EMULATOR_HOST", emu.Host)
-	client, err := pubsub.NewClient(ctx, "proj")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	if err := pubsubemu.EnsureTopic(ctx, client, "audit"); err != nil {
-		t.Fatal(err)
-	}
-	if err := pubsubemu.EnsureSubscription(ctx, client, pubsubemu.Subscription{ID: "audit-sub", Topic: "audit"}); err != nil {
-		t.Fatal(err)
-	}
+	client := emulatorTopic(t, "proj", "audit")
 	env := map[string]string{"LINKISSUER_SUBMITTER": "alice@example.com"}
 	for _, mode := range []string{"fail-open", "fail-closed"} {
 		args := []string{"--key-file", dummyKey, "--audit-topic", "projects/proj/topics/audit", "gs://b-1/a.txt", "gs://b-1/b c.txt"}
@@ -55,31 +35,7 @@ func TestSignAudit(t *testing.T) {
 			}
 			printed[fp] = true
 		}
-		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		var (
-			mu   sync.Mutex
-			recs []schema.AuditRecord
-		)
-		err = client.Subscriber("audit-sub").Receive(rctx, func(_ context.Context, m *pubsub.Message) {
-			m.Ack()
-			if strings.Contains(string(m.Data), "Signature") || strings.Contains(string(m.Data), "://") {
-				t.Errorf("record carries a URL or signature: %s", m.Data)
-			}
-			var r schema.AuditRecord
-			if err := json.Unmarshal(m.Data, &r); err != nil {
-				t.Errorf("record: %v", err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			recs = append(recs, r)
-			if len(recs) == len(printed) {
-				cancel()
-			}
-		})
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
+		recs := auditRecords(t, client, "audit-sub", len(printed))
 		if len(printed) != 2 || len(recs) != 2 {
 			t.Fatalf("%s: %d URLs printed, %d records", mode, len(printed), len(recs))
 		}
@@ -94,4 +50,22 @@ func TestSignAudit(t *testing.T) {
 	if code != ExitFailure || stdout != "" || !strings.Contains(stderr, "audit") {
 		t.Errorf("missing audit topic, fail-closed: exit %d, stdout %q, stderr %q; want %d, nothing printed", code, stdout, stderr, ExitFailure)
 	}
+}
+
+// auditRecords receives n records from the subscription sub, checking
+// that none carries a URL or a signature.
+func auditRecords(t *testing.T, client *pubsub.Client, sub string, n int) []schema.AuditRecord {
+	t.Helper()
+	var recs []schema.AuditRecord
+	for _, m := range receive(t, client, sub, n, 30*time.Second) {
+		if strings.Contains(string(m.Data), "Signature") || strings.Contains(string(m.Data), "://") {
+			t.Errorf("record carries a URL or signature: %s", m.Data)
+		}
+		var r schema.AuditRecord
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			t.Errorf("record: %v", err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
 }

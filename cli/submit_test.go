@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2"
-
-	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 	"github.com/linkissuer/linkissuer/schema"
 )
 
@@ -157,45 +154,22 @@ func TestSubmitRefusesInvalidJobs(t *testing.T) {
 // TestSubmitPublishes sends a job to the real Pub/Sub emulator and reads it
 // back as the worker would.
 func TestSubmitPublishes(t *testing.T) {
-	ctx := context.Background()
-	emu, err := pubsubemu.Start(ctx, nil)
-	if err != nil {
-		t.Skipf("Pub/Sub emulator unavailable: %v", err)
-	}
-	t.Cleanup(emu.Stop)
-	t.Setenv("PUBSUB_EMULATOR_HOST", emu.Host)
-	client, err := pubsub.NewClient(ctx, "proj")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	if err := pubsubemu.EnsureTopic(ctx, client, "jobs"); err != nil {
-		t.Fatal(err)
-	}
-	if err := pubsubemu.EnsureSubscription(ctx, client, pubsubemu.Subscription{ID: "jobs-sub", Topic: "jobs"}); err != nil {
-		t.Fatal(err)
-	}
+	client := emulatorTopic(t, "proj", "jobs")
 	code, stdout, stderr := runCmd(t, Submit, "", map[string]string{"LINKISSUER_JOBS_TOPIC": "jobs", "LINKISSUER_PROJECT": "proj"},
 		"gs://media/photos", "--manifest", "gs://exports/p.jsonl", "--job-id", "pub-1")
 	if code != ExitOK || !strings.HasPrefix(stdout, "submitted job pub-1 as message ") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var got *pubsub.Message
-	err = client.Subscriber("jobs-sub").Receive(rctx, func(_ context.Context, m *pubsub.Message) {
-		m.Ack()
-		got = m
-		cancel()
-	})
-	if err != nil || got == nil {
-		t.Fatalf("no message received (%v)", err)
+	msgs := receive(t, client, "jobs-sub", 1, 30*time.Second)
+	if len(msgs) != 1 {
+		t.Fatal("no message received")
 	}
+	got := msgs[0]
 	job, err := schema.ParseJob(context.Background(), got.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if job.JobID != "pub-1" || got.Attributes[schema.AttrSchema] != schema.JobV1 || !strings.Contains(stdout, got.ID) {
+	if job.JobID != "pub-1" || got.Attributes[schema.AttrSchema] != schema.JobV1 || !strings.Contains(stdout, got.MessageId) {
 		t.Errorf("received %s with %v; stdout %q", job.JobID, got.Attributes, stdout)
 	}
 }
