@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/config"
 	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/jobs"
@@ -31,12 +32,28 @@ type ExpiryError struct {
 func (e *ExpiryError) Error() string { return fmt.Sprintf("%v (the signer allows %s)", e.Err, e.Limit) }
 func (e *ExpiryError) Unwrap() error { return e.Err }
 
+// ExportOptions are what an export takes besides its configuration and
+// job; a nil *ExportOptions means none of them.
+type ExportOptions struct {
+	// OnObject, if set, is called once per accounted object
+	// (jobs.Options.OnObject).
+	OnObject func(ok bool)
+	// Audit, if set, builds the recorder of the export's links from its
+	// signer: every row and the manifest's own URL are recorded as a job's
+	// are (path job, the job's id and submitter), and with a fail-closed
+	// recorder a row whose record is not written is not released. A nil
+	// recorder records none.
+	Audit func(signer sign.Signer) (*audit.Recorder, error)
+}
+
 // NewExport builds the runner of job, which must be valid and write a gs://
 // manifest, from c, which should have passed Validate. The user asked for
 // these links: the policy only bounds them to the job's own buckets,
-// method and lifetime. onObject, if set, is called once per accounted
-// object (jobs.Options.OnObject). On error nothing is left open.
-func NewExport(ctx context.Context, c *config.Export, job *schema.Job, onObject func(ok bool)) (_ *Export, err error) {
+// method and lifetime. On error nothing is left open.
+func NewExport(ctx context.Context, c *config.Export, job *schema.Job, o *ExportOptions) (_ *Export, err error) {
+	if o == nil {
+		o = &ExportOptions{}
+	}
 	e := &Export{}
 	defer func() {
 		if err != nil {
@@ -90,10 +107,20 @@ func NewExport(ctx context.Context, c *config.Export, job *schema.Job, onObject 
 			concurrency = 2 * signer.Engine.Options().MaxInFlight
 		}
 	}
-	e.Runner, err = jobs.New(jobs.Options{
+	jo := jobs.Options{
 		Backends: jobs.GCSOnly(jobs.Backend{Source: e.GCS, Signer: urls, Store: e.GCS}), Policy: pol, Concurrency: concurrency,
-		OnObject: onObject,
-	})
+		OnObject: o.OnObject,
+	}
+	if o.Audit != nil {
+		rec, err := o.Audit(signer)
+		if err != nil {
+			return nil, err
+		}
+		if rec != nil {
+			jo.Audit = rec
+		}
+	}
+	e.Runner, err = jobs.New(jo)
 	if err != nil {
 		return nil, err
 	}

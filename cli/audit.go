@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -14,10 +15,12 @@ import (
 
 	"github.com/linkissuer/linkissuer/app"
 	"github.com/linkissuer/linkissuer/audit"
+	"github.com/linkissuer/linkissuer/logging"
 	"github.com/linkissuer/linkissuer/sign"
 )
 
-// auditFlags configure the audit trail of `worker` and `serve`.
+// auditFlags configure the audit trail of `worker`, `serve`, `sign` and
+// `export`.
 type auditFlags struct {
 	topic      string
 	log        bool
@@ -70,6 +73,65 @@ func (a *auditFlags) recorder(client *pubsub.Client, cred *credentials, keyFile 
 		defer cancel()
 		_ = rec.Flush(ctx) // what is still unwritten then is lost, as fail-open allows
 	}, nil
+}
+
+// commandAudit is the audit trail of a command run by hand (sign,
+// export): records go to --audit-topic, a full topic name
+// projects/P/topics/T or an ID in $LINKISSUER_PROJECT (else
+// $GOOGLE_CLOUD_PROJECT), and with --audit-log to stderr.
+type commandAudit struct {
+	flags  *auditFlags
+	client *pubsub.Client
+	log    *zap.Logger
+	stop   func()
+}
+
+// command sets up a command's audit trail, or returns nil when auditing
+// is off.
+func (a *auditFlags) command(ctx context.Context, env Env) (*commandAudit, error) {
+	if a.topic == "" && !a.log {
+		return nil, nil
+	}
+	log, err := logging.New(env.Stderr, "info")
+	if err != nil {
+		return nil, err
+	}
+	c := &commandAudit{flags: a, log: log, stop: func() {}}
+	if a.topic != "" {
+		project := envString(env, "LINKISSUER_PROJECT", env.Getenv("GOOGLE_CLOUD_PROJECT"))
+		if rest, ok := strings.CutPrefix(a.topic, "projects/"); ok {
+			project, _, _ = strings.Cut(rest, "/")
+		}
+		if project == "" {
+			return nil, errors.New("--audit-topic: give the full name projects/P/topics/T, or set $LINKISSUER_PROJECT")
+		}
+		if c.client, err = pubsub.NewClient(ctx, project); err != nil {
+			return nil, fmt.Errorf("pubsub client: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// recorder builds the recorder of the links signer signs (with the key
+// file keyFile, if any); close flushes it.
+func (c *commandAudit) recorder(signer sign.Signer, keyFile string) (*audit.Recorder, error) {
+	rec, stop, err := c.flags.recorder(c.client, &credentials{signer: signer}, keyFile, c.log, 10*time.Millisecond)
+	if err != nil {
+		return nil, err
+	}
+	c.stop = stop
+	return rec, nil
+}
+
+// close flushes the records and closes the client; a nil c does nothing.
+func (c *commandAudit) close() {
+	if c == nil {
+		return
+	}
+	c.stop()
+	if c.client != nil {
+		c.client.Close()
+	}
 }
 
 // recorderFunc is recorder as the service builder's audit hook.

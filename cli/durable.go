@@ -19,13 +19,18 @@ import (
 	"github.com/linkissuer/linkissuer/revocation"
 )
 
-// durableFlags are serve's durable-link flags.
+// durableFlags are the durable-link flags: serve's (the API and the
+// clicks) and the worker's (durable links in its event links), which
+// share the keys, the public URL and the cap.
 type durableFlags struct {
 	enabled   bool
 	keys      string
 	publicURL string
 	maxTTL    time.Duration
 	linkTTL   time.Duration
+	// ttl is the lifetime of the durable links the worker mints (0: the
+	// cap).
+	ttl time.Duration
 	// revocations is the revocation list (gs://...), polled every
 	// revInterval; clicks fail closed once it is older than revMaxAge.
 	revocations string
@@ -41,7 +46,29 @@ type durableFlags struct {
 	loaded *durable.Keys
 }
 
+// register adds serve's durable-link flags to fs.
 func (d *durableFlags) register(fs *flag.FlagSet, env Env) {
+	d.registerKeys(fs, env, "serve POST /v1/durable-links and GET /l/TOKEN")
+	d.linkTTL = d.envDuration(env, "LINKISSUER_DURABLE_LINK_TTL", durable.DefaultLinkTTL)
+	d.revInterval = d.envDuration(env, "LINKISSUER_REVOCATIONS_INTERVAL", revocation.DefaultInterval)
+	d.revMaxAge = d.envDuration(env, "LINKISSUER_REVOCATIONS_MAX_AGE", revocation.DefaultMaxAge)
+	fs.StringVar(&d.revocations, "revocations", env.Getenv("LINKISSUER_REVOCATIONS"), "durable-link revocation list, gs://BUCKET/OBJECT (made with linkissuer revoke --init); clicks answer 503 until it is read [$LINKISSUER_REVOCATIONS]")
+	fs.DurationVar(&d.revInterval, "revocations-interval", d.revInterval, "how often every replica re-reads the revocation list: a revocation takes effect within it [$LINKISSUER_REVOCATIONS_INTERVAL]")
+	fs.DurationVar(&d.revMaxAge, "revocations-max-age", d.revMaxAge, "staleness bound: when the last good read of the list is older, clicks answer 503 and /readyz is not ready [$LINKISSUER_REVOCATIONS_MAX_AGE]")
+	fs.DurationVar(&d.linkTTL, "durable-link-ttl", d.linkTTL, "lifetime of the signed URL a click redirects to; reused for half of it [$LINKISSUER_DURABLE_LINK_TTL]")
+}
+
+// registerWorker adds the worker's durable-link flags to fs: serve's
+// keys, public URL and cap, and the lifetime of the links it mints.
+func (d *durableFlags) registerWorker(fs *flag.FlagSet, env Env) {
+	d.registerKeys(fs, env, `every event's link.v1 message also carries a durable link to its object ("durable"), for serve --durable-links at --public-url to follow`)
+	d.ttl = d.envDuration(env, "LINKISSUER_DURABLE_TTL", 0)
+	fs.DurationVar(&d.ttl, "durable-ttl", d.ttl, "lifetime of the durable links the worker mints (0: --durable-max-ttl, which caps it) [$LINKISSUER_DURABLE_TTL]")
+}
+
+// registerKeys adds what minting and following durable links share:
+// --durable-links (meaning what), the keys, the public URL and the cap.
+func (d *durableFlags) registerKeys(fs *flag.FlagSet, env Env, what string) {
 	if v := env.Getenv("LINKISSUER_DURABLE_LINKS"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -50,20 +77,13 @@ func (d *durableFlags) register(fs *flag.FlagSet, env Env) {
 		d.enabled = b
 	}
 	d.maxTTL = d.envDuration(env, "LINKISSUER_DURABLE_MAX_TTL", durable.DefaultMaxTTL)
-	d.linkTTL = d.envDuration(env, "LINKISSUER_DURABLE_LINK_TTL", durable.DefaultLinkTTL)
-	fs.BoolVar(&d.enabled, "durable-links", d.enabled, "serve POST /v1/durable-links and GET /l/TOKEN [$LINKISSUER_DURABLE_LINKS]")
+	fs.BoolVar(&d.enabled, "durable-links", d.enabled, what+" [$LINKISSUER_DURABLE_LINKS]")
 	fs.StringVar(&d.keys, "durable-keys", env.Getenv("LINKISSUER_DURABLE_KEYS"), `durable-link keys: a key file or sm://projects/P/secrets/S[/versions/V] holding JSON [{"id","secret" (base64, >= 32 bytes)}]; the first signs, all verify [$LINKISSUER_DURABLE_KEYS]`)
 	d.keysRefresh = d.envDuration(env, "LINKISSUER_DURABLE_KEYS_REFRESH", 5*time.Minute)
 	d.smEndpoint = env.Getenv("LINKISSUER_SECRETMANAGER_ENDPOINT")
 	fs.DurationVar(&d.keysRefresh, "durable-keys-refresh", d.keysRefresh, "how often the durable-link keys are re-read, so a rotation needs no restart (0: never) [$LINKISSUER_DURABLE_KEYS_REFRESH]")
 	fs.StringVar(&d.publicURL, "public-url", env.Getenv("LINKISSUER_PUBLIC_URL"), "https://HOST prefix of durable links (never taken from requests) [$LINKISSUER_PUBLIC_URL]")
 	fs.DurationVar(&d.maxTTL, "durable-max-ttl", d.maxTTL, "longest durable-link lifetime accepted [$LINKISSUER_DURABLE_MAX_TTL]")
-	d.revInterval = d.envDuration(env, "LINKISSUER_REVOCATIONS_INTERVAL", revocation.DefaultInterval)
-	d.revMaxAge = d.envDuration(env, "LINKISSUER_REVOCATIONS_MAX_AGE", revocation.DefaultMaxAge)
-	fs.StringVar(&d.revocations, "revocations", env.Getenv("LINKISSUER_REVOCATIONS"), "durable-link revocation list, gs://BUCKET/OBJECT (made with linkissuer revoke --init); clicks answer 503 until it is read [$LINKISSUER_REVOCATIONS]")
-	fs.DurationVar(&d.revInterval, "revocations-interval", d.revInterval, "how often every replica re-reads the revocation list: a revocation takes effect within it [$LINKISSUER_REVOCATIONS_INTERVAL]")
-	fs.DurationVar(&d.revMaxAge, "revocations-max-age", d.revMaxAge, "staleness bound: when the last good read of the list is older, clicks answer 503 and /readyz is not ready [$LINKISSUER_REVOCATIONS_MAX_AGE]")
-	fs.DurationVar(&d.linkTTL, "durable-link-ttl", d.linkTTL, "lifetime of the signed URL a click redirects to; reused for half of it [$LINKISSUER_DURABLE_LINK_TTL]")
 }
 
 func (d *durableFlags) envDuration(env Env, key string, def time.Duration) time.Duration {
@@ -110,6 +130,9 @@ func (d *durableFlags) check() error {
 	if d.keysRefresh < 0 {
 		return fmt.Errorf("--durable-keys-refresh %s is negative", d.keysRefresh)
 	}
+	if d.ttl != 0 && (d.ttl < time.Minute || d.ttl > d.maxTTL) {
+		return fmt.Errorf("--durable-ttl %s is outside 1m..%s (--durable-max-ttl)", d.ttl, d.maxTTL)
+	}
 	if strings.HasPrefix(d.keys, "sm://") {
 		// Read when serve starts (it needs credentials and a context).
 		if _, err := durable.ParseSecretURL(d.keys); err != nil {
@@ -138,10 +161,7 @@ func (d *durableFlags) server(ctx context.Context, env Env, svc *app.Service, au
 		return nil, err
 	}
 	o := durable.Options{Ring: ring, Issuer: issuer, Audit: svc.Links.Audit, Auth: auth,
-		PublicURL: d.publicURL, MaxTTL: d.maxTTL, LinkTTL: d.linkTTL, Logger: svc.Log}
-	if r, ok := svc.Links.Audit.(durable.TokenAuditor); ok {
-		o.Tokens = r
-	}
+		PublicURL: d.publicURL, MaxTTL: d.maxTTL, LinkTTL: d.linkTTL, Logger: svc.Log, Tokens: tokenAuditor(svc)}
 	if d.revocations != "" {
 		p, err := d.startPoller(ctx, env, svc.Log)
 		if err != nil {
@@ -154,6 +174,30 @@ func (d *durableFlags) server(ctx context.Context, env Env, svc *app.Service, au
 		return nil, fmt.Errorf("durable links: %w", err)
 	}
 	return srv, nil
+}
+
+// minter builds the worker's durable-link minter, recording with the
+// service's audit recorder; the keys are refreshed until ctx is done.
+func (d *durableFlags) minter(ctx context.Context, svc *app.Service) (*durable.Minter, error) {
+	ring, err := d.keyRing(ctx, svc.Log)
+	if err != nil {
+		return nil, err
+	}
+	m, err := durable.NewMinter(durable.Options{Ring: ring, PublicURL: d.publicURL, TTL: d.ttl, MaxTTL: d.maxTTL,
+		Tokens: tokenAuditor(svc), Logger: svc.Log})
+	if err != nil {
+		return nil, fmt.Errorf("durable links: %w", err)
+	}
+	return m, nil
+}
+
+// tokenAuditor is the service's audit recorder as the recorder of durable
+// links' tokens, or nil when auditing is off.
+func tokenAuditor(svc *app.Service) durable.TokenAuditor {
+	if r, ok := svc.Links.Audit.(durable.TokenAuditor); ok {
+		return r
+	}
+	return nil
 }
 
 // startPoller starts polling the revocation list until ctx is done.

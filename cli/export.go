@@ -16,6 +16,7 @@ import (
 	"cloud.google.com/go/storage"
 
 	"github.com/linkissuer/linkissuer/app"
+	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/config"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/schema"
@@ -35,7 +36,12 @@ file beside the manifest; a signer that stays down fails the export instead
 code is 1 if any object got no link. On a terminal, a progress line shows
 objects listed, signed and failed, the rate and, once a names-only count has
 finished, the percentage and ETA.
-STORAGE_EMULATOR_HOST points listing, writing and the URLs at an emulator.`
+STORAGE_EMULATOR_HOST points listing, writing and the URLs at an emulator.
+--audit-topic (projects/P/topics/T) and --audit-log write a linkissuer.audit.v1
+record per row and for the manifest's URL (path job, the job ID, and as
+submitter $LINKISSUER_SUBMITTER or the caller's account); with
+--audit-fail-closed, rows whose records were not written are not released and
+the export fails.`
 
 // jobFlags build a linkissuer.job.v1 message from the command line; export
 // and submit share them.
@@ -187,9 +193,10 @@ func readObjectNames(env Env, file string) ([]schema.ObjectRef, error) {
 
 // exportFlags is the parsed command line of `linkissuer export`.
 type exportFlags struct {
-	job  jobFlags
-	cfg  config.Export
-	json bool
+	job   jobFlags
+	cfg   config.Export
+	audit auditFlags
+	json  bool
 }
 
 // Export implements `linkissuer export`: parse, validate, build, run.
@@ -199,6 +206,7 @@ func Export(ctx context.Context, env Env, args []string) int {
 	f.job.register(fs, env)
 	f.cfg.Register(fs, env.Getenv)
 	fs.BoolVar(&f.json, "json", false, "print the completion message (linkissuer.job_done.v1) as JSON instead of a summary")
+	f.audit.register(fs, env)
 	positional, err := parseFlagsInterspersed(fs, env, args)
 	if err != nil {
 		return ExitUsage
@@ -221,7 +229,23 @@ func Export(ctx context.Context, env Env, args []string) int {
 		return ExitUsage
 	}
 	r := &exportRun{env: env, f: &f}
-	r.export, err = app.NewExport(ctx, &f.cfg, job, func(ok bool) { r.prog.Add(ok) })
+	opts := &app.ExportOptions{OnObject: func(ok bool) { r.prog.Add(ok) }}
+	ca, err := f.audit.command(ctx, env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "linkissuer export: %v\n", err)
+		return ExitUsage
+	}
+	// Deferred first, run last: the records are flushed once the export is
+	// done with them.
+	defer ca.close()
+	if ca != nil {
+		if err := exportSubmitter(env, job); err != nil {
+			fmt.Fprintf(env.Stderr, "linkissuer export: %v\n", err)
+			return ExitUsage
+		}
+		opts.Audit = func(signer sign.Signer) (*audit.Recorder, error) { return ca.recorder(signer, f.cfg.Cred.KeyFile) }
+	}
+	r.export, err = app.NewExport(ctx, &f.cfg, job, opts)
 	var ee *app.ExpiryError
 	if errors.As(err, &ee) {
 		err = expiryError("--duration", f.job.duration, ee.Limit, ee.Err)
@@ -234,6 +258,20 @@ func Export(ctx context.Context, env Env, args []string) int {
 	r.prog = startProgress(env.Stderr, "export "+strings.TrimSuffix("gs://"+job.Source.Bucket+"/"+job.Source.Prefix, "/"), "listed")
 	defer r.prog.Stop()
 	return r.run(ctx, job)
+}
+
+// exportSubmitter names who runs an audited export as its job's
+// submitter, as `linkissuer submit` names who submits a job (see
+// callerAccount).
+func exportSubmitter(env Env, job *schema.Job) error {
+	if job.Submitter != "" {
+		return nil
+	}
+	job.Submitter = callerAccount(env)
+	if err := job.Validate(); err != nil {
+		return fmt.Errorf("submitter %.64q (from $LINKISSUER_SUBMITTER or the caller's account): %w", job.Submitter, err)
+	}
+	return nil
 }
 
 // exportRun is one export's runner and progress line.

@@ -7,11 +7,9 @@ import (
 	"github.com/linkissuer/linkissuer/internal/testbin"
 )
 
-// TestMain removes the linkissuer binary the demo tests built and stops
-// the Pub/Sub emulator, if tests started them.
+// TestMain removes the linkissuer binary the demo tests built.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testbin.Cleanup()
-	stopPubSub()
 	os.Exit(code)
 }

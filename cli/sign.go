@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"runtime"
@@ -10,10 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2"
-
 	"github.com/linkissuer/linkissuer/audit"
-	"github.com/linkissuer/linkissuer/logging"
 	"github.com/linkissuer/linkissuer/sign"
 )
 
@@ -237,38 +233,19 @@ func newSignRun(ctx context.Context, env Env, f *signFlags) (*signRun, error) {
 	return r, nil
 }
 
-// startAudit sets up --audit-topic and --audit-log. The topic is a full
-// name (projects/P/topics/T), or an ID in $LINKISSUER_PROJECT or
-// $GOOGLE_CLOUD_PROJECT; log records go to stderr.
+// startAudit sets up --audit-topic and --audit-log (see commandAudit).
 func (r *signRun) startAudit(ctx context.Context, env Env, f *signFlags, cred *credentials) error {
-	if f.audit.topic == "" && !f.audit.log {
-		return nil
-	}
-	var client *pubsub.Client
-	if f.audit.topic != "" {
-		project := envString(env, "LINKISSUER_PROJECT", env.Getenv("GOOGLE_CLOUD_PROJECT"))
-		if rest, ok := strings.CutPrefix(f.audit.topic, "projects/"); ok {
-			project, _, _ = strings.Cut(rest, "/")
-		}
-		if project == "" {
-			return errors.New("--audit-topic: give the full name projects/P/topics/T, or set $LINKISSUER_PROJECT")
-		}
-		var err error
-		if client, err = pubsub.NewClient(ctx, project); err != nil {
-			return fmt.Errorf("pubsub client: %w", err)
-		}
-		r.closers = append(r.closers, func() { client.Close() })
-	}
-	log, err := logging.New(env.Stderr, "info")
-	if err != nil {
+	ca, err := f.audit.command(ctx, env)
+	if err != nil || ca == nil {
 		return err
 	}
-	rec, stop, err := f.audit.recorder(client, cred, f.cred.KeyFile, log, 10*time.Millisecond)
+	rec, err := ca.recorder(cred.signer, f.cred.KeyFile)
 	if err != nil {
+		ca.close()
 		return err
 	}
-	// Closers run in order: flush the records before the client closes.
-	r.closers = append([]func(){stop}, r.closers...)
+	// Closers run in order: flush the records before anything else closes.
+	r.closers = append([]func(){ca.close}, r.closers...)
 	r.audit, r.caller = rec, callerAccount(env)
 	return nil
 }

@@ -16,10 +16,10 @@ import (
 // record per printed URL, with path cli and the caller; with
 // --audit-fail-closed and a topic that does not exist, no URL is printed.
 func TestSignAudit(t *testing.T) {
-	s := pubsubStack(t, "audit")
+	client := emulatorTopic(t, "proj", "audit")
 	env := map[string]string{"LINKISSUER_SUBMITTER": "alice@example.com"}
 	for _, mode := range []string{"fail-open", "fail-closed"} {
-		args := []string{"--key-file", dummyKey, "--audit-topic", s.TopicName("audit"), "gs://b-1/a.txt", "gs://b-1/b c.txt"}
+		args := []string{"--key-file", dummyKey, "--audit-topic", "projects/proj/topics/audit", "gs://b-1/a.txt", "gs://b-1/b c.txt"}
 		if mode == "fail-closed" {
 			args = append([]string{"--audit-fail-closed"}, args...)
 		}
@@ -35,19 +35,7 @@ func TestSignAudit(t *testing.T) {
 			}
 			printed[fp] = true
 		}
-		var recs []schema.AuditRecord
-		s.Receive(s.Sub("audit"), 30*time.Second, func(m *pubsub.Message, stop func()) {
-			if strings.Contains(string(m.Data), "Signature") || strings.Contains(string(m.Data), "://") {
-				t.Errorf("record carries a URL or signature: %s", m.Data)
-			}
-			var r schema.AuditRecord
-			if err := json.Unmarshal(m.Data, &r); err != nil {
-				t.Errorf("record: %v", err)
-			}
-			if recs = append(recs, r); len(recs) == len(printed) {
-				stop()
-			}
-		})
+		recs := auditRecords(t, client, "audit-sub", len(printed))
 		if len(printed) != 2 || len(recs) != 2 {
 			t.Fatalf("%s: %d URLs printed, %d records", mode, len(printed), len(recs))
 		}
@@ -62,4 +50,22 @@ func TestSignAudit(t *testing.T) {
 	if code != ExitFailure || stdout != "" || !strings.Contains(stderr, "audit") {
 		t.Errorf("missing audit topic, fail-closed: exit %d, stdout %q, stderr %q; want %d, nothing printed", code, stdout, stderr, ExitFailure)
 	}
+}
+
+// auditRecords receives n records from the subscription sub, checking
+// that none carries a URL or a signature.
+func auditRecords(t *testing.T, client *pubsub.Client, sub string, n int) []schema.AuditRecord {
+	t.Helper()
+	var recs []schema.AuditRecord
+	for _, m := range receive(t, client, sub, n, 30*time.Second) {
+		if strings.Contains(string(m.Data), "Signature") || strings.Contains(string(m.Data), "://") {
+			t.Errorf("record carries a URL or signature: %s", m.Data)
+		}
+		var r schema.AuditRecord
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			t.Errorf("record: %v", err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
 }

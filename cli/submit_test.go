@@ -154,14 +154,14 @@ func TestSubmitRefusesInvalidJobs(t *testing.T) {
 // TestSubmitPublishes sends a job to the real Pub/Sub emulator and reads it
 // back as the worker would.
 func TestSubmitPublishes(t *testing.T) {
-	s := pubsubStack(t, "jobs")
-	code, stdout, stderr := runCmd(t, Submit, "", map[string]string{"LINKISSUER_JOBS_TOPIC": s.IDs["jobs"], "LINKISSUER_PROJECT": "proj"},
+	client := emulatorTopic(t, "proj", "jobs")
+	code, stdout, stderr := runCmd(t, Submit, "", map[string]string{"LINKISSUER_JOBS_TOPIC": "jobs", "LINKISSUER_PROJECT": "proj"},
 		"gs://media/photos", "--manifest", "gs://exports/p.jsonl", "--job-id", "pub-1")
 	if code != ExitOK || !strings.HasPrefix(stdout, "submitted job pub-1 as message ") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	msgs := s.Collect(s.Sub("jobs"), 1, 30*time.Second)
-	if len(msgs) == 0 {
+	msgs := receive(t, client, "jobs-sub", 1, 30*time.Second)
+	if len(msgs) != 1 {
 		t.Fatal("no message received")
 	}
 	got := msgs[0]
@@ -169,7 +169,7 @@ func TestSubmitPublishes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if job.JobID != "pub-1" || got.Attributes[schema.AttrSchema] != schema.JobV1 || !strings.Contains(stdout, got.ID) {
+	if job.JobID != "pub-1" || got.Attributes[schema.AttrSchema] != schema.JobV1 || !strings.Contains(stdout, got.MessageId) {
 		t.Errorf("received %s with %v; stdout %q", job.JobID, got.Attributes, stdout)
 	}
 }

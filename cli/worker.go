@@ -32,7 +32,11 @@ with --jobs-topic, jobs above --jobs-split-above objects (20000) are split into
 shards of --jobs-shard-size (10000) that any replica runs. A shard must finish
 within --handler-timeout; raise it for large shards. One S3-compatible store
 (--s3-region and the other --s3-* flags) serves jobs whose source is s3, and
-their s3:// manifests.`
+their s3:// manifests.
+
+With --durable-links (and --durable-keys, --public-url), each event's link also
+carries a durable link to its object, https://HOST/l/TOKEN, living --durable-ttl
+(at most --durable-max-ttl); serve --durable-links at that host follows it.`
 
 // Worker implements `linkissuer worker` (pull mode): parse, validate,
 // build, run.
@@ -40,11 +44,17 @@ func Worker(ctx context.Context, env Env, args []string) int {
 	var c config.Worker
 	var audit auditFlags
 	var meta linkMetaFlags
+	var d durableFlags
 	fs := newFlagSet(env, "worker", workerUsage)
 	c.Register(fs, env.Getenv)
 	audit.register(fs, env)
 	meta.register(fs, env)
+	d.registerWorker(fs, env)
 	if err := parseFlags(fs, env, args); err != nil {
+		return ExitUsage
+	}
+	if err := d.check(); err != nil {
+		fmt.Fprintf(env.Stderr, "linkissuer worker: %v\n", err)
 		return ExitUsage
 	}
 	if err := c.Validate(); err != nil {
@@ -60,6 +70,15 @@ func Worker(ctx context.Context, env Env, args []string) int {
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "linkissuer worker: %v\n", err)
 		return ExitUsage
+	}
+	if d.enabled {
+		m, err := d.minter(ctx, svc)
+		if err != nil {
+			svc.Close()
+			fmt.Fprintf(env.Stderr, "linkissuer worker: %v\n", err)
+			return ExitUsage
+		}
+		svc.Links.Durable = m
 	}
 	pull := app.PullOptions(&c)
 	return runWithDeadline(ctx, c.Grace, svc.Log, func() int {

@@ -35,6 +35,22 @@ func startLocalStack(t *testing.T) *localstack.Stack {
 	return st
 }
 
+// startRealStack is startLocalStack on Google's Pub/Sub emulator, which
+// behaves as the service does where pstest does not; without it the test
+// is skipped (failed with $LINKISSUER_REQUIRE_PUBSUB_EMULATOR).
+func startRealStack(t *testing.T) *localstack.Stack {
+	t.Helper()
+	st, err := localstack.Start(t.Context(), &localstack.Options{RealPubSub: true})
+	if err != nil {
+		if errors.Is(err, pubsubemu.ErrNotInstalled) && os.Getenv(pubsubemu.RequireEnv) == "" {
+			t.Skipf("needs Google's Pub/Sub emulator: %v", err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	return st
+}
+
 // serviceArgs is a worker's (or serve's) healthy command line against st,
 // signing with an HMAC key; more args override.
 func serviceArgs(st *localstack.Stack, addr string, more ...string) []string {
@@ -150,14 +166,7 @@ func TestWorkerFailsFastAtStart(t *testing.T) {
 func TestWorkerExitsWhenItsSubscriptionIsDeleted(t *testing.T) {
 	// pstest keeps a deleted subscription's stream open; Google's emulator
 	// ends it with NOT_FOUND, as the service does.
-	st, err := localstack.Start(t.Context(), &localstack.Options{RealPubSub: true})
-	if err != nil {
-		if errors.Is(err, pubsubemu.ErrNotInstalled) && os.Getenv(pubsubemu.RequireEnv) == "" {
-			t.Skipf("needs Google's Pub/Sub emulator: %v", err)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	st := startRealStack(t)
 	t.Setenv(localstack.EnvStorage, "")
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")
 	addr := freeAddr(t)

@@ -6,10 +6,12 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +19,8 @@ import (
 	"time"
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/failure"
@@ -243,6 +247,34 @@ func (s *stack) click(t testing.TB, durableURL string) (int, string) {
 	return resp.StatusCode, resp.Header.Get("Location")
 }
 
+// follow clicks durableURL, which must redirect (302) to a signed URL
+// that verifies with pk and downloads; it returns that URL and what it
+// downloads.
+func (s *stack) follow(t testing.TB, durableURL string, pk *rsa.PrivateKey) (loc, body string) {
+	t.Helper()
+	status, loc := s.click(t, durableURL)
+	if status != http.StatusFound {
+		t.Fatalf("click: %d", status)
+	}
+	p, err := sign.ParseSignedURL(loc, http.MethodGet, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.VerifyRSA(&pk.PublicKey); err != nil {
+		t.Fatalf("redirect target does not verify: %v", err)
+	}
+	resp, err := http.Get(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("download: %d %q", resp.StatusCode, b)
+	}
+	return loc, string(b)
+}
+
 func (s *stack) mustMint(t testing.TB, body string) MintResponse {
 	t.Helper()
 	status, m := s.mint(t, s.idToken, body)
@@ -263,25 +295,8 @@ func TestClickRedirectsToAVerifiedDownload(t *testing.T) {
 	if got := m.ExpiresAt.Sub(*s.now.Load()); got < 30*24*time.Hour-time.Second || got > 30*24*time.Hour {
 		t.Errorf("expires in %s, want 30d", got)
 	}
-	status, loc := s.click(t, m.URL)
-	if status != http.StatusFound {
-		t.Fatalf("click: %d", status)
-	}
-	p, err := sign.ParseSignedURL(loc, http.MethodGet, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.VerifyRSA(&pk.PublicKey); err != nil {
-		t.Fatalf("redirect target does not verify: %v", err)
-	}
-	resp, err := http.Get(loc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || string(body) != "quarterly" {
-		t.Fatalf("download: %d %q", resp.StatusCode, body)
+	if _, body := s.follow(t, m.URL, pk); body != "quarterly" {
+		t.Fatalf("download: %q", body)
 	}
 	recs := s.records(t, schema.OutcomeIssued)
 	if len(recs) != 1 || recs[0].Path != audit.PathDurable || recs[0].TokenID != m.ID || recs[0].Object != "reports/q3.pdf" {
@@ -294,17 +309,7 @@ func TestClickSignsResponseParams(t *testing.T) {
 	urls, pk := keySigner(t, gcs)
 	s := newStack(t, testKeys(t, "k1"), urls, gcs)
 	m := s.mustMint(t, `{"bucket":"durable-media","object":"reports/q3.pdf","response_params":{"response-content-disposition":"attachment; filename=\"q3.pdf\""}}`)
-	status, loc := s.click(t, m.URL)
-	if status != http.StatusFound {
-		t.Fatalf("click: %d", status)
-	}
-	p, err := sign.ParseSignedURL(loc, http.MethodGet, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.VerifyRSA(&pk.PublicKey); err != nil {
-		t.Fatalf("redirect target does not verify: %v", err)
-	}
+	loc, _ := s.follow(t, m.URL, pk)
 	u, _ := url.Parse(loc)
 	if got := u.Query().Get("response-content-disposition"); got != `attachment; filename="q3.pdf"` {
 		t.Errorf("response-content-disposition = %q", got)
@@ -562,4 +567,216 @@ type nopAuth struct{}
 
 func (nopAuth) Authenticate(http.ResponseWriter, *http.Request) (audit.Identity, bool) {
 	return audit.Identity{}, true
+}
+
+// outbox is a worker.Publisher that hands what the router publishes to
+// the test.
+type outbox chan worker.Output
+
+func (o outbox) Publish(_ context.Context, outs ...worker.Output) error {
+	for _, out := range outs {
+		o <- out
+	}
+	return nil
+}
+
+// eventWorker is the worker's event path in process: a router over a
+// links.Issuer that signs with the stack's signer, records its links with
+// the stack's recorder and mints durable links with m, logging to log.
+func (s *stack) eventWorker(t *testing.T, m *Minter, log *zap.Logger) (*worker.Router, outbox) {
+	t.Helper()
+	p, err := policy.New(policy.Config{Allow: []string{testBucket}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(outbox, 16)
+	h := &links.Issuer{Signer: s.signer, Policy: p, Audit: s.rec, Durable: m}
+	r, err := worker.NewRouter(h.Handle, out, worker.RouterOptions{DeadLetter: worker.DeadLetters("test", nil), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, out
+}
+
+// finalize is the OBJECT_FINALIZE notification of gs://testBucket/object
+// at generation gen, delivered as message id.
+func finalize(id, object string, gen int64) *worker.Message {
+	g := strconv.FormatInt(gen, 10)
+	data, _ := json.Marshal(map[string]any{"kind": "storage#object", "bucket": testBucket, "name": object, "generation": g,
+		"size": "9", "contentType": "application/pdf"})
+	return &worker.Message{ID: id, Subscription: "projects/p/subscriptions/objects", Data: data, Attributes: map[string]string{
+		"eventType": "OBJECT_FINALIZE", "payloadFormat": "JSON_API_V1", "bucketId": testBucket, "objectId": object,
+		"objectGeneration": g, "eventTime": "2026-03-01T10:00:00Z"}}
+}
+
+// TestWorkerLinksCarryDurableLinks: the worker's event path with a
+// Minter publishes links that carry a durable link to the event's object
+// and generation, living the configured lifetime; its token verifies
+// with the keys, and the durable-link server built with the same keys
+// redirects it to a signed URL of that object and generation, which
+// verifies and downloads. Each message gets one "minted" record (path
+// event, the subscription and message id, the token id, the token's
+// fingerprint); neither the records nor the logs carry the token.
+func TestWorkerLinksCarryDurableLinks(t *testing.T) {
+	gcs := newGCS(t)
+	urls, pk := keySigner(t, gcs)
+	keys := testKeys(t, "k1")
+	s := newStack(t, keys, urls, gcs)
+	attrs, err := gcs.Client().Bucket(testBucket).Object("reports/q3.pdf").Attrs(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	m, err := NewMinter(Options{Keys: keys, PublicURL: publicURL + "/", TTL: 30 * 24 * time.Hour,
+		Tokens: s.rec, Logger: zap.New(core), Now: func() time.Time { return *s.now.Load() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, out := s.eventWorker(t, m, zap.New(core))
+	ids := []string{"101", "102"}
+	byID := map[string]string{} // token id -> token
+	now := s.now.Load().Truncate(time.Second)
+	for _, id := range ids {
+		if d := r.Process(t.Context(), finalize(id, "reports/q3.pdf", attrs.Generation)); !d.Ack || d.Outcome != worker.OutcomeIssued {
+			t.Fatalf("message %s: %+v", id, d)
+		}
+		var l schema.Link
+		if err := json.Unmarshal((<-out).Data, &l); err != nil {
+			t.Fatal(err)
+		}
+		if l.Durable == nil || !strings.HasPrefix(l.Durable.URL, publicURL+PathClick) {
+			t.Fatalf("link of message %s carries no durable link: %+v", id, l)
+		}
+		tok := strings.TrimPrefix(l.Durable.URL, publicURL+PathClick)
+		c, err := keys.Parse(tok, now)
+		if err != nil {
+			t.Fatalf("durable token does not verify: %v", err)
+		}
+		byID[c.ID] = tok
+		if c.ID != l.Durable.ID || c.Bucket != testBucket || c.Object != "reports/q3.pdf" || c.Generation != attrs.Generation ||
+			c.Method != http.MethodGet || c.ExpiresAt != now.Add(30*24*time.Hour).Unix() || !l.Durable.ExpiresAt.Equal(time.Unix(c.ExpiresAt, 0)) {
+			t.Errorf("claims %+v of link %+v", c, l.Durable)
+		}
+		loc, body := s.follow(t, l.Durable.URL, pk)
+		if u, _ := url.Parse(loc); body != "quarterly" || u.Path != "/"+testBucket+"/reports/q3.pdf" ||
+			u.Query().Get("generation") != strconv.FormatInt(attrs.Generation, 10) {
+			t.Errorf("click redirects to %s (%q), want the event's object and generation", u.Path, body)
+		}
+	}
+
+	minted := s.records(t, schema.OutcomeMinted)
+	if len(minted) != len(ids) {
+		t.Fatalf("%d minted records, want one per message", len(minted))
+	}
+	for i, rec := range minted {
+		tok := byID[rec.TokenID]
+		if tok == "" || rec.Path != audit.PathEvent || rec.Subscription != "projects/p/subscriptions/objects" || rec.MessageID != ids[i] ||
+			rec.Fingerprint != audit.TokenFingerprint(tok) || rec.Generation != attrs.Generation || rec.Caller != "" ||
+			!rec.ExpiresAt.Equal(now.Add(30*24*time.Hour)) {
+			t.Errorf("minted record %+v does not describe the durable link of message %s", rec, ids[i])
+		}
+	}
+	if issued := s.records(t, schema.OutcomeIssued); len(issued) != 2*len(ids) {
+		t.Errorf("%d issued records, want the event links and the clicks", len(issued))
+	}
+	var secrets []string
+	for _, tok := range byID {
+		secrets = append(secrets, tok)
+	}
+	s.sink.NoCredential(t, secrets...)
+	for _, e := range logs.All() {
+		line := fmt.Sprint(e.Message, e.ContextMap())
+		for _, tok := range secrets {
+			if strings.Contains(line, tok) {
+				t.Errorf("log entry carries a durable token: %s", line)
+			}
+		}
+	}
+	if logs.FilterMessage("durable link minted").Len() != len(ids) {
+		t.Errorf("the log does not say each durable link was minted")
+	}
+}
+
+// TestWorkerDurableLinkFailsClosed: when a minting cannot be recorded
+// (fail-closed), the message is nacked and nothing is published, though
+// the link itself was recorded; once the sink is back, the redelivery
+// gets its link and its record.
+func TestWorkerDurableLinkFailsClosed(t *testing.T) {
+	gcs := newGCS(t)
+	urls, _ := keySigner(t, gcs)
+	keys := testKeys(t, "k1")
+	s := newStack(t, keys, urls, gcs)
+	sink := &audittest.Sink{}
+	tokens, err := audit.New(sink, audit.Options{Signer: audit.Signer{Identity: "linkissuer@test-project.iam.gserviceaccount.com", Kind: sign.KindRSA},
+		FailClosed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMinter(Options{Keys: keys, PublicURL: publicURL, Tokens: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, out := s.eventWorker(t, m, nil)
+	sink.Fail(errors.New("audit topic down"))
+	d := r.Process(t.Context(), finalize("201", "reports/q3.pdf", 1))
+	if d.Ack || !errors.Is(d.Err, audit.ErrUnavailable) || d.Class.Component != failure.Audit || len(out) != 0 {
+		t.Fatalf("audit down: %+v, %d outputs; want a nack and nothing published", d, len(out))
+	}
+	sink.Fail(nil)
+	if d := r.Process(t.Context(), finalize("201", "reports/q3.pdf", 1)); !d.Ack || len(out) != 1 {
+		t.Fatalf("redelivery: %+v, %d outputs", d, len(out))
+	}
+	if minted := sink.Outcome(schema.OutcomeMinted); len(minted) != 1 || minted[0].MessageID != "201" {
+		t.Errorf("minted records %+v, want the redelivery's", minted)
+	}
+	if issued := s.records(t, schema.OutcomeIssued); len(issued) != 2 {
+		t.Errorf("%d issued records, want both deliveries' links", len(issued))
+	}
+}
+
+func TestNewMinter(t *testing.T) {
+	keys := testKeys(t, "k1")
+	tests := []struct {
+		name    string
+		o       Options
+		wantTTL time.Duration
+		wantErr string
+	}{
+		{name: "lifetime defaults to the cap", o: Options{Keys: keys, PublicURL: publicURL, MaxTTL: 30 * 24 * time.Hour}, wantTTL: 30 * 24 * time.Hour},
+		{name: "default cap", o: Options{Keys: keys, PublicURL: publicURL}, wantTTL: DefaultMaxTTL},
+		{name: "lifetime over the cap", o: Options{Keys: keys, PublicURL: publicURL, TTL: 91 * 24 * time.Hour}, wantErr: "outside 1m..2160h0m0s"},
+		{name: "lifetime under a minute", o: Options{Keys: keys, PublicURL: publicURL, TTL: time.Second}, wantErr: "outside 1m"},
+		{name: "public URL with a path", o: Options{Keys: keys, PublicURL: publicURL + "/links"}, wantErr: "is not scheme://host"},
+		{name: "no keys", o: Options{PublicURL: publicURL}, wantErr: "keys are required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := NewMinter(tt.o)
+			switch {
+			case tt.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("err %v, want %q", err, tt.wantErr)
+				}
+			case err != nil || m.ttl != tt.wantTTL:
+				t.Errorf("NewMinter: %v; want lifetime %s", err, tt.wantTTL)
+			}
+		})
+	}
+}
+
+// A durable link is for GET or HEAD only: a link of another method is a
+// permanent failure, and so is an object whose token would be too long.
+func TestMintForRefuses(t *testing.T) {
+	m, err := NewMinter(Options{Keys: testKeys(t, "k1"), PublicURL: publicURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []*schema.Link{
+		{Bucket: testBucket, Object: "a.txt", Method: http.MethodPut},
+		{Bucket: testBucket, Object: strings.Repeat("&", 1024), Method: http.MethodGet},
+	} {
+		if _, err := m.MintFor(t.Context(), l); failure.Classify(err).Kind != failure.KindPermanent {
+			t.Errorf("%s %.16s: %v, want a permanent failure", l.Method, l.Object, err)
+		}
+	}
 }

@@ -63,7 +63,8 @@ type Authenticator interface {
 	Authenticate(w http.ResponseWriter, r *http.Request) (caller audit.Identity, ok bool)
 }
 
-// Options configure a Server.
+// Options configure a Server, or a Minter (which takes the keys, the
+// public URL, TTL and MaxTTL, Tokens, Logger and Now).
 type Options struct {
 	// Keys authenticate tokens; Ring, when set, replaces them and may be
 	// refreshed while the Server runs (rotation without a restart).
@@ -82,6 +83,10 @@ type Options struct {
 	PublicURL string
 	// MaxTTL caps a durable link's lifetime (default DefaultMaxTTL).
 	MaxTTL time.Duration
+	// TTL is the lifetime of the durable links a Minter mints (default
+	// MaxTTL; at least 1m, at most MaxTTL). A Server takes each link's
+	// from its request.
+	TTL time.Duration
 	// LinkTTL is the lifetime of the signed URL a click redirects to
 	// (default DefaultLinkTTL); it is reused for half of it.
 	LinkTTL time.Duration
@@ -110,18 +115,12 @@ type Server struct {
 
 // New validates o and returns a Server.
 func New(o Options) (*Server, error) {
-	if o.Ring == nil && o.Keys != nil {
-		o.Ring = NewKeyRing(o.Keys)
+	public, err := o.prepare()
+	if err != nil {
+		return nil, err
 	}
-	if o.Ring == nil || o.Ring.Current() == nil || o.Issuer == nil || o.Auth == nil {
-		return nil, errors.New("durable: keys, issuer and authenticator are required")
-	}
-	u, err := url.Parse(o.PublicURL)
-	if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-		return nil, fmt.Errorf("durable: public URL %q is not scheme://host", o.PublicURL)
-	}
-	if o.MaxTTL == 0 {
-		o.MaxTTL = DefaultMaxTTL
+	if o.Issuer == nil || o.Auth == nil {
+		return nil, errors.New("durable: issuer and authenticator are required")
 	}
 	if o.LinkTTL == 0 {
 		o.LinkTTL = DefaultLinkTTL
@@ -129,11 +128,31 @@ func New(o Options) (*Server, error) {
 	if o.LinkTTL < 2*time.Second || o.LinkTTL > sign.MaxExpiry || o.LinkTTL%time.Second != 0 {
 		return nil, fmt.Errorf("durable: link lifetime %s outside 2s..%s or not whole seconds", o.LinkTTL, sign.MaxExpiry)
 	}
-	if o.MaxTTL < time.Minute {
-		return nil, fmt.Errorf("durable: max lifetime %s under 1m", o.MaxTTL)
-	}
 	if o.CacheSize <= 0 {
 		o.CacheSize = DefaultCacheSize
+	}
+	return &Server{o: o, public: public, log: o.Logger, cache: newLRU(o.CacheSize)}, nil
+}
+
+// prepare checks and completes, in o (a copy of the caller's), what a
+// Server and a Minter share: the keys (Ring, from Keys when unset), the
+// public URL (returned without a trailing slash), MaxTTL, Logger and Now.
+func (o *Options) prepare() (public string, err error) {
+	if o.Ring == nil && o.Keys != nil {
+		o.Ring = NewKeyRing(o.Keys)
+	}
+	if o.Ring == nil || o.Ring.Current() == nil {
+		return "", errors.New("durable: keys are required")
+	}
+	p, err := url.Parse(o.PublicURL)
+	if err != nil || p.Scheme == "" || p.Host == "" || (p.Path != "" && p.Path != "/") || p.RawQuery != "" {
+		return "", fmt.Errorf("durable: public URL %q is not scheme://host", o.PublicURL)
+	}
+	if o.MaxTTL == 0 {
+		o.MaxTTL = DefaultMaxTTL
+	}
+	if o.MaxTTL < time.Minute {
+		return "", fmt.Errorf("durable: max lifetime %s under 1m", o.MaxTTL)
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -141,7 +160,7 @@ func New(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Server{o: o, public: strings.TrimSuffix(o.PublicURL, "/"), log: o.Logger, cache: newLRU(o.CacheSize)}, nil
+	return strings.TrimSuffix(o.PublicURL, "/"), nil
 }
 
 // ServeHTTP routes PathMint and PathClick.
@@ -183,12 +202,9 @@ type MintRequest struct {
 	ResponseParams map[string]string `json:"response_params,omitempty"`
 }
 
-// MintResponse answers POST /v1/durable-links.
-type MintResponse struct {
-	URL       string    `json:"url"`
-	ID        string    `json:"id"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
+// MintResponse answers POST /v1/durable-links; an event's link.v1
+// message carries the same object (worker --durable-links).
+type MintResponse = schema.DurableLink
 
 func (s *Server) mint(w http.ResponseWriter, r *http.Request) {
 	caller, ok := s.o.Auth.Authenticate(w, r)
@@ -238,23 +254,19 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request) {
 		worker.WriteError(w, http.StatusBadRequest, string(schema.CodeInvalidField), strings.TrimPrefix(strings.TrimPrefix(err.Error(), ErrMalformed.Error()+": "), "durable: "))
 		return
 	}
-	if s.o.Tokens != nil {
-		ctx := audit.WithRequester(r.Context(), audit.Requester{Path: audit.PathDurable, Caller: caller, TokenID: c.ID})
-		err := s.o.Tokens.Mint(ctx, audit.Minting{At: now, Bucket: c.Bucket, Object: c.Object, Generation: c.Generation,
-			Method: c.Method, ResponseParams: params(c.Params), ExpiresAt: now.Add(ttl), Token: tok})
-		if err != nil {
-			// Fail-closed: an unrecorded durable link is not released.
-			status, code, msg := worker.LinkErrorStatus(err)
-			s.log.Warn("durable link withheld: not audited", zap.String("token_id", c.ID), zap.String("code", code), zap.Error(err))
-			worker.WriteError(w, status, code, msg)
-			return
-		}
+	ctx := audit.WithRequester(r.Context(), audit.Requester{Path: audit.PathDurable, Caller: caller})
+	if err := recordMint(ctx, s.o.Tokens, c, tok); err != nil {
+		// Fail-closed: an unrecorded durable link is not released.
+		status, code, msg := worker.LinkErrorStatus(err)
+		s.log.Warn("durable link withheld: not audited", zap.String("token_id", c.ID), zap.String("code", code), zap.Error(err))
+		worker.WriteError(w, status, code, msg)
+		return
 	}
 	s.log.Info("durable link minted", zap.String("token_id", c.ID), zap.String("caller", caller.Email),
 		zap.String("bucket", c.Bucket), zap.Time("expires_at", now.Add(ttl)))
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(MintResponse{URL: s.public + PathClick + tok, ID: c.ID, ExpiresAt: now.Add(ttl).UTC()})
+	_ = json.NewEncoder(w).Encode(c.link(s.public, tok))
 }
 
 // ttl parses a durable lifetime and applies the cap.

@@ -4,7 +4,10 @@
 // Manager secret, several keys for rotation, refreshed by a KeyRing), so no
 // database is needed; a click verifies it, checks revocation (see package
 // revocation: 410 when revoked, 503 while the list cannot be trusted) and
-// policy, and redirects to a fresh short-lived signed URL.
+// policy, and redirects to a fresh short-lived signed URL. Durable links
+// are created by POST /v1/durable-links (Server) and, for the worker's
+// event links, by a Minter; either way each is audited (outcome "minted")
+// before it is released.
 //
 // Token format: base64url (no padding) of
 //

@@ -21,6 +21,10 @@
 //     caller may not have is never looked up), pins a requested generation
 //     into the URL, and makes a missing object a permanent
 //     failure.CodeObjectNotFound (404).
+//   - With a DurableMinter, an event's link also carries a durable link
+//     to its object, minted and recorded after the link is signed; a
+//     durable link that cannot be recorded withholds the whole link (the
+//     event is nacked). Job rows and the sync API carry none.
 //   - The URL is a credential: it is in the message data only, never in
-//     attributes, logs or errors.
+//     attributes, logs or errors; so is a durable link's.
 package links

@@ -53,6 +53,17 @@ func benchIssuerFor(b testing.TB, p *policy.Policy) *Issuer {
 	return &Issuer{Signer: urls, Policy: p}
 }
 
+// mediaIssuer is an Issuer allowing bucket media, signing with an HMAC
+// key.
+func mediaIssuer(t testing.TB) *Issuer {
+	t.Helper()
+	pol, err := policy.New(policy.Config{Allow: []string{"media"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return benchIssuerFor(t, pol)
+}
+
 func benchNotification(b *testing.B) *worker.Message {
 	b.Helper()
 	data, err := json.Marshal(map[string]any{

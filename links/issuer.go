@@ -39,6 +39,17 @@ type Issuer struct {
 	// Pass copies allowed object metadata and event attributes into event
 	// links; nil copies none.
 	Pass *PassThrough
+	// Durable, if set, mints a durable link for every event link (its
+	// Durable field), after the link is signed and recorded; its error
+	// withholds the link as an audit error does.
+	Durable DurableMinter
+}
+
+// DurableMinter mints the durable link an event's link carries, for the
+// link's object, recording it with the Requester in ctx; *durable.Minter
+// implements it.
+type DurableMinter interface {
+	MintFor(ctx context.Context, l *schema.Link) (*schema.DurableLink, error)
 }
 
 // Auditor records an issued link; *audit.Recorder implements it.
@@ -89,6 +100,11 @@ func (h *Issuer) Handle(ctx context.Context, m *worker.Message) ([]worker.Output
 	}, obj, src)
 	if err != nil {
 		return nil, err
+	}
+	if h.Durable != nil {
+		if link.Durable, err = h.Durable.MintFor(ctx, link); err != nil {
+			return nil, err
+		}
 	}
 	out, err := worker.LinkOutput(link)
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 
 	"github.com/linkissuer/linkissuer/failure"
-	"github.com/linkissuer/linkissuer/policy"
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/worker"
 )
@@ -178,11 +177,8 @@ func TestMetadataPassThroughOnPubSub(t *testing.T) {
 // attribute gives a link with both.
 func TestMetadataPassThroughOnPush(t *testing.T) {
 	t.Parallel()
-	pol, err := policy.New(policy.Config{Allow: []string{"media"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := benchIssuerFor(t, pol)
+	h := mediaIssuer(t)
+	var err error
 	if h.Pass, err = NewPassThrough([]string{"recipient"}, []string{"campaign"}); err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,9 @@
 //   - Job messages, attribute schema=linkissuer.job.v1 (JobV1). ParseJob.
 //
 // Outputs, each with a schema attribute equal to its version:
-//   - linkissuer.link.v1 (Link): one signed URL; attributes schema,
+//   - linkissuer.link.v1 (Link): one signed URL, and for an event's link
+//     optionally a durable link (DurableLink, an added optional field:
+//     readers that do not know it are unaffected); attributes schema,
 //     dedupe_key, bucket, generation, method, and object and job_id when
 //     they apply.
 //   - linkissuer.job_done.v1 (JobDone): one per root job.

@@ -152,6 +152,19 @@ func TestGoldenLinkPassThrough(t *testing.T) {
 	goldenJSON(t, "link_metadata.v1.json", l)
 }
 
+// TestGoldenLinkDurable: an event's link carrying the durable link the
+// worker minted for its object (worker --durable-links).
+func TestGoldenLinkDurable(t *testing.T) {
+	ev, _, _ := goldenLinks(t)
+	ev.Durable = &DurableLink{URL: "https://links.example.com/l/eyJ2IjoxLCJrIjoiMjAyMy0xMSJ9AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		ID: "3f9c2a7e5b1d4c8f9a0b6e2d7c1f4a3b", ExpiresAt: goldenNow.Add(90 * 24 * time.Hour).Truncate(time.Second)}
+	if err := ev.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	goldenJSON(t, "link_durable.v1.json", ev)
+	goldenJSON(t, "link_durable.v1.attributes.json", ev.Attributes())
+}
+
 func goldenJobDone(t *testing.T) *JobDone {
 	t.Helper()
 	u := goldenSigner(t)

@@ -68,6 +68,21 @@ type Link struct {
 	// notification, the notification config's custom attributes) that the
 	// worker's allow-list copies on; absent when none.
 	EventAttributes map[string]string `json:"event_attributes,omitempty"`
+	// Durable is the durable link minted for the object when the worker is
+	// configured to (worker --durable-links): a stable URL that outlives
+	// URL, redirecting each click to a fresh signed URL until its own
+	// expiry. Absent otherwise. A credential like URL: in the data only.
+	Durable *DurableLink `json:"durable,omitempty"`
+}
+
+// DurableLink is a durable link as POST /v1/durable-links answers it and
+// as a link.v1 message carries it: https://HOST/l/TOKEN, the token's id
+// (what audit records and revocations name) and the durable link's own
+// expiry.
+type DurableLink struct {
+	URL       string    `json:"url"`
+	ID        string    `json:"id"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // LinkSource says what asked for the link: a storage event (message_id and
@@ -164,6 +179,16 @@ func (l *Link) Validate() error {
 		return fieldErr(CodeExpiryOutOfRange, "expires_at", "%s is not after issued_at %s", l.ExpiresAt.Format(time.RFC3339), l.IssuedAt.Format(time.RFC3339))
 	case l.Source.MessageID == "" && l.Source.JobID == "":
 		return fieldErr(CodeMissingField, "source", "needs message_id or job_id")
+	}
+	if d := l.Durable; d != nil {
+		switch {
+		case !strings.HasPrefix(d.URL, "https://") && !strings.HasPrefix(d.URL, "http://"):
+			return fieldErr(CodeInvalidField, "durable.url", "not an http(s) URL")
+		case d.ID == "":
+			return fieldErr(CodeMissingField, "durable.id", "missing")
+		case !d.ExpiresAt.After(l.IssuedAt):
+			return fieldErr(CodeExpiryOutOfRange, "durable.expires_at", "%s is not after issued_at %s", d.ExpiresAt.Format(time.RFC3339), l.IssuedAt.Format(time.RFC3339))
+		}
 	}
 	return ValidateLinkMeta(l.Metadata, l.EventAttributes)
 }

@@ -219,3 +219,29 @@ func TestJobDoneValidate(t *testing.T) {
 		t.Error("Validate accepted a duration_ms that contradicts the times")
 	}
 }
+
+// A link's durable link must be whole and outlive the signing time.
+func TestLinkDurableValidate(t *testing.T) {
+	ev, _, _ := goldenLinks(t)
+	good := DurableLink{URL: "https://links.example.com/l/TOKEN", ID: "0123456789abcdef0123456789abcdef", ExpiresAt: ev.IssuedAt.Add(time.Hour)}
+	for _, tt := range []struct {
+		name  string
+		edit  func(d *DurableLink)
+		field string
+	}{
+		{name: "whole", edit: func(*DurableLink) {}},
+		{name: "not a URL", edit: func(d *DurableLink) { d.URL = "links.example.com/l/TOKEN" }, field: "durable.url"},
+		{name: "no id", edit: func(d *DurableLink) { d.ID = "" }, field: "durable.id"},
+		{name: "expired at issue", edit: func(d *DurableLink) { d.ExpiresAt = ev.IssuedAt }, field: "durable.expires_at"},
+	} {
+		d := good
+		tt.edit(&d)
+		l := *ev
+		l.Durable = &d
+		err := l.Validate()
+		var fe *FieldError
+		if tt.field == "" && err != nil || tt.field != "" && (!errors.As(err, &fe) || fe.Field != tt.field) {
+			t.Errorf("%s: %v, want a FieldError on %q", tt.name, err, tt.field)
+		}
+	}
+}
