@@ -120,10 +120,10 @@ func (w *writer) flush() error {
 	if err := w.start(); err != nil {
 		return err
 	}
-	if len(w.parts) == maxParts {
-		return w.fail(&sign.InputError{Field: "object", Reason: fmt.Sprintf("s3://%s/%s needs more than %d parts of %d bytes", w.bucket, w.name, maxParts, w.chunk)})
+	num, err := w.nextPart()
+	if err != nil {
+		return err
 	}
-	num := int32(len(w.parts) + 1)
 	out, err := w.c.s3.UploadPart(w.ctx, &s3.UploadPartInput{
 		Bucket:        aws.String(w.bucket),
 		Key:           aws.String(w.name),
@@ -157,6 +157,15 @@ func (w *writer) start() error {
 	return nil
 }
 
+// nextPart is the number of the next part, or an input error (failing the
+// write) when the object would need more parts than S3 allows.
+func (w *writer) nextPart() (int32, error) {
+	if len(w.parts) == maxParts {
+		return 0, w.fail(&sign.InputError{Field: "object", Reason: fmt.Sprintf("s3://%s/%s needs more than %d parts (the write chunk is %d bytes)", w.bucket, w.name, maxParts, w.chunk)})
+	}
+	return int32(len(w.parts) + 1), nil
+}
+
 // copyPart adds size bytes of src (in w's bucket) as parts copied by the
 // store itself (UploadPartCopy), without passing through this process. The
 // buffer must be empty and size at least MinPartSize, so that every part
@@ -178,10 +187,10 @@ func (w *writer) copyPart(src string, size int64) error {
 		if size-end < MinPartSize {
 			end = size
 		}
-		if len(w.parts) == maxParts {
-			return w.fail(&sign.InputError{Field: "object", Reason: fmt.Sprintf("s3://%s/%s needs more than %d parts", w.bucket, w.name, maxParts)})
+		num, err := w.nextPart()
+		if err != nil {
+			return err
 		}
-		num := int32(len(w.parts) + 1)
 		out, err := w.c.s3.UploadPartCopy(w.ctx, &s3.UploadPartCopyInput{
 			Bucket:          aws.String(w.bucket),
 			Key:             aws.String(w.name),
