@@ -42,9 +42,17 @@ type stack struct {
 	bucket string
 }
 
+var stackTopics = []string{"notifications", "results", "errors", "dlq"}
+
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	s := &stack{Stack: pubsubtest.New(t, testProject, emulatorErr, "notifications", "results", "errors", "dlq"), t: t, bucket: "example-media"}
+	return newStackOn(t, pubsubtest.New(t, testProject, emulatorErr, stackTopics...))
+}
+
+// newStackOn builds the stack on ps, whose topics are stackTopics.
+func newStackOn(t *testing.T, ps *pubsubtest.Stack) *stack {
+	t.Helper()
+	s := &stack{Stack: ps, t: t, bucket: "example-media"}
 	for _, sub := range []pubsubemu.Subscription{
 		{ID: s.IDs["notifications"] + "-worker", Topic: s.IDs["notifications"], ExactlyOnce: true, DeadLetterTopic: s.IDs["dlq"], AckDeadline: 10 * time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second},
 		{ID: s.Sub("results"), Topic: s.IDs["results"], AckDeadline: 10 * time.Second},

@@ -3,7 +3,9 @@
 // Google's Pub/Sub emulator, with IDs unique to the test so that parallel
 // tests never share one; workers that pull from them, each with its own
 // client as separate replicas have; and receiving what they publish. The
-// emulator itself runs once per package (pubsubemu.RunTests).
+// emulator itself runs once per package (pubsubemu.RunTests). NewPstest
+// builds the same stack on pstest, the in-process fake, for a test that
+// needs a server honouring ack deadlines (see NewPstest).
 package pubsubtest
 
 import (
@@ -16,7 +18,11 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/pstest"
 	"go.uber.org/zap"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 	"github.com/linkissuer/linkissuer/worker"
@@ -30,6 +36,8 @@ type Stack struct {
 	Client *pubsub.Client
 	// IDs maps each logical topic name to its topic ID.
 	IDs map[string]string
+	// dial makes a client to the stack's server.
+	dial func(ctx context.Context, cfg *pubsub.ClientConfig) (*pubsub.Client, error)
 }
 
 var idUnsafe = regexp.MustCompile(`[^a-zA-Z0-9-]+`)
@@ -40,12 +48,35 @@ var idUnsafe = regexp.MustCompile(`[^a-zA-Z0-9-]+`)
 func New(t *testing.T, project string, unavailable error, topics ...string) *Stack {
 	t.Helper()
 	pubsubemu.Need(t, unavailable)
-	client, err := pubsub.NewClient(context.Background(), project)
+	return newStack(t, project, func(ctx context.Context, cfg *pubsub.ClientConfig) (*pubsub.Client, error) {
+		return pubsub.NewClientWithConfig(ctx, project, cfg) // the emulator, through $PUBSUB_EMULATOR_HOST
+	}, topics)
+}
+
+// NewPstest is New on a pstest server of the test's own, stopped when the
+// test ends. Google's emulator does not hand out again, for minutes, a
+// message leased to a stream that closed before its nack or ack was
+// confirmed, even once its ack deadline has passed; pstest redelivers it
+// when the deadline passes, as Pub/Sub does. A test whose outcome rests on
+// that redelivery runs here.
+func NewPstest(t *testing.T, project string, topics ...string) *Stack {
+	t.Helper()
+	srv := pstest.NewServer()
+	t.Cleanup(func() { srv.Close() })
+	return newStack(t, project, func(ctx context.Context, cfg *pubsub.ClientConfig) (*pubsub.Client, error) {
+		return pubsub.NewClientWithConfig(ctx, project, cfg, option.WithEndpoint(srv.Addr), option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	}, topics)
+}
+
+func newStack(t *testing.T, project string, dial func(context.Context, *pubsub.ClientConfig) (*pubsub.Client, error), topics []string) *Stack {
+	t.Helper()
+	client, err := dial(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	s := &Stack{T: t, Project: project, Client: client, IDs: map[string]string{}}
+	s := &Stack{T: t, Project: project, Client: client, IDs: map[string]string{}, dial: dial}
 	base := strings.ToLower(idUnsafe.ReplaceAllString(t.Name(), "-"))
 	if len(base) > 40 {
 		base = base[:40]
@@ -154,7 +185,7 @@ type Worker struct {
 func (s *Stack) StartWorker(w Worker) (stop func()) {
 	s.T.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	client, err := pubsub.NewClientWithConfig(ctx, s.Project, &pubsub.ClientConfig{EnableOpenTelemetryTracing: w.Trace})
+	client, err := s.dial(ctx, &pubsub.ClientConfig{EnableOpenTelemetryTracing: w.Trace})
 	if err != nil {
 		cancel()
 		s.T.Fatal(err)
