@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -124,7 +123,7 @@ func runBench(ctx context.Context, s sign.Signer, maxCalls int, start float64, p
 		r.calls++
 		// A 429 here is other users of the quota: wait a second and go on,
 		// three times at most.
-		for throttled := 0; err != nil && isThrottled(err) && throttled < 3 && r.calls < maxCalls; throttled++ {
+		for throttled := 0; err != nil && sign.IsThrottled(err) && throttled < 3 && r.calls < maxCalls; throttled++ {
 			if err := wait.Until(ctx, time.Now().Add(time.Second)); err != nil {
 				return r, fmt.Errorf("stopped while measuring latency: %w", err)
 			}
@@ -162,7 +161,7 @@ func runBench(ctx context.Context, s sign.Signer, maxCalls int, start float64, p
 				case err == nil:
 					step.ok++
 					r.latency = append(r.latency, d)
-				case isThrottled(err):
+				case sign.IsThrottled(err):
 					step.refused++
 				default:
 					step.failed++
@@ -188,11 +187,6 @@ func runBench(ctx context.Context, s sign.Signer, maxCalls int, start float64, p
 	}
 	slices.Sort(r.latency)
 	return r, nil
-}
-
-func isThrottled(err error) bool {
-	var t interface{ Throttled() bool }
-	return errors.As(err, &t) && t.Throttled()
 }
 
 func quantile(sorted []time.Duration, q float64) time.Duration {

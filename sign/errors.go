@@ -37,6 +37,14 @@ func IsRetryable(err error) bool {
 	return errors.As(err, &r)
 }
 
+// IsThrottled reports whether err says the caller exceeds a quota: any
+// error in the chain with a Throttled() bool method returning true (such
+// as *iam.Error for a 429).
+func IsThrottled(err error) bool {
+	var t interface{ Throttled() bool }
+	return errors.As(err, &t) && t.Throttled()
+}
+
 // IsInputError reports whether err is, or wraps, an *InputError.
 func IsInputError(err error) bool {
 	var e *InputError

@@ -259,7 +259,7 @@ func (e *Engine) call(ctx context.Context, scope sign.Scope, stringToSign []byte
 		return nil, false, err
 	}
 	sig, err = e.callOnce(ctx, ticket, scope, stringToSign)
-	probed = err != nil && ticket.probe && throttled(err) && e.limiter.probing(time.Now())
+	probed = err != nil && ticket.probe && sign.IsThrottled(err) && e.limiter.probing(time.Now())
 	return sig, probed, err
 }
 
@@ -287,7 +287,7 @@ func (e *Engine) callOnce(ctx context.Context, ticket ticket, scope sign.Scope, 
 	case cctx.Err() != nil:
 		e.stats.timeouts.Add(1)
 		return nil, &sign.RetryableError{Err: fmt.Errorf("sign: call timed out after %s: %w", e.opts.CallTimeout, err)}
-	case throttled(err):
+	case sign.IsThrottled(err):
 		e.stats.throttled.Add(1)
 		if e.limiter.throttled(now, ticket) {
 			e.stats.cuts.Add(1)
@@ -306,14 +306,6 @@ func (e *Engine) backoff(attempt int) time.Duration {
 		return 0
 	}
 	return rand.N(limit)
-}
-
-// throttled reports whether err says the caller exceeds a quota: any error
-// in the chain with a Throttled() bool method returning true (such as
-// *iam.Error).
-func throttled(err error) bool {
-	var t interface{ Throttled() bool }
-	return errors.As(err, &t) && t.Throttled()
 }
 
 // unretryable strips the *sign.RetryableError marker from err.
