@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/linkissuer/linkissuer/config"
 	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/jobs"
@@ -35,8 +37,9 @@ func (e *ExpiryError) Unwrap() error { return e.Err }
 // manifest, from c, which should have passed Validate. The user asked for
 // these links: the policy only bounds them to the job's own buckets,
 // method and lifetime. onObject, if set, is called once per accounted
-// object (jobs.Options.OnObject). On error nothing is left open.
-func NewExport(ctx context.Context, c *config.Export, job *schema.Job, onObject func(ok bool)) (_ *Export, err error) {
+// object (jobs.Options.OnObject). log receives a quota fleet's state
+// changes (nil: none). On error nothing is left open.
+func NewExport(ctx context.Context, c *config.Export, job *schema.Job, onObject func(ok bool), log *zap.Logger) (_ *Export, err error) {
 	e := &Export{}
 	defer func() {
 		if err != nil {
@@ -47,7 +50,7 @@ func NewExport(ctx context.Context, c *config.Export, job *schema.Job, onObject 
 	if err != nil {
 		return nil, err
 	}
-	signer, err := NewSigner(ctx, &c.Cred)
+	signer, err := NewSigner(ctx, &c.Cred, log)
 	if err != nil {
 		return nil, err
 	}

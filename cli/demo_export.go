@@ -49,7 +49,7 @@ func (d *demoRun) export(ctx context.Context) error {
 		"--endpoint", st.StorageHost, "--concurrency", "8"); err != nil {
 		return err
 	}
-	exp, err := app.NewExport(ctx, &cfg, job, nil)
+	exp, err := app.NewExport(ctx, &cfg, job, nil, nil)
 	if err != nil {
 		return err
 	}

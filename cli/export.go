@@ -235,7 +235,7 @@ func Export(ctx context.Context, env Env, args []string) int {
 		return ExitUsage
 	}
 	r := &exportRun{env: env, f: &f}
-	r.export, err = app.NewExport(ctx, &f.cfg, job, func(ok bool) { r.prog.Add(ok) })
+	r.export, err = app.NewExport(ctx, &f.cfg, job, func(ok bool) { r.prog.Add(ok) }, fleetLog(env))
 	var ee *app.ExpiryError
 	if errors.As(err, &ee) {
 		err = expiryError("--duration", f.job.duration, ee.Limit, ee.Err)

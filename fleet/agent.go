@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -110,11 +109,11 @@ func (a *Agent) step(ctx context.Context, now time.Time) error {
 		ID: a.id, Admitted: float64(da) / dt, Refused: float64(dr) / dt,
 		Rate: ld.Rate, Estimate: ld.Estimate, Quota: a.quota, Binding: ld.Binding, Windowed: ld.Windowed,
 	}
+	a.written = true // a Put that fails may still have written: Leave deletes
 	updated, err := a.store.Put(ctx, m)
 	if err != nil {
 		return err
 	}
-	a.written = true
 	members, err := a.store.List(ctx)
 	if err != nil {
 		return err
@@ -137,8 +136,8 @@ func (a *Agent) step(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// Leave deletes this replica's member object, if written: its share goes
-// to the others at their next step.
+// Leave deletes this replica's member object, if one was written (or a
+// write was tried): its share goes to the others at their next step.
 func (a *Agent) Leave(ctx context.Context) error {
 	if !a.written {
 		return nil
@@ -148,10 +147,31 @@ func (a *Agent) Leave(ctx context.Context) error {
 }
 
 // Run joins the fleet, steps every interval until ctx ends, then leaves
-// (with its own short deadline, ctx being done). Store errors do not stop
-// it: each step tries again. It returns ctx's error.
-func (a *Agent) Run(ctx context.Context) error {
-	_ = a.Join(ctx, time.Now()) // a fleet that cannot be read: start alone
+// (with its own short deadline, ctx being done). Each join and step runs
+// under a deadline of two intervals. Store errors do not stop it: each
+// step tries again, and Step removes the set-point after repeated
+// failures (the replica then finds the quota alone). report, if not nil,
+// is told of changes only: the first error after a success (or at the
+// start) and nil at the first success after errors, so that a store that
+// is down is reported once. Run returns when ctx ends, with the error of
+// leaving (nil when the member object is deleted or was never written).
+func (a *Agent) Run(ctx context.Context, report func(error)) error {
+	failing := false
+	note := func(err error) {
+		if ctx.Err() != nil { // stopping: a call cut short is no failure
+			return
+		}
+		if report != nil && (err != nil) != failing {
+			report(err)
+		}
+		failing = err != nil
+	}
+	call := func(f func(context.Context, time.Time) error, now time.Time) {
+		sctx, cancel := context.WithTimeout(ctx, 2*a.interval)
+		defer cancel()
+		note(f(sctx, now))
+	}
+	call(a.Join, time.Now()) // a fleet that cannot be read: start alone
 	t := time.NewTicker(a.interval)
 	defer t.Stop()
 	for {
@@ -159,9 +179,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			return errors.Join(ctx.Err(), a.Leave(lctx))
+			return a.Leave(lctx)
 		case now := <-t.C:
-			a.Step(ctx, now) // an error is retried next interval; Step removes the set-point after repeated ones
+			call(a.Step, now)
 		}
 	}
 }
