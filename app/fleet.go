@@ -18,15 +18,16 @@ import (
 	"github.com/linkissuer/linkissuer/sign/engine"
 )
 
-// joinTimeout bounds the listing that checks the fleet's prefix at start.
+// joinTimeout bounds joining the fleet at start.
 const joinTimeout = 30 * time.Second
 
 // joinFleet makes eng a member of the quota fleet at q.URL: an agent
 // publishes its numbers there every second and steers it to its share
-// (package fleet). The prefix is listed once first, so that a misnamed
-// bucket or a missing permission stops the start with the flag named;
-// later store errors are logged once each time the store goes down (the
-// replica then signs alone) and comes back. stop ends the agent, deletes
+// (package fleet). It joins before returning (one listing of the prefix),
+// so that a misnamed bucket or a missing permission to list stops the
+// start with the flag named; later store errors (say, no permission to
+// write) are logged once each time the store goes down (the replica then
+// signs alone) and once when it comes back. stop ends the agent, deletes
 // this replica's member object and closes the storage client.
 func joinFleet(ctx context.Context, q *config.QuotaFleet, eng *engine.Engine, log *zap.Logger) (stop func(), err error) {
 	bucket, prefix, err := gcsfleet.ParseURL(q.URL)
@@ -38,15 +39,15 @@ func joinFleet(ctx context.Context, q *config.QuotaFleet, eng *engine.Engine, lo
 		return nil, fmt.Errorf("--quota-fleet: storage client: %w", err)
 	}
 	store := gcsfleet.New(client, bucket, prefix)
-	lctx, cancel := context.WithTimeout(ctx, joinTimeout)
-	_, err = store.List(lctx)
+	id := memberID()
+	agent := fleet.NewAgent(store, id, eng, 0)
+	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	err = agent.Join(jctx, time.Now())
 	cancel()
 	if err != nil {
 		client.Close()
-		return nil, fmt.Errorf("--quota-fleet %s: %w (the bucket must exist, and the service account needs storage.objects.list, create and delete on the prefix)", q.URL, err)
+		return nil, fmt.Errorf("--quota-fleet %s: %w (the bucket must exist, and the service account needs storage.objects.create, list and delete on the prefix)", q.URL, err)
 	}
-	id := memberID()
-	agent := fleet.NewAgent(store, id, eng, 0)
 	log = log.With(zap.String("quota_fleet", store.String()), zap.String("member", id))
 	// The agent lives as long as the signer, not as the request that
 	// built it: it is stopped by stop alone.

@@ -56,24 +56,43 @@ func (a *Agent) Interval() time.Duration { return a.interval }
 // member) instead of finding the quota with refusals.
 func (a *Agent) Join(ctx context.Context, now time.Time) error {
 	a.lastAt = now
+	ld := a.lim.Load()
+	a.lastAdmitted, a.lastRefused = ld.Admitted, ld.Refused
 	members, err := a.store.List(ctx)
 	if err != nil {
 		return err
 	}
-	var newest time.Time
-	for _, m := range members {
-		if m.Updated.After(newest) {
-			newest = m.Updated
-		}
-	}
-	if newest.IsZero() {
+	if len(members) == 0 {
 		return nil
 	}
-	members = append(members, Member{ID: a.id, Updated: newest, Binding: true})
-	s := Plan(members, a.id, newest, staleIntervals*a.interval)
+	newest := newestOf(members, time.Time{})
+	s := Plan(withSelf(members, Member{ID: a.id, Binding: true}, newest), a.id, newest, staleIntervals*a.interval)
 	a.quota = s.Quota
 	a.lim.SetShare(s.Share)
 	return nil
+}
+
+// withSelf is members with self's write (at updated) if the listing does
+// not show it yet.
+func withSelf(members []Member, self Member, updated time.Time) []Member {
+	for _, m := range members {
+		if m.ID == self.ID {
+			return members
+		}
+	}
+	self.Updated = updated
+	return append(members, self)
+}
+
+// newestOf is the newest update in members, or updated if newer: the
+// store's time of a listing.
+func newestOf(members []Member, updated time.Time) time.Time {
+	for _, m := range members {
+		if m.Updated.After(updated) {
+			updated = m.Updated
+		}
+	}
+	return updated
 }
 
 // Step publishes this replica's last interval (now is the local clock,
@@ -118,19 +137,7 @@ func (a *Agent) step(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	newest := updated
-	seen := false
-	for _, o := range members {
-		if o.Updated.After(newest) {
-			newest = o.Updated
-		}
-		seen = seen || o.ID == a.id
-	}
-	if !seen { // a listing that does not show our own write yet
-		m.Updated = updated
-		members = append(members, m)
-	}
-	s := Plan(members, a.id, newest, staleIntervals*a.interval)
+	s := Plan(withSelf(members, m, updated), a.id, newestOf(members, updated), staleIntervals*a.interval)
 	a.quota = s.Quota
 	a.lim.SetShare(s.Share)
 	return nil
@@ -146,32 +153,17 @@ func (a *Agent) Leave(ctx context.Context) error {
 	return a.store.Delete(ctx, a.id)
 }
 
-// Run joins the fleet, steps every interval until ctx ends, then leaves
-// (with its own short deadline, ctx being done). Each join and step runs
-// under a deadline of two intervals. Store errors do not stop it: each
-// step tries again, and Step removes the set-point after repeated
-// failures (the replica then finds the quota alone). report, if not nil,
-// is told of changes only: the first error after a success (or at the
-// start) and nil at the first success after errors, so that a store that
-// is down is reported once. Run returns when ctx ends, with the error of
-// leaving (nil when the member object is deleted or was never written).
+// Run steps every interval until ctx ends, then leaves (with its own
+// short deadline, ctx being done); Join comes first. Each step runs under
+// a deadline of two intervals. Store errors do not stop it: each step
+// tries again, and Step removes the set-point after repeated failures
+// (the replica then finds the quota alone). report, if not nil, is told
+// of changes only: the first error after a success and nil at the first
+// success after errors, so that a store that is down is reported once.
+// Run returns when ctx ends, with the error of leaving (nil when the
+// member object is deleted or was never written).
 func (a *Agent) Run(ctx context.Context, report func(error)) error {
 	failing := false
-	note := func(err error) {
-		if ctx.Err() != nil { // stopping: a call cut short is no failure
-			return
-		}
-		if report != nil && (err != nil) != failing {
-			report(err)
-		}
-		failing = err != nil
-	}
-	call := func(f func(context.Context, time.Time) error, now time.Time) {
-		sctx, cancel := context.WithTimeout(ctx, 2*a.interval)
-		defer cancel()
-		note(f(sctx, now))
-	}
-	call(a.Join, time.Now()) // a fleet that cannot be read: start alone
 	t := time.NewTicker(a.interval)
 	defer t.Stop()
 	for {
@@ -181,7 +173,16 @@ func (a *Agent) Run(ctx context.Context, report func(error)) error {
 			defer cancel()
 			return a.Leave(lctx)
 		case now := <-t.C:
-			call(a.Step, now)
+			sctx, cancel := context.WithTimeout(ctx, 2*a.interval)
+			err := a.Step(sctx, now)
+			cancel()
+			if ctx.Err() != nil { // stopping: a step cut short is no failure
+				continue
+			}
+			if report != nil && (err != nil) != failing {
+				report(err)
+			}
+			failing = err != nil
 		}
 	}
 }

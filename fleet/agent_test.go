@@ -21,6 +21,9 @@ func TestRunReportsChangesAndLeaves(t *testing.T) {
 	var mu sync.Mutex
 	var reports []error
 	done := make(chan error)
+	if err := a.Join(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		done <- a.Run(ctx, func(err error) { mu.Lock(); reports = append(reports, err); mu.Unlock() })
 	}()

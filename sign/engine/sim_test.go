@@ -100,6 +100,17 @@ type fleetConfig struct {
 	// fleet, if set, runs a fleetview.Agent per replica over a simulated
 	// store: the replicas see each other.
 	fleet *simFleet
+	// stalls, if set, starve each replica of CPU now and then.
+	stalls *simStalls
+}
+
+// simStalls model replicas on a busy machine (the real-process loadtest
+// on two cores): each replica is descheduled at random, on average every
+// every, for up to most (uniform); what it would have done meanwhile (a
+// send, taking an answer, a fleet step) waits until it runs again, so
+// sends leave in bursts.
+type simStalls struct {
+	every, most time.Duration
 }
 
 // simFleet is the fleet view in a simulation: every interval (from a
@@ -257,6 +268,8 @@ func simulateFleet(c fleetConfig) fleetResult {
 		sends    []int // per caller: the generation of its pending send, to drop stale ones
 		woken    bool
 		gen      int
+		// stalled until stallEnd from stallStart (see simStalls)
+		stallStart, stallEnd time.Time
 	}
 	ctx := context.Background()
 	store := &simStore{members: map[string]fleetview.Member{}}
@@ -292,6 +305,16 @@ func simulateFleet(c fleetConfig) fleetResult {
 			push(simEvent{at: at, kind: simWant, replica: i, caller: k})
 		}
 	}
+	stallRng := rand.New(rand.NewPCG(c.seed, 11)) // apart, so that stalls do not move the other draws
+	nextStall := func(from time.Time) (time.Time, time.Time) {
+		at := from.Add(time.Duration(stallRng.ExpFloat64() * float64(c.stalls.every)))
+		return at, at.Add(time.Duration(stallRng.Float64() * float64(c.stalls.most)))
+	}
+	if c.stalls != nil {
+		for _, r := range rs {
+			r.stallStart, r.stallEnd = nextStall(start)
+		}
+	}
 	end0 := end
 	for q.Len() > 0 {
 		e := heap.Pop(&q).(simEvent)
@@ -300,6 +323,16 @@ func simulateFleet(c fleetConfig) fleetResult {
 			break
 		}
 		r := rs[e.replica]
+		if c.stalls != nil {
+			for !now.Before(r.stallEnd) {
+				r.stallStart, r.stallEnd = nextStall(r.stallEnd)
+			}
+			if !now.Before(r.stallStart) { // descheduled: runs at the stall's end
+				e.at = r.stallEnd
+				push(e)
+				continue
+			}
+		}
 		switch e.kind {
 		case simStep:
 			if r.done {
