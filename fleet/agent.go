@@ -36,6 +36,7 @@ type Agent struct {
 	lastAt                    time.Time // local monotonic time of the last sample
 	written                   bool
 	quota                     float64
+	quotaAt                   time.Time // the store's time of the listing quota came from
 	failures                  int
 }
 
@@ -67,7 +68,7 @@ func (a *Agent) Join(ctx context.Context, now time.Time) error {
 	}
 	newest := newestOf(members, time.Time{})
 	s := Plan(withSelf(members, Member{ID: a.id, Binding: true}, newest), a.id, newest, staleIntervals*a.interval)
-	a.quota = s.Quota
+	a.quota, a.quotaAt = s.Quota, newest
 	a.lim.SetShare(s.Share)
 	return nil
 }
@@ -126,7 +127,7 @@ func (a *Agent) step(ctx context.Context, now time.Time) error {
 	}
 	m := Member{
 		ID: a.id, Admitted: float64(da) / dt, Refused: float64(dr) / dt,
-		Rate: ld.Rate, Estimate: ld.Estimate, Quota: a.quota, Binding: ld.Binding, Windowed: ld.Windowed,
+		Rate: ld.Rate, Estimate: ld.Estimate, Quota: a.quota, QuotaAt: a.quotaAt, Binding: ld.Binding, Windowed: ld.Windowed,
 	}
 	a.written = true // a Put that fails may still have written: Leave deletes
 	updated, err := a.store.Put(ctx, m)
@@ -137,8 +138,9 @@ func (a *Agent) step(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	s := Plan(withSelf(members, m, updated), a.id, newestOf(members, updated), staleIntervals*a.interval)
-	a.quota = s.Quota
+	newest := newestOf(members, updated)
+	s := Plan(withSelf(members, m, updated), a.id, newest, staleIntervals*a.interval)
+	a.quota, a.quotaAt = s.Quota, newest
 	a.lim.SetShare(s.Share)
 	return nil
 }

@@ -26,7 +26,8 @@ import (
 //     missing member is no error.
 func Conformance(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 	ctx := context.Background()
-	a := fleet.Member{ID: "host-a-1234", Admitted: 123.456789, Refused: 0.5, Rate: 130, Estimate: 121.5, Quota: 200, Binding: true}
+	a := fleet.Member{ID: "host-a-1234", Admitted: 123.456789, Refused: 0.5, Rate: 130, Estimate: 121.5, Quota: 200,
+		QuotaAt: time.Date(2026, 12, 2, 12, 0, 0, 123456789, time.UTC), Binding: true}
 	b := fleet.Member{ID: "host-b-99", Admitted: 7, Rate: 9.25, Windowed: true}
 
 	t.Run("put then list", func(t *testing.T) {
@@ -105,7 +106,7 @@ func same(t *testing.T, got, want fleet.Member) {
 	near := func(x, y float64) bool { return math.Abs(x-y) <= 1e-5*math.Max(math.Abs(x), math.Abs(y)) }
 	if got.ID != want.ID || !near(got.Admitted, want.Admitted) || !near(got.Refused, want.Refused) ||
 		!near(got.Rate, want.Rate) || !near(got.Estimate, want.Estimate) || !near(got.Quota, want.Quota) ||
-		got.Binding != want.Binding || got.Windowed != want.Windowed {
+		got.Binding != want.Binding || got.Windowed != want.Windowed || !got.QuotaAt.Equal(want.QuotaAt) {
 		t.Errorf("listed %+v, want the numbers of %+v", got, want)
 	}
 }

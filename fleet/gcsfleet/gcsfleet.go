@@ -46,6 +46,7 @@ const (
 	keyQuota    = "quota"
 	keyBinding  = "binding"
 	keyWindowed = "windowed"
+	keyQuotaAt  = "quota-at" // RFC 3339, when set
 )
 
 // Store is a fleet.Store under gs://Bucket/Prefix. It is safe for
@@ -176,11 +177,15 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // object's name and update time).
 func encode(m fleet.Member) map[string]string {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
-	return map[string]string{
+	md := map[string]string{
 		keyAdmitted: f(m.Admitted), keyRefused: f(m.Refused), keyRate: f(m.Rate),
 		keyEstimate: f(m.Estimate), keyQuota: f(m.Quota),
 		keyBinding: strconv.FormatBool(m.Binding), keyWindowed: strconv.FormatBool(m.Windowed),
 	}
+	if !m.QuotaAt.IsZero() {
+		md[keyQuotaAt] = m.QuotaAt.UTC().Format(time.RFC3339Nano)
+	}
+	return md
 }
 
 // decode reads a member's numbers back; ok is false if any is missing or
@@ -204,5 +209,10 @@ func decode(id string, md map[string]string) (m fleet.Member, ok bool) {
 	m.Admitted, m.Refused, m.Rate = num(keyAdmitted), num(keyRefused), num(keyRate)
 	m.Estimate, m.Quota = num(keyEstimate), num(keyQuota)
 	m.Binding, m.Windowed = flag(keyBinding), flag(keyWindowed)
+	if v, ok := md[keyQuotaAt]; ok {
+		var e error
+		m.QuotaAt, e = time.Parse(time.RFC3339Nano, v)
+		err = errors.Join(err, e)
+	}
 	return m, err == nil && id != ""
 }

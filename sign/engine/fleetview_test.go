@@ -113,3 +113,34 @@ func TestFleetViewStalls(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetViewFreeze is TestFleetViewFixedWork's bucket rows with one
+// replica descheduled for a second, 7 s in (seen in a real-process run on
+// a busy machine): its callers' booked sends leave at once when it runs
+// again, the bucket refuses most of them, and that interval admitted
+// little. The fleet's estimate must come back: the view must not leave
+// the fleet (or a lone replica) below what it reaches without it.
+func TestFleetViewFreeze(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a single-goroutine simulation; run without -race")
+	}
+	for _, rate := range []float64{200, 1000} {
+		sh := workShapesAt(rate)[0]
+		for _, n := range []int{1, 3, 10} {
+			t.Run(fmt.Sprintf("%s/%d replicas", sh.name, n), func(t *testing.T) {
+				t.Parallel()
+				frozen := func(withFleet bool) fleetResult {
+					c := fixedWork(fleet(n, sh.quota, 0, 1), sh.work, withFleet)
+					c.freeze = &simFreeze{replica: 0, at: 7 * time.Second, d: time.Second}
+					return simulateFleet(c)
+				}
+				off, on := frozen(false), frozen(true)
+				t.Logf("%s/%d, a 1 s freeze: D: share %.3f, %.2f%% refused, slowest/fastest %s; D+fleet: share %.3f, %.2f%% refused, slowest/fastest %s",
+					sh.name, n, off.workShare(rate), 100*off.refusedShare(), off.slowFast(), on.workShare(rate), 100*on.refusedShare(), on.slowFast())
+				if want := min(0.95, off.workShare(rate)-0.01); on.workShare(rate) < want {
+					t.Errorf("with the fleet: share %.3f, want >= %.3f", on.workShare(rate), want)
+				}
+			})
+		}
+	}
+}

@@ -102,6 +102,15 @@ type fleetConfig struct {
 	fleet *simFleet
 	// stalls, if set, starve each replica of CPU now and then.
 	stalls *simStalls
+	// freeze, if set, deschedules one replica once, for a while.
+	freeze *simFreeze
+}
+
+// simFreeze deschedules replica from at (after the start) for d: what it
+// would have done meanwhile waits, as with simStalls.
+type simFreeze struct {
+	replica int
+	at, d   time.Duration
 }
 
 // simStalls model replicas on a busy machine (the real-process loadtest
@@ -315,6 +324,19 @@ func simulateFleet(c fleetConfig) fleetResult {
 			r.stallStart, r.stallEnd = nextStall(start)
 		}
 	}
+	// rebook: callers waiting for a send slot reserve again (a new share
+	// woke them: see limiter.wait).
+	rebook := func(i int, now time.Time) {
+		r := rs[i]
+		for k := range r.sends {
+			if r.sends[k] > 0 {
+				r.gen++
+				r.sends[k] = r.gen
+				t := r.l.reserve(now)
+				push(simEvent{at: t.at, kind: simSend, replica: i, caller: k, ticket: t, gen: r.gen})
+			}
+		}
+	}
 	end0 := end
 	for q.Len() > 0 {
 		e := heap.Pop(&q).(simEvent)
@@ -323,6 +345,13 @@ func simulateFleet(c fleetConfig) fleetResult {
 			break
 		}
 		r := rs[e.replica]
+		if f := c.freeze; f != nil && e.replica == f.replica {
+			if from := start.Add(f.at); !now.Before(from) && now.Before(from.Add(f.d)) {
+				e.at = from.Add(f.d)
+				push(e)
+				continue
+			}
+		}
 		if c.stalls != nil {
 			for !now.Before(r.stallEnd) {
 				r.stallStart, r.stallEnd = nextStall(r.stallEnd)
@@ -342,16 +371,9 @@ func simulateFleet(c fleetConfig) fleetResult {
 			if err := r.agent.Step(ctx, now); err != nil {
 				panic(err)
 			}
-			if r.woken { // callers waiting for a send slot reserve again
+			if r.woken {
 				r.woken = false
-				for k := range r.sends {
-					if r.sends[k] > 0 {
-						r.gen++
-						r.sends[k] = r.gen
-						t := r.l.reserve(now)
-						push(simEvent{at: t.at, kind: simSend, replica: e.replica, caller: k, ticket: t, gen: r.gen})
-					}
-				}
+				rebook(e.replica, now)
 			}
 			push(simEvent{at: now.Add(c.fleet.interval), kind: simStep, replica: e.replica})
 		case simWant:
@@ -387,7 +409,7 @@ func simulateFleet(c fleetConfig) fleetResult {
 			if e.gen != r.sends[e.caller] {
 				continue // re-booked since
 			}
-			if !r.l.confirm(e.ticket) { // paused since booking, or told to ask again
+			if !r.l.confirm(e.ticket, now) { // paused since booking, told to ask again, or late
 				t := r.l.reserve(now)
 				push(simEvent{at: t.at, kind: simSend, replica: e.replica, caller: e.caller, ticket: t, gen: e.gen})
 				continue
