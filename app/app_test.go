@@ -84,7 +84,7 @@ func TestNewSigner(t *testing.T) {
 		{name: "none", env: map[string]string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := NewSigner(t.Context(), &workerConfig(t, tc.env).Cred)
+			s, err := NewSigner(t.Context(), &workerConfig(t, tc.env).Cred, nil)
 			if tc.wantIdentity == "" {
 				if err == nil {
 					t.Fatalf("NewSigner = %v, want an error", s.Credential())

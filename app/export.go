@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/linkissuer/linkissuer/audit"
 	"github.com/linkissuer/linkissuer/config"
 	"github.com/linkissuer/linkissuer/gcsstore"
@@ -44,6 +46,8 @@ type ExportOptions struct {
 	// recorder a row whose record is not written is not released. A nil
 	// recorder records none.
 	Audit func(signer sign.Signer) (*audit.Recorder, error)
+	// Log receives a quota fleet's state changes (nil: none).
+	Log *zap.Logger
 }
 
 // NewExport builds the runner of job, which must be valid and write a gs://
@@ -64,7 +68,7 @@ func NewExport(ctx context.Context, c *config.Export, job *schema.Job, o *Export
 	if err != nil {
 		return nil, err
 	}
-	signer, err := NewSigner(ctx, &c.Cred)
+	signer, err := NewSigner(ctx, &c.Cred, o.Log)
 	if err != nil {
 		return nil, err
 	}

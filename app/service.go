@@ -105,7 +105,7 @@ func NewService(ctx context.Context, c *config.Service, o Options) (_ *Service, 
 	if err != nil {
 		return nil, err
 	}
-	if s.Signer, err = NewSigner(ctx, &c.Cred); err != nil {
+	if s.Signer, err = NewSigner(ctx, &c.Cred, log); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.Signer.Close)

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 
+	"go.uber.org/zap"
+
 	"github.com/linkissuer/linkissuer/config"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/engine"
@@ -17,14 +19,21 @@ type Signer struct {
 	sign.Signer
 	// Engine is set for keyless signing, for its metrics and concurrency.
 	Engine *engine.Engine
+	// leave stops the quota fleet's agent, if one runs.
+	leave func()
 }
 
-// Close releases the signer.
-func (s *Signer) Close() {}
+// Close releases the signer: a member of a quota fleet leaves it.
+func (s *Signer) Close() {
+	if s.leave != nil {
+		s.leave()
+		s.leave = nil
+	}
+}
 
 // NewSigner picks exactly one signer: an HMAC key, a key file, or keyless
-// signing.
-func NewSigner(ctx context.Context, c *config.Credentials) (*Signer, error) {
+// signing. log receives a quota fleet's state changes (nil: none).
+func NewSigner(ctx context.Context, c *config.Credentials, log *zap.Logger) (*Signer, error) {
 	if err := c.Check(); err != nil {
 		return nil, err
 	}
@@ -46,7 +55,7 @@ func NewSigner(ctx context.Context, c *config.Credentials) (*Signer, error) {
 		}
 		return &Signer{Signer: s}, nil
 	}
-	return NewKeylessSigner(ctx, &c.Keyless)
+	return NewKeylessSigner(ctx, &c.Keyless, log)
 }
 
 // hmacSecret reads the secret from its file, else takes
@@ -64,8 +73,9 @@ func hmacSecret(c *config.Credentials) (string, error) {
 }
 
 // NewKeylessSigner builds the keyless signer: IAM signBlob behind the
-// engine.
-func NewKeylessSigner(ctx context.Context, k *config.Keyless) (*Signer, error) {
+// engine, a member of the quota fleet if k names one (see joinFleet; log
+// receives its state changes, nil: none). Close leaves the fleet.
+func NewKeylessSigner(ctx context.Context, k *config.Keyless, log *zap.Logger) (*Signer, error) {
 	if !k.Requested() {
 		return nil, fmt.Errorf("no credentials: give --key-file, --hmac-access-id, or --service-account/--keyless for IAM signBlob")
 	}
@@ -86,5 +96,14 @@ func NewKeylessSigner(ctx context.Context, k *config.Keyless) (*Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Signer{Signer: eng, Engine: eng}, nil
+	s := &Signer{Signer: eng, Engine: eng}
+	if k.Fleet.URL != "" {
+		if log == nil {
+			log = zap.NewNop()
+		}
+		if s.leave, err = joinFleet(ctx, &k.Fleet, eng, log); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }

@@ -7,8 +7,11 @@ import (
 	"os"
 	"strings"
 
+	"go.uber.org/zap"
+
 	"github.com/linkissuer/linkissuer/app"
 	"github.com/linkissuer/linkissuer/config"
+	"github.com/linkissuer/linkissuer/logging"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/engine"
 )
@@ -34,11 +37,21 @@ func fromApp(s *app.Signer) *credentials {
 // loadCredentials picks exactly one signer: an HMAC key, a key file, or
 // keyless signing (app.NewSigner).
 func loadCredentials(ctx context.Context, env Env, f *credFlags) (*credentials, error) {
-	s, err := app.NewSigner(ctx, &f.Credentials)
+	s, err := app.NewSigner(ctx, &f.Credentials, fleetLog(env))
 	if err != nil {
 		return nil, err
 	}
 	return fromApp(s), nil
+}
+
+// fleetLog is where a command without a service log reports a quota
+// fleet's state changes (--quota-fleet): warnings, as JSON lines on stderr.
+func fleetLog(env Env) *zap.Logger {
+	log, err := logging.New(env.Stderr, "warn")
+	if err != nil { // "warn" is a level: it cannot fail
+		return zap.NewNop()
+	}
+	return log
 }
 
 // hmacSecret reads the secret from a file or $LINKISSUER_HMAC_SECRET; never

@@ -229,7 +229,7 @@ func Export(ctx context.Context, env Env, args []string) int {
 		return ExitUsage
 	}
 	r := &exportRun{env: env, f: &f}
-	opts := &app.ExportOptions{OnObject: func(ok bool) { r.prog.Add(ok) }}
+	opts := &app.ExportOptions{OnObject: func(ok bool) { r.prog.Add(ok) }, Log: fleetLog(env)}
 	ca, err := f.audit.command(ctx, env)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "linkissuer export: %v\n", err)

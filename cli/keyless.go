@@ -18,7 +18,7 @@ func (k *keylessFlags) requested() bool { return k.Requested() }
 
 // loadKeyless builds the keyless signer: IAM signBlob behind the engine.
 func loadKeyless(ctx context.Context, env Env, k *keylessFlags) (*credentials, error) {
-	s, err := app.NewKeylessSigner(ctx, &k.Keyless)
+	s, err := app.NewKeylessSigner(ctx, &k.Keyless, fleetLog(env))
 	if err != nil {
 		return nil, err
 	}

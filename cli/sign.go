@@ -73,6 +73,7 @@ func Sign(ctx context.Context, env Env, args []string) int {
 	var f signFlags
 	fs := newFlagSet(env, "sign", signUsage)
 	f.cred.register(fs, env)
+	f.cred.Keyless.RegisterFleet(fs, env.Getenv)
 	fs.StringVar(&f.method, "method", envString(env, "LINKISSUER_METHOD", "GET"), "GET, HEAD, PUT, POST, DELETE or RESUMABLE")
 	fs.StringVar(&f.duration, "duration", envString(env, "LINKISSUER_DURATION", "1h"), "lifetime: Go duration or N with s, m, h, d (max 7d; 12h keyless)")
 	fs.StringVar(&f.at, "at", "", "signing time, RFC 3339 (default now)")

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linkissuer/linkissuer/fleet/gcsfleet"
 	"github.com/linkissuer/linkissuer/linkcache"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/worker"
@@ -64,6 +65,29 @@ type Keyless struct {
 	// They have no flags.
 	CredentialsFile string
 	GcloudConfigDir string
+	// Fleet is --quota-fleet: replicas sharing the quota see each other.
+	// Only the commands that sign in bulk register it (RegisterFleet).
+	Fleet QuotaFleet
+}
+
+// QuotaFleet is where the replicas that share one signBlob quota publish
+// their numbers and read each other's (package fleet): a GCS prefix,
+// gs://BUCKET/PREFIX. Each replica then keeps to its fair share of the
+// quota the fleet found together. Empty: none, each replica finds the
+// quota alone.
+type QuotaFleet struct {
+	URL string
+	// EmulatorHost is $STORAGE_EMULATOR_HOST: the prefix is on a Cloud
+	// Storage emulator. It has no flag.
+	EmulatorHost string
+}
+
+// RegisterFleet adds --quota-fleet to fs: sign, worker, serve and export
+// have it.
+func (k *Keyless) RegisterFleet(fs *flag.FlagSet, getenv Getenv) {
+	b := binder{fs, getenv}
+	b.str(&k.Fleet.URL, "quota-fleet", env("LINKISSUER_QUOTA_FLEET"), "", "keyless: gs://BUCKET/PREFIX where replicas sharing the signBlob quota publish their rates (one small object each) and keep to fair shares (default none: each finds the quota alone)")
+	k.Fleet.EmulatorHost = getenv("STORAGE_EMULATOR_HOST")
 }
 
 // Register adds the keyless flags to fs.
@@ -113,6 +137,10 @@ func (k *Keyless) Check() error {
 func (k *Keyless) validate(v *validator) {
 	v.check(k.InFlight >= 0, "sign-in-flight", "must not be negative (0 is the default, 64), got %d", k.InFlight)
 	v.check(k.Ceiling >= 0, "sign-rate-ceiling", "must not be negative (0 is no cap), got %g", k.Ceiling)
+	if k.Fleet.URL != "" {
+		_, _, err := gcsfleet.ParseURL(k.Fleet.URL)
+		v.check(err == nil, "quota-fleet", "%v", err)
+	}
 }
 
 // Check reports what Validate would about the credential flags alone, for
@@ -140,6 +168,7 @@ func (c *Credentials) validate(v *validator) {
 	case c.HMACAccessID != "" && c.HMACSecretFile == "" && c.HMACSecret == "":
 		v.add(errors.New("--hmac-access-id needs the secret in --hmac-secret-file or $LINKISSUER_HMAC_SECRET"))
 	}
+	v.check(c.Keyless.Fleet.URL == "" || c.Keyless.Requested(), "quota-fleet", "is for keyless signing (--service-account or --keyless): a key file or an HMAC key makes no signBlob calls")
 	c.Keyless.validate(v)
 }
 
@@ -345,6 +374,7 @@ func (s *Service) Register(fs *flag.FlagSet, getenv Getenv) { s.register(binder{
 
 func (s *Service) register(b binder) {
 	s.Cred.Register(b.fs, b.getenv)
+	s.Cred.Keyless.RegisterFleet(b.fs, b.getenv)
 	s.URL.register(b)
 	s.Policy.register(b)
 	s.Jobs.register(b)
@@ -484,6 +514,7 @@ type Export struct {
 func (e *Export) Register(fs *flag.FlagSet, getenv Getenv) {
 	b := binder{fs, getenv}
 	e.Cred.Register(fs, getenv)
+	e.Cred.Keyless.RegisterFleet(fs, getenv)
 	b.str(&e.URL.Style, "style", envNone, "path", "URL style: path, virtual or bound")
 	b.str(&e.URL.Hostname, "hostname", envNone, "", "explicit URL host, or the bucket-bound domain with --style bound")
 	b.str(&e.URL.Endpoint, "endpoint", env("LINKISSUER_ENDPOINT"), "", "storage endpoint for the URLs, [scheme://]host[:port]")
@@ -507,11 +538,19 @@ func (e *Export) Validate() error {
 // The settings of each command, as registered with an empty environment:
 // what Validate's errors name.
 var (
-	workerSettings  = settingsOf(func(fs *flag.FlagSet) { new(Worker).Register(fs, noEnv) })
-	serveSettings   = settingsOf(func(fs *flag.FlagSet) { new(Serve).Register(fs, noEnv) })
-	exportSettings  = settingsOf(func(fs *flag.FlagSet) { new(Export).Register(fs, noEnv) })
-	credSettings    = settingsOf(func(fs *flag.FlagSet) { new(Credentials).Register(fs, noEnv) })
-	keylessSettings = settingsOf(func(fs *flag.FlagSet) { new(Keyless).Register(fs, noEnv) })
+	workerSettings = settingsOf(func(fs *flag.FlagSet) { new(Worker).Register(fs, noEnv) })
+	serveSettings  = settingsOf(func(fs *flag.FlagSet) { new(Serve).Register(fs, noEnv) })
+	exportSettings = settingsOf(func(fs *flag.FlagSet) { new(Export).Register(fs, noEnv) })
+	credSettings   = settingsOf(func(fs *flag.FlagSet) {
+		c := new(Credentials)
+		c.Register(fs, noEnv)
+		c.Keyless.RegisterFleet(fs, noEnv)
+	})
+	keylessSettings = settingsOf(func(fs *flag.FlagSet) {
+		k := new(Keyless)
+		k.Register(fs, noEnv)
+		k.RegisterFleet(fs, noEnv)
+	})
 )
 
 func noEnv(string) string { return "" }

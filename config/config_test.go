@@ -84,6 +84,10 @@ func TestWorkerFromEnvironment(t *testing.T) {
 				return len(w.Policy.ResponseParams) == 2 && w.Policy.ResponseParams[1] == "response-b=2"
 			}},
 		{name: "instance from K_REVISION", env: with(validWorker, "K_REVISION", "rev-1", "HOSTNAME", "h"), check: func(w *Worker) bool { return w.Instance == "rev-1" }},
+		{name: "quota fleet on an emulator", env: with(validWorker, "LINKISSUER_QUOTA_FLEET", "gs://b/q", "STORAGE_EMULATOR_HOST", "127.0.0.1:4443"),
+			check: func(w *Worker) bool {
+				return w.Cred.Keyless.Fleet == QuotaFleet{URL: "gs://b/q", EmulatorHost: "127.0.0.1:4443"}
+			}},
 		{name: "ADC locations", env: with(validWorker, "GOOGLE_APPLICATION_CREDENTIALS", "/adc.json", "CLOUDSDK_CONFIG", "/gc"),
 			check: func(w *Worker) bool {
 				return w.Cred.Keyless.CredentialsFile == "/adc.json" && w.Cred.Keyless.GcloudConfigDir == "/gc"
@@ -133,6 +137,11 @@ func TestWorkerValidate(t *testing.T) {
 		{name: "the signing key is not the store key", env: with(validWorker, "LINKISSUER_S3_REGION", "us-east-1", "LINKISSUER_HMAC_SECRET", "s"), want: []string{"--s3-access-id / LINKISSUER_S3_ACCESS_ID: no HMAC key"}},
 		{name: "link cache without room", env: with(validWorker, "LINKISSUER_LINK_CACHE_SIZE", "0"), want: []string{"--link-cache-size / LINKISSUER_LINK_CACHE_SIZE: must be > 0 with the cache on, got 0"}},
 		{name: "link cache off needs no room", env: with(validWorker, "LINKISSUER_LINK_CACHE_SIZE", "0", "LINKISSUER_LINK_CACHE_WINDOW", "0s")},
+		{name: "quota fleet", env: with(validWorker, "LINKISSUER_QUOTA_FLEET", "gs://my-bucket/linkissuer/quota")},
+		{name: "quota fleet not gs", env: with(validWorker, "LINKISSUER_QUOTA_FLEET", "my-bucket/quota"),
+			want: []string{`--quota-fleet / LINKISSUER_QUOTA_FLEET: "my-bucket/quota" is not gs://BUCKET/PREFIX`}},
+		{name: "quota fleet with a key file", env: with(validWorker, "LINKISSUER_KEYLESS", "", "LINKISSUER_KEY_FILE", "k.json", "LINKISSUER_QUOTA_FLEET", "gs://my-bucket/q"),
+			want: []string{"--quota-fleet / LINKISSUER_QUOTA_FLEET: is for keyless signing"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := parseWorker(t, tc.env, tc.args...)
@@ -211,6 +220,8 @@ func TestExportValidate(t *testing.T) {
 		{name: "valid", env: map[string]string{"LINKISSUER_HMAC_ACCESS_ID": "GOOG1", "LINKISSUER_HMAC_SECRET": "s"}},
 		{name: "negative concurrency", env: map[string]string{"LINKISSUER_KEYLESS": "1", "LINKISSUER_CONCURRENCY": "-3"}, want: "--concurrency / LINKISSUER_CONCURRENCY: must not be negative (0 is the default), got -3"},
 		{name: "style has no variable", env: map[string]string{"LINKISSUER_KEYLESS": "1", "LINKISSUER_STYLE": "virtual"}, args: []string{"--style", "up"}, want: `--style: want path, virtual or bound, got "up"`},
+		{name: "quota fleet", env: map[string]string{"LINKISSUER_KEYLESS": "1"}, args: []string{"--quota-fleet", "gs://my-bucket/q"}},
+		{name: "quota fleet bucket", env: map[string]string{"LINKISSUER_KEYLESS": "1"}, args: []string{"--quota-fleet", "gs://B/q"}, want: `--quota-fleet / LINKISSUER_QUOTA_FLEET: "gs://B/q": "B" is not a bucket name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var e Export

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -37,6 +36,7 @@ type Agent struct {
 	lastAt                    time.Time // local monotonic time of the last sample
 	written                   bool
 	quota                     float64
+	quotaAt                   time.Time // the store's time of the listing quota came from
 	failures                  int
 }
 
@@ -57,24 +57,43 @@ func (a *Agent) Interval() time.Duration { return a.interval }
 // member) instead of finding the quota with refusals.
 func (a *Agent) Join(ctx context.Context, now time.Time) error {
 	a.lastAt = now
+	ld := a.lim.Load()
+	a.lastAdmitted, a.lastRefused = ld.Admitted, ld.Refused
 	members, err := a.store.List(ctx)
 	if err != nil {
 		return err
 	}
-	var newest time.Time
-	for _, m := range members {
-		if m.Updated.After(newest) {
-			newest = m.Updated
-		}
-	}
-	if newest.IsZero() {
+	if len(members) == 0 {
 		return nil
 	}
-	members = append(members, Member{ID: a.id, Updated: newest, Binding: true})
-	s := Plan(members, a.id, newest, staleIntervals*a.interval)
-	a.quota = s.Quota
+	newest := newestOf(members, time.Time{})
+	s := Plan(withSelf(members, Member{ID: a.id, Binding: true}, newest), a.id, newest, staleIntervals*a.interval)
+	a.quota, a.quotaAt = s.Quota, newest
 	a.lim.SetShare(s.Share)
 	return nil
+}
+
+// withSelf is members with self's write (at updated) if the listing does
+// not show it yet.
+func withSelf(members []Member, self Member, updated time.Time) []Member {
+	for _, m := range members {
+		if m.ID == self.ID {
+			return members
+		}
+	}
+	self.Updated = updated
+	return append(members, self)
+}
+
+// newestOf is the newest update in members, or updated if newer: the
+// store's time of a listing.
+func newestOf(members []Member, updated time.Time) time.Time {
+	for _, m := range members {
+		if m.Updated.After(updated) {
+			updated = m.Updated
+		}
+	}
+	return updated
 }
 
 // Step publishes this replica's last interval (now is the local clock,
@@ -108,37 +127,26 @@ func (a *Agent) step(ctx context.Context, now time.Time) error {
 	}
 	m := Member{
 		ID: a.id, Admitted: float64(da) / dt, Refused: float64(dr) / dt,
-		Rate: ld.Rate, Estimate: ld.Estimate, Quota: a.quota, Binding: ld.Binding, Windowed: ld.Windowed,
+		Rate: ld.Rate, Estimate: ld.Estimate, Quota: a.quota, QuotaAt: a.quotaAt, Binding: ld.Binding, Windowed: ld.Windowed,
 	}
+	a.written = true // a Put that fails may still have written: Leave deletes
 	updated, err := a.store.Put(ctx, m)
 	if err != nil {
 		return err
 	}
-	a.written = true
 	members, err := a.store.List(ctx)
 	if err != nil {
 		return err
 	}
-	newest := updated
-	seen := false
-	for _, o := range members {
-		if o.Updated.After(newest) {
-			newest = o.Updated
-		}
-		seen = seen || o.ID == a.id
-	}
-	if !seen { // a listing that does not show our own write yet
-		m.Updated = updated
-		members = append(members, m)
-	}
-	s := Plan(members, a.id, newest, staleIntervals*a.interval)
-	a.quota = s.Quota
+	newest := newestOf(members, updated)
+	s := Plan(withSelf(members, m, updated), a.id, newest, staleIntervals*a.interval)
+	a.quota, a.quotaAt = s.Quota, newest
 	a.lim.SetShare(s.Share)
 	return nil
 }
 
-// Leave deletes this replica's member object, if written: its share goes
-// to the others at their next step.
+// Leave deletes this replica's member object, if one was written (or a
+// write was tried): its share goes to the others at their next step.
 func (a *Agent) Leave(ctx context.Context) error {
 	if !a.written {
 		return nil
@@ -147,11 +155,17 @@ func (a *Agent) Leave(ctx context.Context) error {
 	return a.store.Delete(ctx, a.id)
 }
 
-// Run joins the fleet, steps every interval until ctx ends, then leaves
-// (with its own short deadline, ctx being done). Store errors do not stop
-// it: each step tries again. It returns ctx's error.
-func (a *Agent) Run(ctx context.Context) error {
-	_ = a.Join(ctx, time.Now()) // a fleet that cannot be read: start alone
+// Run steps every interval until ctx ends, then leaves (with its own
+// short deadline, ctx being done); Join comes first. Each step runs under
+// a deadline of two intervals. Store errors do not stop it: each step
+// tries again, and Step removes the set-point after repeated failures
+// (the replica then finds the quota alone). report, if not nil, is told
+// of changes only: the first error after a success and nil at the first
+// success after errors, so that a store that is down is reported once.
+// Run returns when ctx ends, with the error of leaving (nil when the
+// member object is deleted or was never written).
+func (a *Agent) Run(ctx context.Context, report func(error)) error {
+	failing := false
 	t := time.NewTicker(a.interval)
 	defer t.Stop()
 	for {
@@ -159,9 +173,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			return errors.Join(ctx.Err(), a.Leave(lctx))
+			return a.Leave(lctx)
 		case now := <-t.C:
-			a.Step(ctx, now) // an error is retried next interval; Step removes the set-point after repeated ones
+			sctx, cancel := context.WithTimeout(ctx, 2*a.interval)
+			err := a.Step(sctx, now)
+			cancel()
+			if ctx.Err() != nil { // stopping: a step cut short is no failure
+				continue
+			}
+			if report != nil && (err != nil) != failing {
+				report(err)
+			}
+			failing = err != nil
 		}
 	}
 }

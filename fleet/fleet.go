@@ -47,6 +47,7 @@ type Member struct {
 	Rate     float64   // the member's rate
 	Estimate float64   // what the quota admitted the member lately, per second (its limiter's estimate)
 	Quota    float64   // the member's estimate of the fleet's quota, 0 if none
+	QuotaAt  time.Time // the store's time of the listing Quota came from (zero: Updated)
 	Binding  bool      // it had more work than its rate let through
 	Windowed bool      // its limiter paces a per-minute window (or is paused on one)
 }
@@ -79,7 +80,9 @@ type Share struct {
 // last few dozen calls) if higher: the interval may have started below
 // the quota; when nobody was refused and every member is binding, the
 // largest published estimate grown by growth per second since it was
-// published; else the largest published estimate (nobody is pushing at
+// computed (the store's time of the listing it came from: measured from
+// its publication, a member's own estimate, published a second after it
+// was computed, would never grow); else the largest published estimate (nobody is pushing at
 // it). No estimate yet (nobody published one, nobody refused): no
 // set-point, and each limiter finds the quota on its own.
 //
@@ -104,7 +107,10 @@ func Plan(members []Member, self string, now time.Time, stale time.Duration) Sha
 		binding = binding && m.Binding
 		found = found || m.ID == self
 		if m.Quota > prev {
-			prev, prevAt = m.Quota, m.Updated
+			prev, prevAt = m.Quota, m.QuotaAt
+			if prevAt.IsZero() {
+				prevAt = m.Updated
+			}
 		}
 	}
 	s := Share{Members: len(live)}

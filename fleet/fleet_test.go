@@ -36,8 +36,17 @@ func TestPlan(t *testing.T) {
 			members: []Member{
 				{ID: "a", Updated: t0, Admitted: 100, Refused: 1, Binding: true},
 				{ID: "b", Updated: t0.Add(-4 * time.Second), Admitted: 100, Binding: true},
+				{ID: "c", Updated: t0, Admitted: 50, Binding: true},
 			},
-			wantQuota: 100, wantShare: 100,
+			wantQuota: 150, wantShare: 75,
+		},
+		{
+			name: "growth counts from when the estimate was computed, not published",
+			members: []Member{
+				{ID: "a", Updated: t0, Admitted: 100, Quota: 200, QuotaAt: t0.Add(-time.Second), Binding: true},
+				{ID: "b", Updated: t0, Admitted: 100, Binding: true},
+			},
+			wantQuota: 202, wantShare: 101,
 		},
 		{
 			name: "nobody refused, all binding: the estimate grows 1%/s since it was published",

@@ -27,6 +27,7 @@
 //	go run ./loadtest/keyless -n 3000 -scenarios c,d # a quick look
 //	go run ./loadtest/keyless -scenarios d -burst 50 -progress
 //	go run ./loadtest/keyless -replicas 1,3,10 -shapes bucket,window   # N linkissuer sign processes, one quota (replicas.go)
+//	go run ./loadtest/keyless -replicas 1,3,10 -fleet off,on           # the same, without and with --quota-fleet
 package main
 
 import (
@@ -63,10 +64,10 @@ type config struct {
 	quota                               float64
 	latency, jitter, timeout            time.Duration
 	scenarios                           string
-	progress                            bool
+	progress, alignWindow               bool
 
-	replicas, shapes, trace, compareRef string
-	replicaURLs, windowURLs             int
+	replicas, shapes, trace, compareRef, fleet string
+	replicaURLs, windowURLs                    int
 }
 
 func main() {
@@ -88,6 +89,8 @@ func main() {
 	flag.IntVar(&c.windowURLs, "window-urls", 180000, "with -replicas: URLs signed in all against the fixed window (several windows)")
 	flag.StringVar(&c.compareRef, "compare-ref", "", "with -replicas: also run a linkissuer built from this git ref (say main), row by row")
 	flag.StringVar(&c.trace, "trace", "", "with -replicas: write URLs issued per second per process to this CSV file")
+	flag.BoolVar(&c.alignWindow, "align-window", true, "with -replicas: start each window row on a minute boundary, the emulator's window reset")
+	flag.StringVar(&c.fleet, "fleet", "off", "with -replicas: off, on, or off,on (row by row): on gives every process --quota-fleet on one fake-gcs-server run in-process")
 	flag.Parse()
 
 	key, err := rsa.GenerateKey(rand.Reader, c.keyBits)

@@ -9,10 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
 )
@@ -24,10 +27,19 @@ import (
 // Markdown table, all rows from one run, and with -trace a CSV of URLs
 // issued per second per process (loadtest/plot draws it).
 //
-//	go run ./loadtest/keyless -replicas 1,3,10 -shapes bucket,window
+// With -fleet on (or off,on: each row without, then with) the processes
+// also get --quota-fleet gs://loadtest-fleet/ROW on one fake-gcs-server
+// run in this process (STORAGE_EMULATOR_HOST points them at it, so their
+// URLs name it too): they see each other and keep to fair shares.
+// Window rows start on a minute boundary (-align-window), the emulator's
+// window reset, so that URLs / wall time / quota is the share of the
+// quota, as on the bucket.
+//
+//	go run ./loadtest/keyless -replicas 1,3,10 -shapes bucket,window -fleet off,on
 
 type replicaRun struct {
 	build    string // which linkissuer
+	fleet    bool   // with --quota-fleet
 	shape    string
 	n        int
 	urls     int
@@ -38,8 +50,13 @@ type replicaRun struct {
 	perProc  []int           // URLs each process issued
 	perSec   [][]int         // [process][second] URLs issued
 	finished []time.Duration // when each process ended
+	load     [2]string       // load average (1 min) at the start and the end
 	err      error
 }
+
+// fleetBucket is the bucket on the in-process fake-gcs-server that holds
+// the fleet rows' prefixes.
+const fleetBucket = "loadtest-fleet"
 
 func replicasMain(c config, key *rsa.PrivateKey) {
 	bin, cleanup, err := buildLinkissuer("")
@@ -56,9 +73,22 @@ func replicasMain(c config, key *rsa.PrivateKey) {
 		defer cleanup()
 		builds = []build{{c.compareRef, old}, {"this tree", bin}}
 	}
-	fmt.Printf("emulator: quota %g/s, latency %s ± %s, RSA-%d; linkissuer sign processes with default engine settings (no ceiling); %d CPUs\n\n",
-		c.quota, c.latency, c.jitter, c.keyBits, runtime.NumCPU())
-	runs, err := runReplicas(c, key, builds)
+	modes, err := fleetModes(c.fleet)
+	if err != nil {
+		fatal(err)
+	}
+	var gcs *fakestorage.Server
+	if slices.Contains(modes, true) {
+		gcs, err = fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1"})
+		if err != nil {
+			fatal(err)
+		}
+		defer gcs.Stop()
+		gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: fleetBucket})
+	}
+	fmt.Printf("emulator: quota %g/s, latency %s ± %s, RSA-%d; linkissuer sign processes with default engine settings (no ceiling); fleet view %s; %d CPUs\n\n",
+		c.quota, c.latency, c.jitter, c.keyBits, c.fleet, runtime.NumCPU())
+	runs, err := runReplicas(c, key, builds, modes, gcs)
 	if err != nil {
 		fatal(err)
 	}
@@ -72,7 +102,26 @@ func replicasMain(c config, key *rsa.PrivateKey) {
 
 type build struct{ name, bin string }
 
-func runReplicas(c config, key *rsa.PrivateKey, builds []build) ([]replicaRun, error) {
+// fleetModes parses -fleet: off, on, or both in the order given.
+func fleetModes(s string) ([]bool, error) {
+	var modes []bool
+	for _, m := range strings.Split(s, ",") {
+		switch strings.TrimSpace(m) {
+		case "off":
+			modes = append(modes, false)
+		case "on":
+			modes = append(modes, true)
+		default:
+			return nil, fmt.Errorf("-fleet: %q is not off or on", m)
+		}
+	}
+	return modes, nil
+}
+
+// fleetTarget is a fleet row's --quota-fleet and the emulator behind it.
+type fleetTarget struct{ url, host string }
+
+func runReplicas(c config, key *rsa.PrivateKey, builds []build, modes []bool, gcs *fakestorage.Server) ([]replicaRun, error) {
 	var runs []replicaRun
 	for _, shape := range strings.Split(c.shapes, ",") {
 		for _, s := range strings.Split(c.replicas, ",") {
@@ -80,22 +129,45 @@ func runReplicas(c config, key *rsa.PrivateKey, builds []build) ([]replicaRun, e
 			if err != nil || n < 1 {
 				return nil, fmt.Errorf("-replicas: %q is not a count", s)
 			}
-			for _, b := range builds {
-				r, err := runReplicaSet(c, key, b.bin, strings.TrimSpace(shape), n)
-				if err != nil {
-					return nil, err
+			for i, b := range builds {
+				for _, on := range modes {
+					if on && i < len(builds)-1 {
+						continue // only this tree has --quota-fleet
+					}
+					var ft *fleetTarget
+					if on {
+						ft = &fleetTarget{url: fmt.Sprintf("gs://%s/%s-%d-%d", fleetBucket, strings.TrimSpace(shape), n, len(runs)), host: gcs.URL()}
+					}
+					r, err := runReplicaSet(c, key, b.bin, strings.TrimSpace(shape), n, ft)
+					if err != nil {
+						return nil, err
+					}
+					r.build, r.fleet = b.name, on
+					left := ""
+					if on {
+						objs, _, err := gcs.ListObjectsWithOptions(fleetBucket, fakestorage.ListOptions{Prefix: strings.TrimPrefix(ft.url, "gs://"+fleetBucket+"/") + "/"})
+						left = fmt.Sprintf(", %d member objects left, %v", len(objs), err)
+					}
+					fmt.Fprintf(os.Stderr, "%s, fleet %v, %s x%d: %d/%d URLs in %s, %d of %d calls refused, load %s -> %s%s\n",
+						r.build, on, r.shape, r.n, r.issued, r.urls, r.wall.Round(time.Millisecond), r.refused, r.calls, r.load[0], r.load[1], left)
+					runs = append(runs, r)
 				}
-				r.build = b.name
-				fmt.Fprintf(os.Stderr, "%s, %s x%d: %d/%d URLs in %s, %d of %d calls refused\n",
-					r.build, r.shape, r.n, r.issued, r.urls, r.wall.Round(time.Millisecond), r.refused, r.calls)
-				runs = append(runs, r)
 			}
 		}
 	}
 	return runs, nil
 }
 
-func runReplicaSet(c config, key *rsa.PrivateKey, bin, shape string, n int) (replicaRun, error) {
+// loadAverage is the 1-minute load average, or "?".
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
+func runReplicaSet(c config, key *rsa.PrivateKey, bin, shape string, n int, ft *fleetTarget) (replicaRun, error) {
 	o := &emulator.Options{Key: key, Latency: c.latency, Jitter: c.jitter, Quota: c.quota, Seed: 1}
 	urls := c.replicaURLs
 	switch shape {
@@ -134,6 +206,13 @@ func runReplicaSet(c config, key *rsa.PrivateKey, bin, shape string, n int) (rep
 		}
 		files = append(files, f)
 	}
+	if shape == "window" && c.alignWindow {
+		// Start with the emulator's window (it resets on the minute).
+		next := time.Now().Truncate(time.Minute).Add(time.Minute)
+		fmt.Fprintf(os.Stderr, "window x%d: waiting %s for the minute\n", n, time.Until(next).Round(time.Second))
+		time.Sleep(time.Until(next))
+	}
+	r.load[0] = loadAverage()
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	var (
@@ -142,9 +221,15 @@ func runReplicaSet(c config, key *rsa.PrivateKey, bin, shape string, n int) (rep
 		start = time.Now()
 	)
 	for p := range n {
-		cmd := exec.CommandContext(ctx, bin, "sign", "--service-account", srv.Email(), "--iam-endpoint", srv.Endpoint(),
-			"--duration", "1h", "--from-file", files[p])
-		cmd.Env = append(os.Environ(), "GOOGLE_CLOUD_PROJECT=loadtest")
+		args := []string{"sign", "--service-account", srv.Email(), "--iam-endpoint", srv.Endpoint(),
+			"--duration", "1h", "--from-file", files[p]}
+		env := append(os.Environ(), "GOOGLE_CLOUD_PROJECT=loadtest")
+		if ft != nil {
+			args = append(args, "--quota-fleet", ft.url)
+			env = append(env, "STORAGE_EMULATOR_HOST="+ft.host)
+		}
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = env
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			return replicaRun{}, err
@@ -158,8 +243,8 @@ func runReplicaSet(c config, key *rsa.PrivateKey, bin, shape string, n int) (rep
 			sc := bufio.NewScanner(out)
 			sc.Buffer(make([]byte, 64<<10), 1<<20)
 			for sc.Scan() {
-				if !strings.HasPrefix(sc.Text(), "https://") {
-					continue
+				if line := sc.Text(); !strings.HasPrefix(line, "https://") && !strings.HasPrefix(line, "http://") {
+					continue // URLs name the storage emulator on fleet rows
 				}
 				sec := int(time.Since(start) / time.Second)
 				mu.Lock()
@@ -181,6 +266,7 @@ func runReplicaSet(c config, key *rsa.PrivateKey, bin, shape string, n int) (rep
 	}
 	wg.Wait()
 	r.wall = time.Since(start)
+	r.load[1] = loadAverage()
 	for _, k := range r.perProc {
 		r.issued += k
 	}
@@ -230,18 +316,22 @@ func buildLinkissuer(ref string) (string, func(), error) {
 }
 
 func printReplicas(c config, runs []replicaRun) {
-	fmt.Println("| linkissuer | quota shape | processes | URLs | wall time | issued rate | share of the quota | signBlob calls | 429s (% of calls) | slowest / fastest process |")
-	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| linkissuer | fleet view | quota shape | processes | URLs | wall time | issued rate | share of the quota | signBlob calls | 429s (% of calls) | slowest / fastest process | load average start / end |")
+	fmt.Println("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, r := range runs {
 		rate := float64(r.issued) / r.wall.Seconds()
 		lo, hi := r.finished[0], r.finished[0]
 		for _, f := range r.finished {
 			lo, hi = min(lo, f), max(hi, f)
 		}
-		fmt.Printf("| %s | %s | %d | %d | %s | %.0f/s | %.3f | %d | %d (%.2f%%) | %s / %s |\n",
-			r.build, shapeText(c, r.shape), r.n, r.issued, r.wall.Round(10*time.Millisecond), rate, rate/c.quota,
+		fleet := "off"
+		if r.fleet {
+			fleet = "on"
+		}
+		fmt.Printf("| %s | %s | %s | %d | %d | %s | %.0f/s | %.3f | %d | %d (%.2f%%) | %s / %s | %s / %s |\n",
+			r.build, fleet, shapeText(c, r.shape), r.n, r.issued, r.wall.Round(10*time.Millisecond), rate, rate/c.quota,
 			r.calls, r.refused, 100*float64(r.refused)/float64(max(1, r.calls)),
-			hi.Round(100*time.Millisecond), lo.Round(100*time.Millisecond))
+			hi.Round(100*time.Millisecond), lo.Round(100*time.Millisecond), r.load[0], r.load[1])
 	}
 }
 
@@ -253,14 +343,19 @@ func shapeText(c config, shape string) string {
 }
 
 // writeTrace writes issued URLs per second per process as CSV rows
-// build,shape,processes,process,second,issued.
+// build,shape,processes,process,second,issued; a fleet row's build is
+// "NAME + fleet".
 func writeTrace(path string, runs []replicaRun) error {
 	var b strings.Builder
 	b.WriteString("build,shape,processes,process,second,issued\n")
 	for _, r := range runs {
+		name := r.build
+		if r.fleet {
+			name += " + fleet"
+		}
 		for p, secs := range r.perSec {
 			for s, k := range secs {
-				fmt.Fprintf(&b, "%s,%s,%d,%d,%d,%d\n", r.build, r.shape, r.n, p, s, k)
+				fmt.Fprintf(&b, "%s,%s,%d,%d,%d,%d\n", name, r.shape, r.n, p, s, k)
 			}
 		}
 	}

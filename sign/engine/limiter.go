@@ -51,6 +51,7 @@ const (
 	pacingSlack       = 50 * time.Millisecond
 	minHoldOff        = 50 * time.Millisecond
 	minGrowthBase     = 10 // calls/s: the step never falls below 0.05/s²
+	lateTicket        = 100 * time.Millisecond
 )
 
 // Window detection. A quota counted in fixed windows (signBlob's is
@@ -201,11 +202,17 @@ func (l *limiter) reservePaused(now time.Time) ticket {
 
 // confirm reports whether a ticket booked earlier may still be sent at
 // now: not if the limiter paused since it was booked (unless it is the
-// probe). A caller told no reserves again.
-func (l *limiter) confirm(t ticket) bool {
+// probe), and not if its time passed more than lateTicket ago. A process
+// descheduled for a while (a second of CPU starvation, say) would
+// otherwise send every slot it slept through at once: a shallow bucket
+// refuses most of such a burst, and the cut that follows (to what was
+// admitted over a span that holds the pause) held a lone replica at a
+// quarter of a 200/s quota for a minute and more (TestFleetViewFreeze).
+// A caller told no reserves again.
+func (l *limiter) confirm(t ticket, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return !t.recheck && (t.probe || (!l.paused && t.pauses == l.pauses && t.epoch == l.epoch))
+	return !t.recheck && (t.probe || (!l.paused && t.pauses == l.pauses && t.epoch == l.epoch && now.Sub(t.at) <= lateTicket))
 }
 
 // release returns a reservation made for at that was not used, if nobody
@@ -474,7 +481,7 @@ func (l *limiter) wait(ctx context.Context) (ticket, error) {
 				return t, ctx.Err()
 			}
 		}
-		if l.confirm(t) {
+		if l.confirm(t, time.Now()) {
 			return t, nil
 		}
 	}

@@ -259,15 +259,15 @@ func TestLimiterPausesWhenTheQuotaRunsDry(t *testing.T) {
 	if !l.paused {
 		t.Fatalf("not paused after %v of refusals", exhaustAfter+ms(10))
 	}
-	if l.confirm(booked) {
+	if l.confirm(booked, now) {
 		t.Error("a slot booked before the pause may still be sent")
 	}
 	probe := l.reserve(now)
 	other := l.reserve(now)
-	if !probe.probe || !l.confirm(probe) {
+	if !probe.probe || !l.confirm(probe, probe.at) {
 		t.Fatalf("first ticket in a pause = %+v, want a probe that may go", probe)
 	}
-	if !other.recheck || l.confirm(other) || !other.at.After(probe.at) {
+	if !other.recheck || l.confirm(other, other.at) || !other.at.After(probe.at) {
 		t.Errorf("second ticket in a pause = %+v, want ask again after the probe", other)
 	}
 	// The probe is refused: the next one waits longer.

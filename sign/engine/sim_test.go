@@ -100,6 +100,26 @@ type fleetConfig struct {
 	// fleet, if set, runs a fleetview.Agent per replica over a simulated
 	// store: the replicas see each other.
 	fleet *simFleet
+	// stalls, if set, starve each replica of CPU now and then.
+	stalls *simStalls
+	// freeze, if set, deschedules one replica once, for a while.
+	freeze *simFreeze
+}
+
+// simFreeze deschedules replica from at (after the start) for d: what it
+// would have done meanwhile waits, as with simStalls.
+type simFreeze struct {
+	replica int
+	at, d   time.Duration
+}
+
+// simStalls model replicas on a busy machine (the real-process loadtest
+// on two cores): each replica is descheduled at random, on average every
+// every, for up to most (uniform); what it would have done meanwhile (a
+// send, taking an answer, a fleet step) waits until it runs again, so
+// sends leave in bursts.
+type simStalls struct {
+	every, most time.Duration
 }
 
 // simFleet is the fleet view in a simulation: every interval (from a
@@ -257,6 +277,8 @@ func simulateFleet(c fleetConfig) fleetResult {
 		sends    []int // per caller: the generation of its pending send, to drop stale ones
 		woken    bool
 		gen      int
+		// stalled until stallEnd from stallStart (see simStalls)
+		stallStart, stallEnd time.Time
 	}
 	ctx := context.Background()
 	store := &simStore{members: map[string]fleetview.Member{}}
@@ -292,6 +314,29 @@ func simulateFleet(c fleetConfig) fleetResult {
 			push(simEvent{at: at, kind: simWant, replica: i, caller: k})
 		}
 	}
+	stallRng := rand.New(rand.NewPCG(c.seed, 11)) // apart, so that stalls do not move the other draws
+	nextStall := func(from time.Time) (time.Time, time.Time) {
+		at := from.Add(time.Duration(stallRng.ExpFloat64() * float64(c.stalls.every)))
+		return at, at.Add(time.Duration(stallRng.Float64() * float64(c.stalls.most)))
+	}
+	if c.stalls != nil {
+		for _, r := range rs {
+			r.stallStart, r.stallEnd = nextStall(start)
+		}
+	}
+	// rebook: callers waiting for a send slot reserve again (a new share
+	// woke them: see limiter.wait).
+	rebook := func(i int, now time.Time) {
+		r := rs[i]
+		for k := range r.sends {
+			if r.sends[k] > 0 {
+				r.gen++
+				r.sends[k] = r.gen
+				t := r.l.reserve(now)
+				push(simEvent{at: t.at, kind: simSend, replica: i, caller: k, ticket: t, gen: r.gen})
+			}
+		}
+	}
 	end0 := end
 	for q.Len() > 0 {
 		e := heap.Pop(&q).(simEvent)
@@ -300,6 +345,23 @@ func simulateFleet(c fleetConfig) fleetResult {
 			break
 		}
 		r := rs[e.replica]
+		if f := c.freeze; f != nil && e.replica == f.replica {
+			if from := start.Add(f.at); !now.Before(from) && now.Before(from.Add(f.d)) {
+				e.at = from.Add(f.d)
+				push(e)
+				continue
+			}
+		}
+		if c.stalls != nil {
+			for !now.Before(r.stallEnd) {
+				r.stallStart, r.stallEnd = nextStall(r.stallEnd)
+			}
+			if !now.Before(r.stallStart) { // descheduled: runs at the stall's end
+				e.at = r.stallEnd
+				push(e)
+				continue
+			}
+		}
 		switch e.kind {
 		case simStep:
 			if r.done {
@@ -309,16 +371,9 @@ func simulateFleet(c fleetConfig) fleetResult {
 			if err := r.agent.Step(ctx, now); err != nil {
 				panic(err)
 			}
-			if r.woken { // callers waiting for a send slot reserve again
+			if r.woken {
 				r.woken = false
-				for k := range r.sends {
-					if r.sends[k] > 0 {
-						r.gen++
-						r.sends[k] = r.gen
-						t := r.l.reserve(now)
-						push(simEvent{at: t.at, kind: simSend, replica: e.replica, caller: k, ticket: t, gen: r.gen})
-					}
-				}
+				rebook(e.replica, now)
 			}
 			push(simEvent{at: now.Add(c.fleet.interval), kind: simStep, replica: e.replica})
 		case simWant:
@@ -354,7 +409,7 @@ func simulateFleet(c fleetConfig) fleetResult {
 			if e.gen != r.sends[e.caller] {
 				continue // re-booked since
 			}
-			if !r.l.confirm(e.ticket) { // paused since booking, or told to ask again
+			if !r.l.confirm(e.ticket, now) { // paused since booking, told to ask again, or late
 				t := r.l.reserve(now)
 				push(simEvent{at: t.at, kind: simSend, replica: e.replica, caller: e.caller, ticket: t, gen: e.gen})
 				continue
