@@ -18,7 +18,8 @@
 // the rate at once. Without a fleet nothing here runs and a replica works
 // alone. An idle replica (no calls in an interval) deletes its object and
 // stops writing and listing: the cost is one write and one list per
-// second per replica that is signing.
+// second per replica that is signing. fleet/gcsfleet is the store on a
+// GCS prefix (--quota-fleet); fleet/fleettest holds the store contract.
 package fleet
 
 import (
