@@ -1,9 +1,6 @@
 package app
 
 import (
-	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +9,7 @@ import (
 
 	"github.com/linkissuer/linkissuer/config"
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/internal/iamtest"
 	"github.com/linkissuer/linkissuer/sign"
 )
 
@@ -19,21 +17,7 @@ import (
 // the prefix while it signs, and deletes it when closed; a prefix that
 // cannot be listed stops the start, naming the flag.
 func TestKeylessSignerJoinsTheQuotaFleet(t *testing.T) {
-	key, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iamSrv, err := emulator.Start("127.0.0.1:0", &emulator.Options{Key: key, Latency: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := iamSrv.Close(ctx); err != nil {
-			t.Errorf("emulator close: %v", err)
-		}
-	})
+	iamSrv := iamtest.Start(t, emulator.Options{Latency: time.Millisecond})
 	gcs, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
