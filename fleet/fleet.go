@@ -79,7 +79,12 @@ type Share struct {
 // fleet's admitted total over the members' last intervals, or the sum
 // of their limiters' estimates (what the quota admitted them over their
 // last few dozen calls) if higher: the interval may have started below
-// the quota; when nobody was refused and every member is binding, the
+// the quota; but never above the estimate the members planned with
+// before (a refusal says that estimate was too high, and a shallow
+// bucket's tokens spent in the interval make both figures overshoot the
+// quota by up to its depth: taken as they are, the estimate crept up a
+// few percent and ten replicas at 20 calls/s each were refused 2.9% of
+// their calls; see BENCHMARKS.md); when nobody was refused and every member is binding, the
 // largest published estimate grown by growth per second since it was
 // computed (the store's time of the listing it came from: measured from
 // its publication, a member's own estimate, published a second after it
@@ -120,6 +125,9 @@ func Plan(members []Member, self string, now time.Time, stale time.Duration) Sha
 		s.Quota = rates
 	case refused > 0:
 		s.Quota = max(admitted, est)
+		if prev > 0 {
+			s.Quota = min(s.Quota, prev)
+		}
 	case prev > 0 && binding:
 		s.Quota = max(prev, admitted) * (1 + growth*max(0, now.Sub(prevAt).Seconds()))
 	default:
@@ -133,7 +141,11 @@ func Plan(members []Member, self string, now time.Time, stale time.Duration) Sha
 }
 
 // fairShare is self's max-min fair share of quota: non-binding members
-// ask for 1.1 × what they admitted, binding ones for everything.
+// ask for 1.1 × what they admitted, binding ones for everything. What no
+// member asks for (every member is not binding) is split evenly on top:
+// a member that stopped binding for a moment (a process descheduled for a
+// second finds its slots free when it runs again) keeps its share rather
+// than being held to what it used in that interval.
 func fairShare(live []Member, self string, quota float64) float64 {
 	type ask struct {
 		id   string
@@ -147,14 +159,17 @@ func fairShare(live []Member, self string, quota float64) float64 {
 		}
 	}
 	sort.Slice(asks, func(i, j int) bool { return asks[i].want < asks[j].want })
-	left := quota
+	left, mine, found := quota, 0.0, false
 	for i, a := range asks {
 		even := left / float64(len(asks)-i)
 		give := min(a.want, even)
 		if a.id == self {
-			return give
+			mine, found = give, true
 		}
 		left -= give
 	}
-	return 0
+	if !found {
+		return 0
+	}
+	return mine + max(0, left)/float64(len(asks))
 }
