@@ -33,7 +33,8 @@ import (
 // URLs name it too): they see each other and keep to fair shares.
 // Window rows start on a minute boundary (-align-window), the emulator's
 // window reset, so that URLs / wall time / quota is the share of the
-// quota, as on the bucket.
+// quota, as on the bucket. With -compare-ref the other build runs the
+// fleet rows too: the ref must have --quota-fleet (31f40af or later).
 //
 //	go run ./loadtest/keyless -replicas 1,3,10 -shapes bucket,window -fleet off,on
 
@@ -129,11 +130,8 @@ func runReplicas(c config, key *rsa.PrivateKey, builds []build, modes []bool, gc
 			if err != nil || n < 1 {
 				return nil, fmt.Errorf("-replicas: %q is not a count", s)
 			}
-			for i, b := range builds {
+			for _, b := range builds {
 				for _, on := range modes {
-					if on && i < len(builds)-1 {
-						continue // only this tree has --quota-fleet
-					}
 					var ft *fleetTarget
 					if on {
 						ft = &fleetTarget{url: fmt.Sprintf("gs://%s/%s-%d-%d", fleetBucket, strings.TrimSpace(shape), n, len(runs)), host: gcs.URL()}
