@@ -73,10 +73,42 @@ func joinFleet(ctx context.Context, q *config.QuotaFleet, eng *engine.Engine, lo
 	}, nil
 }
 
+// ProbeFleet checks the quota fleet at q.URL as a replica uses it: it
+// writes a member object id under the prefix, lists the prefix and sees
+// it, and deletes it (even when a step before failed). The errors are
+// gcsfleet's, each naming the object or prefix; the caller names the flag
+// (preflight.QuotaFleet). It is for `linkissuer doctor`; id should be
+// unique to the caller (ProbeID).
+func ProbeFleet(ctx context.Context, q *config.QuotaFleet, id string) error {
+	bucket, prefix, err := gcsfleet.ParseURL(q.URL)
+	if err != nil {
+		return err
+	}
+	client, err := StorageClient(ctx, q.EmulatorHost)
+	if err != nil {
+		return fmt.Errorf("storage client: %w", err)
+	}
+	defer client.Close()
+	return gcsfleet.New(client, bucket, prefix).Probe(ctx, id)
+}
+
+// ProbeID names a probe of the fleet (ProbeFleet): doctor-HOST-PID.
+func ProbeID() string {
+	return "doctor-" + hostName() + "-" + strconv.Itoa(os.Getpid())
+}
+
 // memberID names this replica in the fleet: host, process and a random
 // part, since neither host names (containers) nor process IDs are unique
 // across replicas on their own.
 func memberID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hostName() + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
+}
+
+// hostName is the host's name as part of a member ID: no / or newline,
+// at most 200 bytes.
+func hostName() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "replica"
@@ -85,7 +117,5 @@ func memberID() string {
 	if len(host) > 200 {
 		host = host[:200]
 	}
-	var b [4]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
+	return host
 }

@@ -11,6 +11,7 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 
+	"github.com/linkissuer/linkissuer/app"
 	"github.com/linkissuer/linkissuer/preflight"
 )
 
@@ -27,7 +28,9 @@ the service's environment, or by hand):
   - every --subscription exists, may be pulled from, has a dead-letter
     topic, and the Pub/Sub service agent may forward dead letters;
   - the results, errors and jobs topics exist and may be published to;
-  - the buckets of --allow exist and may be listed.
+  - the buckets of --allow exist and may be listed;
+  - the --quota-fleet prefix may be written, listed and deleted from (a
+    probe member object, doctor-HOST-PID, written and deleted again).
 
 Prints one line per check (ok, FAIL or skip) and a fix under each failure.
 Exit status: 0 when nothing failed, 1 when a check failed, 2 for usage.`
@@ -66,7 +69,11 @@ func Doctor(ctx context.Context, env Env, args []string) int {
 		}
 		checks = append(checks, preflight.Reachable(&http.Client{Timeout: timeout}, "IAM Credentials API", endpoint))
 	}
-	cred, err := loadCredentials(ctx, env, &credFlags{f.Cred})
+	// The signer signs once here: it does not join the quota fleet, which
+	// has a check of its own below.
+	signerCred := f.Cred
+	signerCred.Keyless.Fleet = config.QuotaFleet{}
+	cred, err := loadCredentials(ctx, env, &credFlags{signerCred})
 	if err != nil {
 		checks = append(checks, preflight.Static("signer", preflight.Fixf(err, "give --key-file, --hmac-access-id, or --service-account/--keyless")))
 	} else {
@@ -105,6 +112,13 @@ func Doctor(ctx context.Context, env Env, args []string) int {
 				checks = append(checks, preflight.Bucket(preflight.GCS{Client: gcs}, b, runtime))
 			}
 		}
+	}
+
+	if q := &f.Cred.Keyless.Fleet; q.URL != "" {
+		id := app.ProbeID()
+		checks = append(checks, preflight.QuotaFleet(func(ctx context.Context) error {
+			return app.ProbeFleet(ctx, q, id)
+		}, q.URL, runtime))
 	}
 
 	results = append(results, preflight.Run(ctx, timeout, checks...)...)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 )
@@ -41,7 +42,22 @@ func TestDoctor(t *testing.T) {
 		"--project", st.Project, "--subscription", tp.WorkerSubscription + "," + tp.JobsSubscription,
 		"--results-topic", tp.Results, "--errors-topic", tp.Errors, "--jobs-topic", tp.Jobs,
 		"--allow", st.Bucket + "/public/**", "--service-account", st.IAM.Email(), "--iam-endpoint", st.IAM.Endpoint(),
-		"--timeout", "10s",
+		"--quota-fleet", "gs://" + st.Bucket + "/quota", "--timeout", "10s",
+	}
+	// Objects under the buckets' quota/ prefixes: the fleet probe leaves none.
+	leftInFleet := func(t *testing.T) []string {
+		t.Helper()
+		var names []string
+		for _, b := range []string{st.Bucket, "missing-fleet-bucket"} {
+			objs, _, err := st.Storage.ListObjectsWithOptions(b, fakestorage.ListOptions{Prefix: "quota/"})
+			if err != nil {
+				continue // no such bucket: nothing in it
+			}
+			for _, o := range objs {
+				names = append(names, b+"/"+o.Name)
+			}
+		}
+		return names
 	}
 	tests := []struct {
 		name     string
@@ -61,8 +77,19 @@ func TestDoctor(t *testing.T) {
 				"skip Pub/Sub service agent may forward dead letters of " + tp.WorkerSubscription + ": this Pub/Sub has no IAM (an emulator)",
 				"ok   topic " + tp.Jobs + " (--jobs-topic)",
 				"ok   bucket gs://" + st.Bucket,
+				"ok   quota fleet gs://" + st.Bucket + "/quota (--quota-fleet)",
 			},
 			notWant: "FAIL",
+		},
+		{
+			name:     "fleet bucket missing",
+			args:     append(append([]string{}, healthy...), "--quota-fleet", "gs://missing-fleet-bucket/quota"),
+			wantCode: ExitFailure,
+			want: []string{
+				"ok   signer " + st.IAM.Email() + " signs",
+				"FAIL quota fleet gs://missing-fleet-bucket/quota (--quota-fleet): gcsfleet: write gs://missing-fleet-bucket/quota/members/doctor-",
+				"     fix: create the bucket missing-fleet-bucket, or correct --quota-fleet",
+			},
 		},
 		{
 			name: "broken",
@@ -97,6 +124,9 @@ func TestDoctor(t *testing.T) {
 			}
 			if tt.notWant != "" && strings.Contains(out.String(), tt.notWant) {
 				t.Errorf("output has %q", tt.notWant)
+			}
+			if left := leftInFleet(t); len(left) != 0 {
+				t.Errorf("objects left under the fleet prefix: %q", left)
 			}
 			if t.Failed() {
 				t.Logf("stdout:\n%s\nstderr:\n%s", out, errOut)

@@ -9,6 +9,8 @@ import (
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
+
+	"github.com/linkissuer/linkissuer/fleet/gcsfleet"
 )
 
 // BucketLookup is what the bucket check needs: nil when the bucket exists
@@ -37,6 +39,38 @@ func Bucket(l BucketLookup, bucket, account string) Check {
 				return Fixf(fmt.Errorf("bucket %s: permission denied", bucket), "grant roles/storage.objectViewer on gs://%s to %s", bucket, account)
 			}
 			return err
+		},
+	}
+}
+
+// FleetProbe writes a member object under the quota fleet's prefix, lists
+// it and deletes it (app.ProbeFleet).
+type FleetProbe func(ctx context.Context) error
+
+// QuotaFleet checks that the --quota-fleet prefix at url can be written,
+// listed and deleted, as every replica of the fleet does each second.
+func QuotaFleet(probe FleetProbe, url, account string) Check {
+	if account == "" {
+		account = "the runtime service account"
+	}
+	return Check{
+		Name: "quota fleet " + url + " (--quota-fleet)",
+		Run: func(ctx context.Context) error {
+			err := probe(ctx)
+			if err == nil {
+				return nil
+			}
+			bucket, _, perr := gcsfleet.ParseURL(url)
+			var gerr *googleapi.Error
+			switch {
+			case perr != nil:
+				return Fixf(err, "give --quota-fleet as gs://BUCKET/PREFIX")
+			case errors.Is(err, storage.ErrBucketNotExist) || errors.As(err, &gerr) && gerr.Code == http.StatusNotFound:
+				return Fixf(err, "create the bucket %s, or correct --quota-fleet", bucket)
+			case errors.As(err, &gerr) && gerr.Code == http.StatusForbidden:
+				return Fixf(err, "grant roles/storage.objectUser on gs://%s to %s (storage.objects.create, list and delete on the prefix)", bucket, account)
+			}
+			return Fixf(err, "the bucket %s must exist and %s needs storage.objects.create, list and delete on the prefix (roles/storage.objectUser)", bucket, account)
 		},
 	}
 }

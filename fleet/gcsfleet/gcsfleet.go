@@ -173,6 +173,48 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// probeDeleteTimeout bounds Probe's delete, which does not end with the
+// caller's context.
+const probeDeleteTimeout = 10 * time.Second
+
+// Probe checks that the prefix can be written, listed and deleted, as a
+// member does: it writes a member object id with no calls (idle, not
+// binding: it asks the others for next to nothing, and only for the
+// moment it exists), lists the members and looks for it, and deletes it.
+// The delete runs whatever the earlier steps returned, under a context
+// of its own (ctx's values without its deadline, bounded by ten seconds)
+// so that a step that ran out of time leaves no probe object behind; its
+// error is reported with theirs.
+func (s *Store) Probe(ctx context.Context, id string) (err error) {
+	if _, err := s.object(id); err != nil {
+		return err
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), probeDeleteTimeout)
+		defer cancel()
+		if derr := s.Delete(dctx, id); derr != nil {
+			if err == nil {
+				err = derr
+			} else {
+				err = fmt.Errorf("%w; and the probe object was not deleted: %w", err, derr)
+			}
+		}
+	}()
+	if _, err := s.Put(ctx, fleet.Member{ID: id}); err != nil {
+		return err
+	}
+	members, err := s.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		if m.ID == id {
+			return nil
+		}
+	}
+	return fmt.Errorf("gcsfleet: list %s: the probe object %s just written is not listed", s, id)
+}
+
 // encode is m's numbers as custom metadata (ID and Updated are the
 // object's name and update time).
 func encode(m fleet.Member) map[string]string {

@@ -158,3 +158,40 @@ type limiter struct {
 
 func (l *limiter) Load() fleet.Load        { return l.load }
 func (l *limiter) SetShare(perSec float64) { l.share = perSec }
+
+// Probe writes, lists and deletes a member object; it leaves none behind,
+// also when the listing fails after the write.
+func TestProbe(t *testing.T) {
+	srv, c := newGCS(t)
+	// A prefix with more objects than a listing takes: the write
+	// succeeds, the listing fails.
+	for i := range MaxMembers + 1 {
+		srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: bucket, Name: fmt.Sprintf("crowded/members/m%d", i)}})
+	}
+	tests := []struct {
+		name    string
+		bucket  string
+		prefix  string
+		id      string
+		wantErr string // substring of the error; "" for none
+	}{
+		{name: "ok", bucket: bucket, prefix: "quota", id: "doctor-host-1"},
+		{name: "no such bucket", bucket: "no-such-bucket", prefix: "quota", id: "doctor-host-1", wantErr: "write gs://no-such-bucket/quota/members/doctor-host-1"},
+		{name: "listing fails", bucket: bucket, prefix: "crowded", id: "doctor-host-1", wantErr: "more than 1000 objects"},
+		{name: "bad id", bucket: bucket, prefix: "quota", id: "a/b", wantErr: "not a member ID"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := New(c, tt.bucket, tt.prefix).Probe(context.Background(), tt.id)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("Probe = %v, want nil", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("Probe = %v, want an error with %q", err, tt.wantErr)
+			}
+			if _, err := srv.GetObject(bucket, normalizePrefix(tt.prefix)+"members/"+tt.id); err == nil {
+				t.Errorf("the probe object is left under gs://%s/%s", bucket, tt.prefix)
+			}
+		})
+	}
+}
