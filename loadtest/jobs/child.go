@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"cloud.google.com/go/pubsub/v2"
@@ -27,6 +28,8 @@ import (
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/option"
 
+	"github.com/linkissuer/linkissuer/app"
+	cfg "github.com/linkissuer/linkissuer/config"
 	"github.com/linkissuer/linkissuer/gcsstore"
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 	"github.com/linkissuer/linkissuer/jobs"
@@ -36,7 +39,6 @@ import (
 	"github.com/linkissuer/linkissuer/schema"
 	"github.com/linkissuer/linkissuer/sign"
 	"github.com/linkissuer/linkissuer/sign/engine"
-	"github.com/linkissuer/linkissuer/sign/iam"
 	"github.com/linkissuer/linkissuer/worker"
 )
 
@@ -48,6 +50,7 @@ type childResult struct {
 	Counts   schema.JobCounts `json:"counts"`
 	Shards   int              `json:"shards,omitempty"`
 	Messages int              `json:"messages,omitempty"`
+	Calls    int64            `json:"calls,omitempty"` // signBlob calls
 	Throttle int64            `json:"throttled,omitempty"`
 	Retries  int64            `json:"retries,omitempty"`
 	Rows     int              `json:"rows,omitempty"` // raw: signatures made
@@ -81,14 +84,25 @@ func newSetup(ctx context.Context, c config, pub worker.Publisher, split *jobs.S
 			return nil, err
 		}
 	} else {
-		keyless, err := iam.NewSigner(ctx, iam.Options{Email: c.email, Endpoint: c.iamEndpoint})
+		// As the commands build it: IAM signBlob behind the engine, a
+		// member of the quota fleet when one is named. The emulator's
+		// http:// endpoint needs no credentials, and the email is given,
+		// so nothing is looked up in the environment.
+		keyless, err := app.NewKeylessSigner(ctx, &cfg.Keyless{
+			ServiceAccount: c.email, IAMEndpoint: c.iamEndpoint, InFlight: c.inFlight, Ceiling: c.ceiling,
+			Fleet: cfg.QuotaFleet{URL: c.quotaFleet, EmulatorHost: c.storage},
+		}, fleetLogger())
 		if err != nil {
+			closeStore()
 			return nil, err
 		}
-		if s.eng, err = engine.New(keyless, &engine.Options{MaxInFlight: c.inFlight, Ceiling: c.ceiling}); err != nil {
-			return nil, err
+		// Close leaves the fleet: this process's member object is
+		// deleted before it reports.
+		s.close = func() {
+			keyless.Close()
+			closeStore()
 		}
-		signer = s.eng
+		s.eng, signer = keyless.Engine, keyless
 	}
 	urls, err := sign.New(signer, &sign.Options{Endpoint: sign.Endpoint{EmulatorHost: c.storage}})
 	if err != nil {
@@ -113,6 +127,19 @@ func newSetup(ctx context.Context, c config, pub worker.Publisher, split *jobs.S
 		Publisher: pub, Topics: topics, Split: split, Concurrency: concurrency,
 	})
 	return s, err
+}
+
+// fleetLogger logs the quota fleet's warnings (a store failing) to
+// stderr; its info lines are left out.
+func fleetLogger() *zap.Logger {
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(zap.WarnLevel)
+	zc.OutputPaths = []string{"stderr"}
+	log, err := zc.Build()
+	if err != nil {
+		return zap.NewNop()
+	}
+	return log
 }
 
 // openStore opens c's manifest store: the infra's fake-gcs-server, a
@@ -228,7 +255,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 func (s *setup) stats(r *childResult) {
 	if s.eng != nil {
 		st := s.eng.Stats()
-		r.Throttle, r.Retries = int64(st.Throttled), int64(st.Retries)
+		r.Calls, r.Throttle, r.Retries = int64(st.Calls), int64(st.Throttled), int64(st.Retries)
 	}
 }
 

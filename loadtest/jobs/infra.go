@@ -29,11 +29,11 @@ type infraInfo struct {
 	S3 string `json:"s3,omitempty"`
 }
 
-// runInfra serves fake-gcs-server (buckets media and exports) and, with a
-// key file, the IAM Credentials emulator, until stdin closes. It runs in a
-// process of its own so that the stand-ins' memory and CPU are not counted
-// as the measured process's: the manifest lives in fake-gcs-server's
-// memory.
+// runInfra serves fake-gcs-server (buckets media, exports and
+// loadtest-fleet, the fleet rows' prefixes) and, with a key file, the IAM
+// Credentials emulator, until stdin closes. It runs in a process of its
+// own so that the stand-ins' memory and CPU are not counted as the
+// measured process's: the manifest lives in fake-gcs-server's memory.
 func runInfra(c config) error {
 	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1"})
 	if err != nil {
@@ -42,6 +42,7 @@ func runInfra(c config) error {
 	defer srv.Stop()
 	srv.CreateBucket("media")
 	srv.CreateBucket("exports")
+	srv.CreateBucket(fleetBucket)
 	info := infraInfo{Storage: srv.URL()}
 	if c.manifest == "minio" {
 		m, err := minio.Start(context.Background(), nil)

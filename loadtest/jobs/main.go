@@ -11,6 +11,22 @@
 //	                           with the quota as its ceiling
 //	sharded-3-adaptive         the same without a ceiling (not in the
 //	                           default list)
+//	sharded-1-q200, -3-q200, -10-q200
+//	                           20k keyless at a 200/s quota, shards of
+//	                           2k, 1, 3 or 10 worker processes with no
+//	                           ceiling (each engine adapts to the 429s):
+//	                           replicas as deployed, at a quota two
+//	                           cores serve to ten processes (not in the
+//	                           default list)
+//	sharded-1-q200-fleet, -3-q200-fleet, -10-q200-fleet
+//	                           the same with the fleet view on: every
+//	                           worker gets a QuotaFleet on the infra's
+//	                           fake-gcs-server (gs://loadtest-fleet/, one
+//	                           prefix per run); the driver lists the
+//	                           members twice a second while the job runs
+//	                           and counts those left after the workers
+//	                           exited (each deletes its own: none should
+//	                           be left) (not in the default list)
 //	capped-1, capped-3         30k keyless, quota 3000/s, each worker held
 //	                           to 16 signBlob calls in flight: the case
 //	                           where replicas, not the quota, bound speed
@@ -23,6 +39,11 @@
 //	                           the job's strings to sign; each key row
 //	                           is compared with the raw runs just
 //	                           before and after it (alternate them)
+//
+// Keyless job processes build their signer with app.NewKeylessSigner, as
+// the commands do (the fleet rows join the fleet there). A scenario's
+// shard size, where it has one, is scaled by -scale with its object count
+// (the number of shards stays); the others split at -shard-size.
 //
 // A scenario's manifest goes to the store named after @ (hmac-1m@dir), or
 // to -manifest's: fake-gcs (fake-gcs-server, in the infra process), dir (a
@@ -43,6 +64,7 @@
 //	go run ./loadtest/jobs                              # every scenario, ~10 min
 //	go run ./loadtest/jobs -scenarios key-10k,keyless-10k
 //	go run ./loadtest/jobs -scenarios sharded-3 -scale 0.1 # a quick look
+//	go run ./loadtest/jobs -scenarios sharded-1-q200,sharded-1-q200-fleet,sharded-3-q200,sharded-3-q200-fleet,sharded-10-q200,sharded-10-q200-fleet
 //	go run ./loadtest/jobs -scenarios hmac-1m@dir,hmac-100k@fake-gcs,rsa-raw,key-10k@dir
 package main
 
@@ -68,7 +90,10 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/storage"
+	"google.golang.org/api/iterator"
 
+	"github.com/linkissuer/linkissuer/app"
 	"github.com/linkissuer/linkissuer/internal/pubsubemu"
 	"github.com/linkissuer/linkissuer/jobs"
 	"github.com/linkissuer/linkissuer/schema"
@@ -105,6 +130,9 @@ type config struct {
 	jobsTopic       string
 	notifyTopic     string
 	workerID        int
+	// quotaFleet is the keyless signer's QuotaFleet URL, on the
+	// fake-gcs-server at storage (workers; empty: no fleet view).
+	quotaFleet string
 	// manifest is where manifests go: fake-gcs (the infra's
 	// fake-gcs-server), dir (dirStore on a local directory) or minio.
 	manifest string
@@ -132,7 +160,7 @@ func main() {
 	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "emulator mean latency")
 	flag.DurationVar(&c.jitter, "jitter", 10*time.Millisecond, "emulator latency spread")
 	flag.IntVar(&c.inFlight, "in-flight", 0, "engine MaxInFlight (children; 0: 64)")
-	flag.IntVar(&c.shardSize, "shard-size", 10000, "objects per shard (workers)")
+	flag.IntVar(&c.shardSize, "shard-size", 10000, "objects per shard (workers; the driver's is for scenarios without their own)")
 	flag.StringVar(&c.storage, "storage", "", "fake-gcs-server URL (children)")
 	flag.StringVar(&c.iamEndpoint, "iam-endpoint", "", "IAM emulator endpoint (children; empty: key signing)")
 	flag.StringVar(&c.email, "email", "", "service account (children)")
@@ -143,6 +171,7 @@ func main() {
 	flag.StringVar(&c.jobsTopic, "jobs-topic", "", "jobs topic ID (workers)")
 	flag.StringVar(&c.notifyTopic, "notify-topic", "", "completion topic ID (workers)")
 	flag.IntVar(&c.workerID, "worker-id", 0, "worker number, for logs")
+	flag.StringVar(&c.quotaFleet, "quota-fleet", "", "gs://BUCKET/PREFIX on the infra's fake-gcs-server (children; empty: no fleet view)")
 	flag.StringVar(&c.manifest, "manifest", "fake-gcs", "manifest store of scenarios without @STORE: fake-gcs, dir or minio")
 	flag.StringVar(&c.dir, "dir", "", "dirStore root (children)")
 	flag.StringVar(&c.s3, "s3", "", "MinIO endpoint, key and secret (children)")
@@ -189,6 +218,12 @@ type scenario struct {
 	ceiling  float64
 	inFlight int
 	workers  int // 0: whole, in one process; else sharded over workers
+	// shardSize is the scenario's objects per shard, scaled with n (0:
+	// -shard-size, unscaled).
+	shardSize int
+	// fleet gives every worker a QuotaFleet on the infra's
+	// fake-gcs-server, one prefix per run.
+	fleet bool
 	// raw is the baseline of key signing: rsa.SignPKCS1v15 in a loop on
 	// every core, over the job's strings to sign, no job.
 	raw bool
@@ -221,8 +256,17 @@ var scenarios = map[string]scenario{
 	// Three replicas with no ceiling: each engine finds its share of the
 	// quota from the 429s.
 	"sharded-3-adaptive": {n: 100_000, keyless: true, quota: 1000, workers: 3},
-	"capped-1":           {n: 30_000, keyless: true, quota: 3000, inFlight: 16, workers: 1},
-	"capped-3":           {n: 30_000, keyless: true, quota: 3000, inFlight: 16, workers: 3},
+	// Replicas as deployed: no ceiling, at a quota two cores serve to ten
+	// processes (200 RSA-1024 signatures a second in the emulator), side
+	// by side without and with the fleet view.
+	"sharded-1-q200":        {n: 20_000, keyless: true, quota: 200, workers: 1, shardSize: 2000},
+	"sharded-3-q200":        {n: 20_000, keyless: true, quota: 200, workers: 3, shardSize: 2000},
+	"sharded-10-q200":       {n: 20_000, keyless: true, quota: 200, workers: 10, shardSize: 2000},
+	"sharded-1-q200-fleet":  {n: 20_000, keyless: true, quota: 200, workers: 1, shardSize: 2000, fleet: true},
+	"sharded-3-q200-fleet":  {n: 20_000, keyless: true, quota: 200, workers: 3, shardSize: 2000, fleet: true},
+	"sharded-10-q200-fleet": {n: 20_000, keyless: true, quota: 200, workers: 10, shardSize: 2000, fleet: true},
+	"capped-1":              {n: 30_000, keyless: true, quota: 3000, inFlight: 16, workers: 1},
+	"capped-3":              {n: 30_000, keyless: true, quota: 3000, inFlight: 16, workers: 3},
 }
 
 // outcome is a scenario's measurements.
@@ -234,6 +278,11 @@ type outcome struct {
 	verified int
 	load     string // at the start
 	loadEnd  string
+	// fleetSeen is the most member objects under a fleet row's prefix in
+	// one listing while the job ran (twice a second; an idle member
+	// deletes its own), fleetLeft the count after the workers exited
+	// (-1: not counted).
+	fleetSeen, fleetLeft int
 }
 
 func drive(c config) error {
@@ -276,6 +325,9 @@ func drive(c config) error {
 			return fmt.Errorf("%s: unknown manifest store %q (fake-gcs, dir or minio)", name, s.store)
 		}
 		s.n = int(float64(s.n) * c.scale)
+		if s.shardSize > 0 {
+			s.shardSize = max(1, int(float64(s.shardSize)*c.scale))
+		}
 		if s.workers > 0 && emu == nil {
 			if emu, err = pubsubemu.Start(context.Background(), nil); err != nil {
 				return err
@@ -388,7 +440,7 @@ func runChild(args ...string) (childResult, error) {
 }
 
 func runScenario(c config, s scenario, tmp, keyFile, iamKeyFile string, pub *rsa.PublicKey) (outcome, error) {
-	o := outcome{scenario: s, load: loadAverage()}
+	o := outcome{scenario: s, load: loadAverage(), fleetSeen: -1, fleetLeft: -1}
 	profile := func(role string) []string { return profileArgs(c, s, role) }
 	infraArgs := append([]string{"-role", "infra"}, profile("infra")...)
 	if s.store == "minio" {
@@ -407,8 +459,12 @@ func runScenario(c config, s scenario, tmp, keyFile, iamKeyFile string, pub *rsa
 	if err := infra.read(&info); err != nil {
 		return o, err
 	}
+	shardSize := c.shardSize
+	if s.shardSize > 0 {
+		shardSize = s.shardSize
+	}
 	args := []string{"-n", strconv.Itoa(s.n), "-storage", info.Storage, "-key-file", keyFile,
-		"-ceiling", fmt.Sprint(s.ceiling), "-in-flight", strconv.Itoa(s.inFlight), "-shard-size", strconv.Itoa(c.shardSize)}
+		"-ceiling", fmt.Sprint(s.ceiling), "-in-flight", strconv.Itoa(s.inFlight), "-shard-size", strconv.Itoa(shardSize)}
 	storeDir := filepath.Join(tmp, "store-"+strings.ReplaceAll(s.name, "@", "-"))
 	defer os.RemoveAll(storeDir)
 	args = append(args, storeArgs(s, storeDir, info)...)
@@ -423,6 +479,15 @@ func runScenario(c config, s scenario, tmp, keyFile, iamKeyFile string, pub *rsa
 	if s.hmac {
 		args = append(args, "-hmac")
 	}
+	var fleetPrefix string
+	if s.fleet {
+		if !s.keyless || s.workers == 0 {
+			return o, errors.New("the fleet view is for sharded keyless scenarios")
+		}
+		fleetRuns++
+		fleetPrefix = fmt.Sprintf("jobs/%s-%d/", strings.ReplaceAll(s.name, "@", "-"), fleetRuns)
+		args = append(args, "-quota-fleet", "gs://"+fleetBucket+"/"+fleetPrefix)
+	}
 	id := "whole"
 	if s.workers == 0 {
 		r, err := runChild(append(append([]string{"-role", "run"}, profile("run")...), args...)...)
@@ -432,9 +497,37 @@ func runScenario(c config, s scenario, tmp, keyFile, iamKeyFile string, pub *rsa
 		o.wall, o.results = time.Duration(r.WallMS)*time.Millisecond, []childResult{r}
 	} else {
 		id = s.name
-		if err := runSharded(c, s, args, &o); err != nil {
+		// A fleet row's members, counted while the job runs: the count
+		// left afterwards means something only if they were there.
+		var during func(context.Context)
+		if s.fleet {
+			during = func(ctx context.Context) {
+				t := time.NewTicker(500 * time.Millisecond)
+				defer t.Stop()
+				for {
+					if n, err := countObjects(info.Storage, fleetBucket, fleetPrefix); err == nil {
+						o.fleetSeen = max(o.fleetSeen, n)
+					}
+					select {
+					case <-ctx.Done():
+						return
+					case <-t.C:
+					}
+				}
+			}
+		}
+		if err := runSharded(c, s, args, &o, during); err != nil {
 			return o, err
 		}
+	}
+	if s.fleet {
+		// Every worker has exited (runSharded waits for them): each
+		// deleted its own member object as its signer closed.
+		if o.fleetLeft, err = countObjects(info.Storage, fleetBucket, fleetPrefix); err != nil {
+			return o, fmt.Errorf("listing the fleet prefix: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "%s: gs://%s/%s: at most %d member objects while the job ran, %d left after the workers exited\n",
+			s.name, fleetBucket, fleetPrefix, o.fleetSeen, o.fleetLeft)
 	}
 	verify := func(p *sign.ParsedURL) error { return p.VerifyRSA(pub) }
 	if s.hmac {
@@ -449,9 +542,41 @@ func runScenario(c config, s scenario, tmp, keyFile, iamKeyFile string, pub *rsa
 	return o, err
 }
 
+// fleetBucket is the bucket on the infra's fake-gcs-server that holds the
+// fleet rows' prefixes; fleetRuns numbers the fleet rows of this run, one
+// prefix each.
+const fleetBucket = "loadtest-fleet"
+
+var fleetRuns int
+
+// countObjects counts the objects under gs://bucket/prefix on the
+// fake-gcs-server at storageURL.
+func countObjects(storageURL, bucket, prefix string) (int, error) {
+	ctx := context.Background()
+	client, err := app.StorageClient(ctx, storageURL)
+	if err != nil {
+		return 0, err
+	}
+	defer client.Close()
+	n := 0
+	it := client.Bucket(bucket).Objects(ctx, &storage.Query{Prefix: prefix})
+	for {
+		_, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+}
+
 // runSharded starts the workers, submits the job, and times it from the
-// publish to the completion message.
-func runSharded(c config, s scenario, args []string, o *outcome) error {
+// publish to the completion message. during, if not nil, runs from the
+// publish until the job is done (or the time is up), in a goroutine of its
+// own: it returns when its context ends.
+func runSharded(c config, s scenario, args []string, o *outcome, during func(context.Context)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	client, err := pubsub.NewClient(ctx, benchProject)
@@ -491,6 +616,15 @@ func runSharded(c config, s scenario, args []string, o *outcome) error {
 		return err
 	}
 	rctx, done := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	if during == nil {
+		close(watched)
+	} else {
+		go func() {
+			defer close(watched)
+			during(rctx)
+		}()
+	}
 	var got *schema.JobDone
 	err = client.Subscriber(notifyTopic+"-sub").Receive(rctx, func(_ context.Context, m *pubsub.Message) {
 		m.Ack()
@@ -502,6 +636,7 @@ func runSharded(c config, s scenario, args []string, o *outcome) error {
 		done()
 	})
 	done()
+	<-watched
 	for _, w := range workers {
 		var r childResult
 		w.stdin.Close()
@@ -578,8 +713,8 @@ func printTable(w io.Writer, outs []outcome, latency time.Duration) {
 			rawRate = float64(o.rows) / o.wall.Seconds()
 		}
 	}
-	fmt.Fprintln(w, "| scenario | objects | signer | manifest to | workers | wall | bound | wall / bound | URLs/s | peak RSS (VmHWM) | CPU | CPU / wall | throttled (429) | rows checked | load avg at start | at end |")
-	fmt.Fprintln(w, "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
+	fmt.Fprintln(w, "| scenario | objects | signer | manifest to | workers | wall | bound | wall / bound | URLs/s | peak RSS (VmHWM) | CPU | CPU / wall | signBlob calls | throttled (429) | fleet view | rows checked | load avg at start | at end |")
+	fmt.Fprintln(w, "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|")
 	for _, o := range outs {
 		signer, bound, ratio := "key (RSA-2048)", "-", "-"
 		if o.raw {
@@ -620,13 +755,14 @@ func printTable(w io.Writer, outs []outcome, latency time.Duration) {
 			store, workers = "-", "-"
 		}
 		var rss, cpu []string
-		var throttled, cpuMS int64
+		var calls, throttled, cpuMS int64
 		for _, r := range o.results {
 			if r.HWMKB > 0 {
 				rss = append(rss, fmt.Sprintf("%.1f MB", float64(r.HWMKB)/1024))
 				cpu = append(cpu, (time.Duration(r.CPUMS) * time.Millisecond).Round(100*time.Millisecond).String())
 				cpuMS += r.CPUMS
 			}
+			calls += r.Calls
 			throttled += r.Throttle
 		}
 		// The job processes' CPU over the wall time: near the cores' count
@@ -636,13 +772,32 @@ func printTable(w io.Writer, outs []outcome, latency time.Duration) {
 		if o.wall > 0 {
 			cpuWall = fmt.Sprintf("%.2f", float64(cpuMS)/float64(o.wall.Milliseconds()))
 		}
+		callsText, throttledText := "-", "-"
+		if o.keyless {
+			callsText, throttledText = strconv.FormatInt(calls, 10), strconv.FormatInt(throttled, 10)
+			if calls > 0 {
+				throttledText += fmt.Sprintf(" (%.1f%%)", 100*float64(throttled)/float64(calls))
+			}
+		}
+		fleet := "-"
+		if o.fleet {
+			count := func(n int) string {
+				if n < 0 {
+					return "?"
+				}
+				return strconv.Itoa(n)
+			}
+			fleet = fmt.Sprintf("on: up to %s members during the job, %s left after exit", count(o.fleetSeen), count(o.fleetLeft))
+		} else if o.keyless && o.workers > 0 {
+			fleet = "off"
+		}
 		checked := fmt.Sprintf("%d, %d verified", o.rows, o.verified)
 		if o.raw {
 			checked = "-"
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %d | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			o.name, o.n, signer, store, workers, o.wall.Round(time.Millisecond), bound, ratio, float64(o.n)/o.wall.Seconds(),
-			strings.Join(rss, ", "), strings.Join(cpu, ", "), cpuWall, throttled, checked, o.load, o.loadEnd)
+			strings.Join(rss, ", "), strings.Join(cpu, ", "), cpuWall, callsText, throttledText, fleet, checked, o.load, o.loadEnd)
 	}
 	// Each key row against the raw runs just before and just after it: on
 	// shared cores the rates move between runs, so the rounds are compared
