@@ -79,12 +79,7 @@ type Share struct {
 // fleet's admitted total over the members' last intervals, or the sum
 // of their limiters' estimates (what the quota admitted them over their
 // last few dozen calls) if higher: the interval may have started below
-// the quota; but never above the estimate the members planned with
-// before (a refusal says that estimate was too high, and a shallow
-// bucket's tokens spent in the interval make both figures overshoot the
-// quota by up to its depth: taken as they are, the estimate crept up a
-// few percent and ten replicas at 20 calls/s each were refused 2.9% of
-// their calls; see BENCHMARKS.md); when nobody was refused and every member is binding, the
+// the quota; when nobody was refused and every member is binding, the
 // largest published estimate grown by growth per second since it was
 // computed (the store's time of the listing it came from: measured from
 // its publication, a member's own estimate, published a second after it
@@ -125,9 +120,6 @@ func Plan(members []Member, self string, now time.Time, stale time.Duration) Sha
 		s.Quota = rates
 	case refused > 0:
 		s.Quota = max(admitted, est)
-		if prev > 0 {
-			s.Quota = min(s.Quota, prev)
-		}
 	case prev > 0 && binding:
 		s.Quota = max(prev, admitted) * (1 + growth*max(0, now.Sub(prevAt).Seconds()))
 	default:

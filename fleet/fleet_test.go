@@ -57,22 +57,6 @@ func TestPlan(t *testing.T) {
 			wantQuota: 202, wantShare: 101,
 		},
 		{
-			name: "refusals never raise the estimate the members planned with",
-			members: []Member{
-				{ID: "a", Updated: t0, Admitted: 110, Refused: 1, Quota: 200, Binding: true},
-				{ID: "b", Updated: t0, Admitted: 105, Quota: 200, Binding: true},
-			},
-			wantQuota: 200, wantShare: 100,
-		},
-		{
-			name: "refusals may lower it",
-			members: []Member{
-				{ID: "a", Updated: t0, Admitted: 90, Refused: 1, Quota: 200, Binding: true},
-				{ID: "b", Updated: t0, Admitted: 90, Quota: 200, Binding: true},
-			},
-			wantQuota: 180, wantShare: 90,
-		},
-		{
 			name: "what no member asks for is split on top: a lone member that paused keeps its share",
 			members: []Member{
 				{ID: "a", Updated: t0, Admitted: 500, Quota: 1000},

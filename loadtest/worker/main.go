@@ -70,7 +70,7 @@ func main() {
 	var c config
 	flag.Float64Var(&c.rate, "rate", 500, "steady phase: notifications per second")
 	flag.DurationVar(&c.duration, "duration", 30*time.Second, "steady phase length")
-	flag.DurationVar(&c.warmup, "warmup", 5*time.Second, "steady phase: unmeasured lead-in at the same rate (the adaptive signer starts at 20/s and ramps up)")
+	flag.DurationVar(&c.warmup, "warmup", 5*time.Second, "steady phase: unmeasured lead-in at the same rate (the adaptive signer starts at 100/s and ramps up)")
 	flag.IntVar(&c.burstN, "burst-n", 20000, "burst phase: notifications published at once (0 skips the phase)")
 	flag.Float64Var(&c.quota, "quota", 1000, "signBlob quota of the IAM emulator, calls/s")
 	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "signBlob mean latency")

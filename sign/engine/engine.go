@@ -20,7 +20,7 @@ import (
 // Defaults for Options.
 const (
 	DefaultMaxInFlight = 64
-	DefaultInitialRate = 20 // calls per second, when no Ceiling is set
+	DefaultInitialRate = 100 // calls per second, when no Ceiling is set
 	DefaultMinRate     = 1
 	DefaultMaxAttempts = 8
 	DefaultBaseBackoff = 100 * time.Millisecond
@@ -38,7 +38,7 @@ type Options struct {
 	// quota (60,000/min is 1000). 0: no cap, the rate adapts on its own.
 	Ceiling float64
 	// InitialRate is where the rate starts: default Ceiling if set, else
-	// 20 calls/s, doubling every 100 ms until the first throttle.
+	// 100 calls/s, doubling every 250 ms until the first throttle.
 	InitialRate float64
 	// MinRate is the floor the rate is never cut below (default 1/s).
 	MinRate float64

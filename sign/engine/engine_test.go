@@ -343,7 +343,7 @@ func TestOptions(t *testing.T) {
 		ok   bool
 		want Options // defaults resolved, when ok
 	}{
-		{"nil means defaults", nil, true, Options{MaxInFlight: 64, InitialRate: 20, MinRate: 1, MaxAttempts: 8,
+		{"nil means defaults", nil, true, Options{MaxInFlight: 64, InitialRate: 100, MinRate: 1, MaxAttempts: 8,
 			BaseBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second, CallTimeout: 10 * time.Second}},
 		{"a ceiling is the starting rate", &Options{Ceiling: 1000}, true, Options{MaxInFlight: 64, Ceiling: 1000, InitialRate: 1000, MinRate: 1,
 			MaxAttempts: 8, BaseBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second, CallTimeout: 10 * time.Second}},

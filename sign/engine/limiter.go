@@ -9,30 +9,20 @@ import (
 	fleetview "github.com/linkissuer/linkissuer/fleet"
 )
 
-// Limiter tuning. The rate starts low (Options.InitialRate, 20/s by
-// default: ten replicas starting together send no more than the 200/s of a
-// small quota) and doubles every slowStartDoubling while it is what holds
-// callers back, until the first throttle, which ends slow start. Each
-// throttle (at most one per hold-off, about two call latencies, and only
-// for calls booked since the last cut) cuts the rate to decrease ×
-// min(rate, the estimate): what the server admitted lately, which is the
-// quota once its bucket is empty. The estimate's horizon holds at least
-// minSuccesses successes: the last recentWindow at a high rate, longer at a
-// low one (a replica admitted 20/s sees two successes per 100 ms, too few
-// to estimate from); at a steady rate the cut takes the higher of that and
-// the successes over successWindow, since sixteen successes alone undershot
-// the quota by 5% now and then and held a lone replica there for seconds.
-// Before the first minSuccesses successes (a cold start, when replicas
-// that do not know of each other may together send several times the
-// quota) a throttle cuts to the share of this replica's calls admitted so
-// far, at most coldCut-fold. While successes are still climbing (slow
-// start) the estimate lags, and the cut is to the estimate but at most by
-// half.
-//
-// Slots are booked ahead at the rate of the moment: at 20/s a caller may
-// be booked seconds ahead. When the rate has grown by rebookGrowth since
-// the slots were booked, they are booked again (callers waiting are woken),
-// so that the doubling reaches the callers.
+// Limiter tuning. The rate starts in slow start, doubling every
+// slowStartDoubling while it is what holds callers back, until the first
+// throttle. Each throttle (at most one per hold-off, about two call
+// latencies, and only for calls booked since the last cut) cuts the rate to
+// decrease × min(rate, the estimate): what the server admitted lately, which
+// is the quota once its bucket is empty. The estimate's horizon holds at
+// least minSuccesses successes: the last recentWindow at a high rate, longer
+// at a low one (a replica admitted 20/s sees two successes per 100 ms, too
+// few to estimate from). Before the first minSuccesses successes (a cold
+// start, when replicas that do not know of each other may together send
+// several times the quota) a throttle cuts to the share of this replica's
+// calls admitted so far, at most coldCut-fold. While successes are still
+// climbing (slow start) the estimate lags, and the cut is to the estimate
+// but at most by half.
 //
 // Between cuts the rate grows in two speeds: by nearGrowth of the last
 // estimate per second from nearShare of it up to it, by fastGrowth below
@@ -49,14 +39,13 @@ import (
 // TestLimiterConvergesInSimulation, on a simulated clock; the candidates and
 // their figures are in BENCHMARKS.md ("How the limiter was chosen").
 const (
-	slowStartDoubling = 100 * time.Millisecond
-	rebookGrowth      = 1.25
 	decrease          = 0.9
 	fastGrowth        = 0.05
 	nearGrowth        = 0.0025
 	nearShare         = 0.97
 	coldCut           = 4
 	minSuccesses      = 16
+	slowStartDoubling = 250 * time.Millisecond
 	successWindow     = 250 * time.Millisecond
 	recentWindow      = 100 * time.Millisecond
 	pacingSlack       = 50 * time.Millisecond
@@ -152,8 +141,6 @@ type limiter struct {
 	share             float64       // calls per second; 0: none, the limiter works alone
 	wake              chan struct{} // closed when a new share re-books the slots
 	admitted, refused uint64        // calls admitted and refused (429) so far
-	bookedRate        float64       // the rate the booked slots were booked at
-	rebooks           uint64        // incremented at each re-booking
 }
 
 // ticket is a reservation: send at at, or, if recheck, ask again at at
@@ -167,7 +154,7 @@ type ticket struct {
 }
 
 func newLimiter(initial, minRate, ceiling float64) *limiter {
-	l := &limiter{rate: initial, min: minRate, max: math.Inf(1), slowStart: true, bookedRate: initial}
+	l := &limiter{rate: initial, min: minRate, max: math.Inf(1), slowStart: true}
 	l.successes.tau = successWindow
 	l.recent.tau = recentWindow
 	if ceiling > 0 {
@@ -304,22 +291,6 @@ func (l *limiter) success(now time.Time, latency time.Duration) {
 		l.rate += step * max(l.refRate, minGrowthBase) / l.rate
 	}
 	l.rate = min(l.rate, l.top())
-	if l.rate > rebookGrowth*l.bookedRate {
-		l.rebook(now)
-	}
-}
-
-// rebook drops every slot booked so far: callers booked at an old rate
-// (far ahead, when it was low) ask again now, and those waiting are woken.
-func (l *limiter) rebook(now time.Time) {
-	l.epoch++
-	l.next = now
-	l.bookedRate = l.rate
-	l.rebooks++
-	if l.wake != nil {
-		close(l.wake)
-		l.wake = nil
-	}
 }
 
 // throttled records a call sent on t and refused for quota at now. Outside
@@ -368,8 +339,8 @@ func (l *limiter) throttled(now time.Time, t ticket) bool {
 		base = max(base*admitted, base/coldCut)
 	case now.Sub(l.oldestWin()) > recentWindow || l.recent.rate(now) <= 1.1*l.successes.rate(now):
 		// What the server admitted lately is the best estimate of the
-		// quota; over successWindow too, as sixteen successes may undershoot.
-		base = min(base, max(est, l.successes.rate(now)))
+		// quota.
+		base = min(base, est)
 		l.refSure = true
 	default:
 		// Successes are still climbing (slow start): the estimate lags
@@ -378,13 +349,11 @@ func (l *limiter) throttled(now time.Time, t ticket) bool {
 	}
 	l.rate = min(l.top(), max(l.min, decrease*base))
 	l.refRate = base
-	// Any cut ends slow start. (A cut with no estimate yet used to keep
-	// doubling: ten replicas starting together then overshot again and
-	// again, and were refused 1.6% of their calls at a 200/s quota.)
-	l.slowStart = false
+	// A throttle before any estimate exists (say, the first burst against
+	// a shallow bucket) says little about the quota: keep doubling.
+	l.slowStart = l.slowStart && !sure
 	l.epoch++ // slots booked at the old rate are booked again at the new
 	l.next = now
-	l.bookedRate = l.rate
 	l.lastCut = now
 	l.cuts++
 	return true
@@ -492,12 +461,15 @@ func (l *limiter) roll(now time.Time) {
 // slot is released). It returns the ticket the call goes on.
 func (l *limiter) wait(ctx context.Context) (ticket, error) {
 	for {
-		woken := l.woken()
+		var woken <-chan struct{}
+		if l.fleet() {
+			woken = l.woken()
+		}
 		t := l.reserve(time.Now())
 		if d := time.Until(t.at); d > 0 {
 			timer := time.NewTimer(d)
 			select {
-			case <-woken: // the slots were booked again (a new share, or the rate grew): reserve again
+			case <-woken: // a new share re-booked the slots: reserve again
 				timer.Stop()
 				continue
 			case <-timer.C:
@@ -564,7 +536,12 @@ func (l *limiter) setShare(now time.Time, s float64) bool {
 	if l.rate <= 1.1*old {
 		return false
 	}
-	l.rebook(now)
+	l.epoch++
+	l.next = now
+	if l.wake != nil {
+		close(l.wake)
+		l.wake = nil
+	}
 	return true
 }
 

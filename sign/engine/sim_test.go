@@ -435,11 +435,7 @@ func simulateFleet(c fleetConfig) fleetResult {
 			}
 			var wait time.Duration
 			if e.ok {
-				before := r.l.rebooks
 				r.l.success(now, e.lat)
-				if r.l.rebooks != before { // the rate outgrew the booked slots: see limiter.wait
-					rebook(e.replica, now)
-				}
 				res.admitted++
 				res.perReplica[e.replica]++
 				res.perSecond[e.replica][int(now.Sub(start)/time.Second)]++
