@@ -74,6 +74,7 @@ func runInfra(c config) error {
 		}
 		iam, err := emulator.Start("127.0.0.1:0", &emulator.Options{
 			Key: key, Latency: c.latency, Jitter: c.jitter, Quota: c.quota, Seed: 1,
+			Burst: int(c.quota * c.burst.Seconds()), // 0: the emulator's default, one second
 		})
 		if err != nil {
 			return err

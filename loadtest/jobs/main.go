@@ -118,6 +118,7 @@ type config struct {
 	n               int
 	quota, ceiling  float64
 	latency, jitter time.Duration
+	burst           time.Duration // the emulator bucket's depth, in time at the quota (0: one second)
 	inFlight        int
 	shardSize       int
 	storage         string
@@ -159,6 +160,7 @@ func main() {
 	flag.Float64Var(&c.ceiling, "ceiling", 0, "engine rate ceiling (children)")
 	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "emulator mean latency")
 	flag.DurationVar(&c.jitter, "jitter", 10*time.Millisecond, "emulator latency spread")
+	flag.DurationVar(&c.burst, "burst", 0, "emulator quota bucket depth as time at the quota, e.g. 100ms as loadtest/keyless (0: one second)")
 	flag.IntVar(&c.inFlight, "in-flight", 0, "engine MaxInFlight (children; 0: 64)")
 	flag.IntVar(&c.shardSize, "shard-size", 10000, "objects per shard (workers; the driver's is for scenarios without their own)")
 	flag.StringVar(&c.storage, "storage", "", "fake-gcs-server URL (children)")
@@ -306,7 +308,11 @@ func drive(c config) error {
 			emu.Stop()
 		}
 	}()
-	fmt.Printf("%d CPUs, %s; emulator latency %s ± %s, RSA-1024\n\n", runtime.NumCPU(), runtime.Version(), c.latency, c.jitter)
+	depth := "1s"
+	if c.burst > 0 {
+		depth = c.burst.String()
+	}
+	fmt.Printf("%d CPUs, %s; emulator latency %s ± %s, RSA-1024, quota bucket %s deep\n\n", runtime.NumCPU(), runtime.Version(), c.latency, c.jitter, depth)
 	var outs []outcome
 	for _, name := range strings.Split(c.scenarios, ",") {
 		name = strings.TrimSpace(name)
@@ -448,7 +454,7 @@ func runScenario(c config, s scenario, tmp, keyFile, iamKeyFile string, pub *rsa
 	}
 	if s.keyless {
 		infraArgs = append(infraArgs, "-iam-key-file", iamKeyFile, "-quota", fmt.Sprint(s.quota),
-			"-latency", c.latency.String(), "-jitter", c.jitter.String())
+			"-latency", c.latency.String(), "-jitter", c.jitter.String(), "-burst", c.burst.String())
 	}
 	infra, err := startChild(nil, infraArgs...)
 	if err != nil {
