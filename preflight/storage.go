@@ -29,13 +29,12 @@ func Bucket(l BucketLookup, bucket, account string) Check {
 		Name: "bucket gs://" + bucket,
 		Run: func(ctx context.Context) error {
 			err := l.LookupBucket(ctx, bucket)
-			var gerr *googleapi.Error
 			switch {
 			case err == nil:
 				return nil
 			case errors.Is(err, storage.ErrBucketNotExist):
 				return Fixf(fmt.Errorf("bucket %s does not exist", bucket), "create it, or correct the --allow rule that names it")
-			case errors.As(err, &gerr) && gerr.Code == http.StatusForbidden:
+			case storageStatus(err) == http.StatusForbidden:
 				return Fixf(fmt.Errorf("bucket %s: permission denied", bucket), "grant roles/storage.objectViewer on gs://%s to %s", bucket, account)
 			}
 			return err
@@ -61,18 +60,31 @@ func QuotaFleet(probe FleetProbe, url, account string) Check {
 				return nil
 			}
 			bucket, _, perr := gcsfleet.ParseURL(url)
-			var gerr *googleapi.Error
 			switch {
 			case perr != nil:
 				return Fixf(err, "give --quota-fleet as gs://BUCKET/PREFIX")
-			case errors.Is(err, storage.ErrBucketNotExist) || errors.As(err, &gerr) && gerr.Code == http.StatusNotFound:
+			case storageStatus(err) == http.StatusNotFound:
 				return Fixf(err, "create the bucket %s, or correct --quota-fleet", bucket)
-			case errors.As(err, &gerr) && gerr.Code == http.StatusForbidden:
+			case storageStatus(err) == http.StatusForbidden:
 				return Fixf(err, "grant roles/storage.objectUser on gs://%s to %s (storage.objects.create, list and delete on the prefix)", bucket, account)
 			}
 			return Fixf(err, "the bucket %s must exist and %s needs storage.objects.create, list and delete on the prefix (roles/storage.objectUser)", bucket, account)
 		},
 	}
+}
+
+// storageStatus is the HTTP status a Cloud Storage error stands for:
+// 404 for a bucket that does not exist, the API's code for a
+// googleapi.Error, 0 for anything else.
+func storageStatus(err error) int {
+	var gerr *googleapi.Error
+	switch {
+	case errors.Is(err, storage.ErrBucketNotExist):
+		return http.StatusNotFound
+	case errors.As(err, &gerr):
+		return gerr.Code
+	}
+	return 0
 }
 
 // StorageClient is the check that a Cloud Storage client could be built
