@@ -15,6 +15,7 @@ import (
 	"github.com/linkissuer/linkissuer/config"
 	"github.com/linkissuer/linkissuer/fleet"
 	"github.com/linkissuer/linkissuer/fleet/gcsfleet"
+	"github.com/linkissuer/linkissuer/internal/wait"
 	"github.com/linkissuer/linkissuer/sign/engine"
 )
 
@@ -42,9 +43,12 @@ func joinFleet(ctx context.Context, q *config.QuotaFleet, eng *engine.Engine, lo
 	id := memberID()
 	agent := fleet.NewAgent(store, id, eng, 0)
 	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
-	err = agent.Join(jctx, time.Now())
+	err = join(jctx, agent)
 	cancel()
 	if err != nil {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = agent.Leave(lctx) // an announced member object; the others would drop it after three seconds anyway
+		cancel()
 		client.Close()
 		return nil, fmt.Errorf("--quota-fleet %s: %w (the bucket must exist, and the service account needs storage.objects.create, list and delete on the prefix)", q.URL, err)
 	}
@@ -71,6 +75,21 @@ func joinFleet(ctx context.Context, q *config.QuotaFleet, eng *engine.Engine, lo
 		<-done
 		client.Close()
 	}, nil
+}
+
+// join announces the replica when its engine knows the quota (then waits
+// fleet.JoinSettle for the replicas starting with it) and joins.
+func join(ctx context.Context, agent *fleet.Agent) error {
+	announced, err := agent.Announce(ctx)
+	if err != nil {
+		return err
+	}
+	if announced {
+		if err := wait.Sleep(ctx, fleet.JoinSettle); err != nil {
+			return err
+		}
+	}
+	return agent.Join(ctx, time.Now())
 }
 
 // ProbeFleet checks the quota fleet at q.URL as a replica uses it: it

@@ -9,6 +9,7 @@ import (
 
 	"github.com/linkissuer/linkissuer/config"
 	emulator "github.com/linkissuer/linkissuer/emulator/iam"
+	"github.com/linkissuer/linkissuer/fleet"
 	"github.com/linkissuer/linkissuer/internal/iamtest"
 	"github.com/linkissuer/linkissuer/sign"
 )
@@ -44,6 +45,26 @@ func TestKeylessSignerJoinsTheQuotaFleet(t *testing.T) {
 		_, err := NewKeylessSigner(t.Context(), keyless("gs://no-such-bucket/quota"), nil)
 		if err == nil || !strings.Contains(err.Error(), "--quota-fleet gs://no-such-bucket/quota") {
 			t.Fatalf("NewKeylessSigner = %v, want an error naming --quota-fleet", err)
+		}
+	})
+	t.Run("a known quota: a member before the first call, its share set", func(t *testing.T) {
+		k := keyless("gs://fleet-bucket/quota")
+		k.Quota = 60000
+		s, err := NewKeylessSigner(t.Context(), k, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := members()
+		ld := s.Engine.Load()
+		s.Close()
+		if len(got) != 1 {
+			t.Errorf("member objects before any call %q, want one (announced)", got)
+		}
+		if want := fleet.KnownShare * 1000; ld.Limit != 1000 || ld.Rate != want {
+			t.Errorf("engine: limit %g/s, rate %g/s; want 1000/s and its share alone, %g/s", ld.Limit, ld.Rate, want)
+		}
+		if left := members(); len(left) != 0 {
+			t.Errorf("after Close: %q, want none", left)
 		}
 	})
 	t.Run("member while signing, gone when closed", func(t *testing.T) {

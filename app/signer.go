@@ -92,7 +92,7 @@ func NewKeylessSigner(ctx context.Context, k *config.Keyless, log *zap.Logger) (
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(keyless, &engine.Options{MaxInFlight: k.InFlight, Ceiling: k.Ceiling})
+	eng, err := engine.New(keyless, &engine.Options{MaxInFlight: k.InFlight, Ceiling: k.Ceiling, Quota: k.Quota / 60})
 	if err != nil {
 		return nil, err
 	}

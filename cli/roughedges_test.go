@@ -31,6 +31,7 @@ func TestMessagesNameFlags(t *testing.T) {
 		{name: "form beyond the keyless cap", cmd: Form, args: append(keyless, "--duration", "13h", "gs://bkt/o"), want: "--allow-long-keyless lifts the cap"},
 		{name: "negative in-flight", cmd: Sign, args: append(keyless, "--sign-in-flight", "-1", "gs://bkt/o"), want: "--sign-in-flight / LINKISSUER_SIGN_IN_FLIGHT: must not be negative (0 is the default, 64), got -1"},
 		{name: "negative ceiling", cmd: Sign, args: append(keyless, "--sign-rate-ceiling", "-5", "gs://bkt/o"), want: "--sign-rate-ceiling / LINKISSUER_SIGN_RATE_CEILING: must not be negative (0 is no cap), got -5"},
+		{name: "negative quota", cmd: Sign, args: append(keyless, "--sign-quota", "-60000", "gs://bkt/o"), want: "--sign-quota / LINKISSUER_SIGN_QUOTA: must not be negative (0 is unknown), got -60000"},
 		{name: "serve without push emails", cmd: Serve, args: []string{"--allow", "b"}, want: "--push-emails / LINKISSUER_PUSH_EMAILS: is empty"},
 		{name: "serve with a bad push email", cmd: Serve, args: []string{"--allow", "b", "--push-emails", "pubsub"}, want: `--push-emails / LINKISSUER_PUSH_EMAILS: "pubsub" is not an email`},
 	} {

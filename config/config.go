@@ -59,6 +59,9 @@ type Keyless struct {
 	InFlight int
 	// Ceiling caps signBlob calls per second; 0 is no cap.
 	Ceiling float64
+	// Quota is the project's signBlob quota, calls per minute, when it
+	// is known; 0: found from the 429s.
+	Quota float64
 	// CredentialsFile ($GOOGLE_APPLICATION_CREDENTIALS) and
 	// GcloudConfigDir ($CLOUDSDK_CONFIG, else gcloud's default directory)
 	// are where the signing account is looked for when none is named.
@@ -99,6 +102,7 @@ func (k *Keyless) Register(fs *flag.FlagSet, getenv Getenv) {
 	b.str(&k.IAMEndpoint, "iam-endpoint", env("LINKISSUER_IAM_ENDPOINT"), "", "IAM Credentials endpoint, e.g. the emulator's http://127.0.0.1:PORT")
 	b.int(&k.InFlight, "sign-in-flight", env("LINKISSUER_SIGN_IN_FLIGHT"), 0, "keyless: signBlob calls in flight (default 64)")
 	b.float(&k.Ceiling, "sign-rate-ceiling", env("LINKISSUER_SIGN_RATE_CEILING"), 0, "keyless: cap on signBlob calls per second (default none: the rate adapts to the quota)")
+	b.float(&k.Quota, "sign-quota", env("LINKISSUER_SIGN_QUOTA"), 0, "keyless: the project's signBlob quota in calls per minute, if known (the console's IAM Service Account Credentials API quotas; default 60,000): replicas with --quota-fleet split 97% of it from their first call, a lone replica paces at 97% of it; 429s still cut the rate (default unknown: found from the 429s)")
 	k.CredentialsFile = getenv("GOOGLE_APPLICATION_CREDENTIALS")
 	k.GcloudConfigDir = gcloudConfigDir(getenv, runtime.GOOS)
 }
@@ -137,6 +141,7 @@ func (k *Keyless) Check() error {
 func (k *Keyless) validate(v *validator) {
 	v.check(k.InFlight >= 0, "sign-in-flight", "must not be negative (0 is the default, 64), got %d", k.InFlight)
 	v.check(k.Ceiling >= 0, "sign-rate-ceiling", "must not be negative (0 is no cap), got %g", k.Ceiling)
+	v.check(k.Quota >= 0, "sign-quota", "must not be negative (0 is unknown), got %g", k.Quota)
 	if k.Fleet.URL != "" {
 		_, _, err := gcsfleet.ParseURL(k.Fleet.URL)
 		v.check(err == nil, "quota-fleet", "%v", err)
@@ -169,6 +174,7 @@ func (c *Credentials) validate(v *validator) {
 		v.add(errors.New("--hmac-access-id needs the secret in --hmac-secret-file or $LINKISSUER_HMAC_SECRET"))
 	}
 	v.check(c.Keyless.Fleet.URL == "" || c.Keyless.Requested(), "quota-fleet", "is for keyless signing (--service-account or --keyless): a key file or an HMAC key makes no signBlob calls")
+	v.check(c.Keyless.Quota == 0 || c.Keyless.Requested(), "sign-quota", "is for keyless signing (--service-account or --keyless): a key file or an HMAC key makes no signBlob calls")
 	c.Keyless.validate(v)
 }
 

@@ -90,3 +90,64 @@ func (l *countingLimiter) Load() fleet.Load {
 	return fleet.Load{Admitted: l.n, Rate: 10, Binding: true}
 }
 func (l *countingLimiter) SetShare(float64) {}
+
+// Replicas that know the limit announce themselves before joining, so
+// that replicas starting together split it from their first call; a
+// replica that announced after another's Join is taken in at its Peek.
+func TestAnnounceSplitsAKnownLimit(t *testing.T) {
+	ctx := t.Context()
+	store := &fleettest.Memory{}
+	limA, limB, limC := &shareLimiter{limit: 1000}, &shareLimiter{limit: 1000}, &shareLimiter{limit: 1000}
+	a := fleet.NewAgent(store, "a", limA, time.Second)
+	b := fleet.NewAgent(store, "b", limB, time.Second)
+	c := fleet.NewAgent(store, "c", limC, time.Second)
+	for _, ag := range []*fleet.Agent{a, b} {
+		if ok, err := ag.Announce(ctx); err != nil || !ok {
+			t.Fatalf("Announce = %v, %v; want true, nil", ok, err)
+		}
+	}
+	now := time.Now()
+	for _, ag := range []*fleet.Agent{a, b} {
+		if err := ag.Join(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := fleet.KnownShare * 1000 / 2
+	if limA.share != want || limB.share != want {
+		t.Errorf("after Join: shares %g and %g, want %g each", limA.share, limB.share, want)
+	}
+	if _, err := c.Announce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Peek(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if want := fleet.KnownShare * 1000 / 3; limA.share != want {
+		t.Errorf("after a third announced and a peeked: share %g, want %g", limA.share, want)
+	}
+	for _, ag := range []*fleet.Agent{a, b, c} {
+		if err := ag.Leave(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ms, _ := store.List(ctx); len(ms) != 0 {
+		t.Errorf("after Leave: %d members, want 0", len(ms))
+	}
+
+	// Without a known limit there is nothing to split: no write.
+	d := fleet.NewAgent(store, "d", &shareLimiter{}, time.Second)
+	if ok, err := d.Announce(ctx); err != nil || ok {
+		t.Errorf("Announce without a limit = %v, %v; want false, nil", ok, err)
+	}
+	if ms, _ := store.List(ctx); len(ms) != 0 {
+		t.Errorf("after Announce without a limit: %d members, want 0", len(ms))
+	}
+}
+
+// shareLimiter records the share it is given.
+type shareLimiter struct {
+	limit, share float64
+}
+
+func (l *shareLimiter) Load() fleet.Load   { return fleet.Load{Limit: l.limit, Binding: true} }
+func (l *shareLimiter) SetShare(s float64) { l.share = s }

@@ -6,7 +6,9 @@
 // once per Interval with its last interval's numbers (calls admitted and
 // refused per second, whether it is binding: it has more work than its
 // rate lets through, its rate, its estimate of the fleet's quota), lists
-// the prefix, and drops members not updated for Stale. From one listing
+// the prefix, and drops members not updated for Stale. Replicas that
+// know the quota (--sign-quota) write their object before their first
+// call and split KnownShare of it from the start (Announce, Plan). From one listing
 // every replica computes the same plan (Plan): the fleet's quota estimate
 // and each member's share. Times are the store's (the objects' update
 // times), never a writer's clock, so skew between replicas does not
@@ -37,6 +39,14 @@ const (
 	// while nobody is refused and every member is binding; after a
 	// refusal the estimate is what was admitted.
 	growth = 0.01
+	// KnownShare is how much of a known limit the fleet plans for: the
+	// rest absorbs pacing jitter and a replica descheduled for a moment.
+	KnownShare = 0.97
+	// knownNoise is the refusals, as a share of calls admitted, that a
+	// known limit ignores: a cold start's overlap or a burst after a
+	// stall. More is someone else spending the project's quota: the
+	// fleet then finds what is left, as without a known limit.
+	knownNoise = 0.01
 )
 
 // Member is one replica's published numbers.
@@ -71,7 +81,15 @@ type Share struct {
 // Plan computes, from one listing, the fleet's quota estimate and self's
 // max-min fair share of it. now is the store's time of the listing (the
 // newest update in it, or self's own write); members not updated within
-// stale of it are dropped. self must be in members for a share.
+// stale of it are dropped. self must be in members for a share. limit is
+// the quota when it is known (--sign-quota), calls per second; 0: not
+// known.
+//
+// A known limit: the estimate is KnownShare of it while the fleet's
+// refusals stay under knownNoise of what it admitted (no probing, and
+// replicas that start together split it from their first call);
+// otherwise it is found as below, and never planned above KnownShare of
+// the limit.
 //
 // The estimate: on a per-minute window (any member windowed) the sum of
 // the members' rates, which their limiters pace per window: the fleet
@@ -89,7 +107,7 @@ type Share struct {
 //
 // The share: members that are not binding keep what they use (a tenth
 // more, to let them grow); the rest split the remainder equally.
-func Plan(members []Member, self string, now time.Time, stale time.Duration) Share {
+func Plan(members []Member, self string, now time.Time, stale time.Duration, limit float64) Share {
 	var live []Member
 	for _, m := range members {
 		if !m.Updated.Before(now.Add(-stale)) {
@@ -115,7 +133,10 @@ func Plan(members []Member, self string, now time.Time, stale time.Duration) Sha
 		}
 	}
 	s := Share{Members: len(live)}
+	known := KnownShare * limit
 	switch {
+	case known > 0 && refused <= knownNoise*admitted:
+		s.Quota = known
 	case windowed:
 		s.Quota = rates
 	case refused > 0:
@@ -124,6 +145,9 @@ func Plan(members []Member, self string, now time.Time, stale time.Duration) Sha
 		s.Quota = max(prev, admitted) * (1 + growth*max(0, now.Sub(prevAt).Seconds()))
 	default:
 		s.Quota = prev
+	}
+	if known > 0 {
+		s.Quota = min(s.Quota, known)
 	}
 	if s.Quota <= 0 || !found {
 		return s

@@ -11,6 +11,7 @@ func TestPlan(t *testing.T) {
 	tests := []struct {
 		name      string
 		members   []Member
+		limit     float64 // known, calls per second
 		wantQuota float64
 		wantShare float64
 	}{
@@ -72,6 +73,38 @@ func TestPlan(t *testing.T) {
 			wantQuota: 1000, wantShare: 111 + (1000-111-331)/2.0,
 		},
 		{
+			name:      "a known limit: KnownShare of it, split from the first listing",
+			members:   []Member{{ID: "a", Updated: t0, Binding: true}, {ID: "b", Updated: t0, Binding: true}},
+			limit:     1000,
+			wantQuota: 970, wantShare: 485,
+		},
+		{
+			name: "a known limit: refusals in the noise change nothing",
+			members: []Member{
+				{ID: "a", Updated: t0, Admitted: 480, Refused: 4, Quota: 970, Binding: true},
+				{ID: "b", Updated: t0, Admitted: 480, Quota: 970, Binding: true},
+			},
+			limit:     1000,
+			wantQuota: 970, wantShare: 485,
+		},
+		{
+			name: "a known limit: more refusals (someone else spends the quota) are read as without it",
+			members: []Member{
+				{ID: "a", Updated: t0, Admitted: 300, Refused: 30, Quota: 970, Binding: true},
+				{ID: "b", Updated: t0, Admitted: 300, Quota: 970, Binding: true},
+			},
+			limit:     1000,
+			wantQuota: 600, wantShare: 300,
+		},
+		{
+			name: "a known limit caps what refusals say",
+			members: []Member{
+				{ID: "a", Updated: t0, Admitted: 1200, Refused: 100, Binding: true},
+			},
+			limit:     1000,
+			wantQuota: 970, wantShare: 970,
+		},
+		{
 			name:      "no estimate and no refusal: no set-point",
 			members:   []Member{{ID: "a", Updated: t0, Admitted: 100, Binding: true}},
 			wantQuota: 0, wantShare: 0,
@@ -79,7 +112,7 @@ func TestPlan(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := Plan(tt.members, "a", t0, 3*time.Second)
+			s := Plan(tt.members, "a", t0, 3*time.Second, tt.limit)
 			if math.Abs(s.Quota-tt.wantQuota) > 1e-9 || math.Abs(s.Share-tt.wantShare) > 1e-9 {
 				t.Errorf("Plan = quota %g, share %g; want %g, %g", s.Quota, s.Share, tt.wantQuota, tt.wantShare)
 			}

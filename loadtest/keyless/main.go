@@ -90,7 +90,7 @@ func main() {
 	flag.StringVar(&c.compareRef, "compare-ref", "", "with -replicas: also run a linkissuer built from this git ref (say main), row by row")
 	flag.StringVar(&c.trace, "trace", "", "with -replicas: write URLs issued per second per process to this CSV file")
 	flag.BoolVar(&c.alignWindow, "align-window", true, "with -replicas: start each window row on a minute boundary, the emulator's window reset")
-	flag.StringVar(&c.fleet, "fleet", "off", "with -replicas: off, on, or off,on (row by row): on gives every process --quota-fleet on one fake-gcs-server run in-process")
+	flag.StringVar(&c.fleet, "fleet", "off", "with -replicas: off, on, known, or several (row by row): on gives every process --quota-fleet on one fake-gcs-server run in-process, known also --sign-quota (the emulator's quota)")
 	flag.Parse()
 
 	key, err := rsa.GenerateKey(rand.Reader, c.keyBits)

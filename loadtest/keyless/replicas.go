@@ -33,14 +33,17 @@ import (
 // URLs name it too): they see each other and keep to fair shares.
 // Window rows start on a minute boundary (-align-window), the emulator's
 // window reset, so that URLs / wall time / quota is the share of the
-// quota, as on the bucket. With -compare-ref the other build runs the
-// fleet rows too: the ref must have --quota-fleet (31f40af or later).
+// quota, as on the bucket. With -fleet known the processes get
+// --quota-fleet and --sign-quota (the emulator's quota per minute) too:
+// they split the known quota from their first call. With -compare-ref the
+// other build runs the fleet rows too: the ref must have --quota-fleet
+// (31f40af or later), and --sign-quota for known rows.
 //
-//	go run ./loadtest/keyless -replicas 1,3,10 -shapes bucket,window -fleet off,on
+//	go run ./loadtest/keyless -replicas 1,3,10 -shapes bucket,window -fleet off,on,known
 
 type replicaRun struct {
 	build    string // which linkissuer
-	fleet    bool   // with --quota-fleet
+	fleet    string // off, on (--quota-fleet) or known (and --sign-quota)
 	shape    string
 	n        int
 	urls     int
@@ -79,7 +82,7 @@ func replicasMain(c config, key *rsa.PrivateKey) {
 		fatal(err)
 	}
 	var gcs *fakestorage.Server
-	if slices.Contains(modes, true) {
+	if slices.ContainsFunc(modes, func(m string) bool { return m != "off" }) {
 		gcs, err = fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1"})
 		if err != nil {
 			fatal(err)
@@ -103,26 +106,28 @@ func replicasMain(c config, key *rsa.PrivateKey) {
 
 type build struct{ name, bin string }
 
-// fleetModes parses -fleet: off, on, or both in the order given.
-func fleetModes(s string) ([]bool, error) {
-	var modes []bool
+// fleetModes parses -fleet: off, on or known, several in the order given.
+func fleetModes(s string) ([]string, error) {
+	var modes []string
 	for _, m := range strings.Split(s, ",") {
-		switch strings.TrimSpace(m) {
-		case "off":
-			modes = append(modes, false)
-		case "on":
-			modes = append(modes, true)
+		switch m = strings.TrimSpace(m); m {
+		case "off", "on", "known":
+			modes = append(modes, m)
 		default:
-			return nil, fmt.Errorf("-fleet: %q is not off or on", m)
+			return nil, fmt.Errorf("-fleet: %q is not off, on or known", m)
 		}
 	}
 	return modes, nil
 }
 
-// fleetTarget is a fleet row's --quota-fleet and the emulator behind it.
-type fleetTarget struct{ url, host string }
+// fleetTarget is a fleet row's --quota-fleet and the emulator behind it,
+// and its --sign-quota (calls per minute, 0: none).
+type fleetTarget struct {
+	url, host string
+	quota     float64
+}
 
-func runReplicas(c config, key *rsa.PrivateKey, builds []build, modes []bool, gcs *fakestorage.Server) ([]replicaRun, error) {
+func runReplicas(c config, key *rsa.PrivateKey, builds []build, modes []string, gcs *fakestorage.Server) ([]replicaRun, error) {
 	var runs []replicaRun
 	for _, shape := range strings.Split(c.shapes, ",") {
 		for _, s := range strings.Split(c.replicas, ",") {
@@ -131,23 +136,26 @@ func runReplicas(c config, key *rsa.PrivateKey, builds []build, modes []bool, gc
 				return nil, fmt.Errorf("-replicas: %q is not a count", s)
 			}
 			for _, b := range builds {
-				for _, on := range modes {
+				for _, mode := range modes {
 					var ft *fleetTarget
-					if on {
+					if mode != "off" {
 						ft = &fleetTarget{url: fmt.Sprintf("gs://%s/%s-%d-%d", fleetBucket, strings.TrimSpace(shape), n, len(runs)), host: gcs.URL()}
+					}
+					if mode == "known" {
+						ft.quota = 60 * c.quota
 					}
 					r, err := runReplicaSet(c, key, b.bin, strings.TrimSpace(shape), n, ft)
 					if err != nil {
 						return nil, err
 					}
-					r.build, r.fleet = b.name, on
+					r.build, r.fleet = b.name, mode
 					left := ""
-					if on {
+					if ft != nil {
 						objs, _, err := gcs.ListObjectsWithOptions(fleetBucket, fakestorage.ListOptions{Prefix: strings.TrimPrefix(ft.url, "gs://"+fleetBucket+"/") + "/"})
 						left = fmt.Sprintf(", %d member objects left, %v", len(objs), err)
 					}
-					fmt.Fprintf(os.Stderr, "%s, fleet %v, %s x%d: %d/%d URLs in %s, %d of %d calls refused, load %s -> %s%s\n",
-						r.build, on, r.shape, r.n, r.issued, r.urls, r.wall.Round(time.Millisecond), r.refused, r.calls, r.load[0], r.load[1], left)
+					fmt.Fprintf(os.Stderr, "%s, fleet %s, %s x%d: %d/%d URLs in %s, %d of %d calls refused, load %s -> %s%s\n",
+						r.build, mode, r.shape, r.n, r.issued, r.urls, r.wall.Round(time.Millisecond), r.refused, r.calls, r.load[0], r.load[1], left)
 					runs = append(runs, r)
 				}
 			}
@@ -224,6 +232,9 @@ func runReplicaSet(c config, key *rsa.PrivateKey, bin, shape string, n int, ft *
 		env := append(os.Environ(), "GOOGLE_CLOUD_PROJECT=loadtest")
 		if ft != nil {
 			args = append(args, "--quota-fleet", ft.url)
+			if ft.quota > 0 {
+				args = append(args, "--sign-quota", strconv.FormatFloat(ft.quota, 'f', -1, 64))
+			}
 			env = append(env, "STORAGE_EMULATOR_HOST="+ft.host)
 		}
 		cmd := exec.CommandContext(ctx, bin, args...)
@@ -322,10 +333,7 @@ func printReplicas(c config, runs []replicaRun) {
 		for _, f := range r.finished {
 			lo, hi = min(lo, f), max(hi, f)
 		}
-		fleet := "off"
-		if r.fleet {
-			fleet = "on"
-		}
+		fleet := map[string]string{"off": "off", "on": "on", "known": "on, --sign-quota"}[r.fleet]
 		fmt.Printf("| %s | %s | %s | %d | %d | %s | %.0f/s | %.3f | %d | %d (%.2f%%) | %s / %s | %s / %s |\n",
 			r.build, fleet, shapeText(c, r.shape), r.n, r.issued, r.wall.Round(10*time.Millisecond), rate, rate/c.quota,
 			r.calls, r.refused, 100*float64(r.refused)/float64(max(1, r.calls)),
@@ -342,15 +350,13 @@ func shapeText(c config, shape string) string {
 
 // writeTrace writes issued URLs per second per process as CSV rows
 // build,shape,processes,process,second,issued; a fleet row's build is
-// "NAME + fleet".
+// "NAME + fleet", a known-quota row's "NAME + fleet + quota".
 func writeTrace(path string, runs []replicaRun) error {
 	var b strings.Builder
 	b.WriteString("build,shape,processes,process,second,issued\n")
 	for _, r := range runs {
 		name := r.build
-		if r.fleet {
-			name += " + fleet"
-		}
+		name += map[string]string{"on": " + fleet", "known": " + fleet + quota"}[r.fleet]
 		for p, secs := range r.perSec {
 			for s, k := range secs {
 				fmt.Fprintf(&b, "%s,%s,%d,%d,%d,%d\n", name, r.shape, r.n, p, s, k)

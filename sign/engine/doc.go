@@ -16,6 +16,9 @@
 //     the rate: one probe at a time until it admits again; a window seen
 //     to reset is paced from then on to spread each window's count over
 //     the window. Replicas need no configuration to share one quota.
+//   - A known quota (Options.Quota, the project's) caps the rate at
+//     fleet.KnownShare of it, where it starts: nothing to find. Replicas
+//     that know it and see each other (package fleet) split it.
 //   - Transient errors (failure.IsTransient, such as a *sign.RetryableError:
 //     429, 5xx, timeouts, the transient signBlob 403) are retried with
 //     exponential backoff and full jitter, at most Options.MaxAttempts calls

@@ -37,8 +37,16 @@ type Options struct {
 	// Ceiling caps the rate in calls per second, e.g. the project's known
 	// quota (60,000/min is 1000). 0: no cap, the rate adapts on its own.
 	Ceiling float64
+	// Quota is the signBlob quota of the project in calls per second
+	// (60,000/min is 1000), when it is known; 0: found from the 429s. It
+	// is the whole project's, not this engine's: alone, the engine paces
+	// at fleet.KnownShare of it and probes no higher; in a fleet
+	// (package fleet) the replicas split it. A 429 still cuts the rate
+	// (someone else may spend the same quota).
+	Quota float64
 	// InitialRate is where the rate starts: default Ceiling if set, else
-	// 100 calls/s, doubling every 250 ms until the first throttle.
+	// fleet.KnownShare of Quota if set, else 100 calls/s, doubling every
+	// 250 ms until the first throttle.
 	InitialRate float64
 	// MinRate is the floor the rate is never cut below (default 1/s).
 	MinRate float64
@@ -62,7 +70,7 @@ func (o *Options) Validate() error {
 	switch {
 	case o.MaxInFlight < 0, o.MaxAttempts < 0:
 		return &sign.InputError{Field: "engine", Reason: "MaxInFlight and MaxAttempts must not be negative"}
-	case o.Ceiling < 0, o.InitialRate < 0, o.MinRate < 0:
+	case o.Ceiling < 0, o.Quota < 0, o.InitialRate < 0, o.MinRate < 0:
 		return &sign.InputError{Field: "engine", Reason: "rates must not be negative"}
 	case o.BaseBackoff < 0, o.MaxBackoff < 0, o.CallTimeout < 0:
 		return &sign.InputError{Field: "engine", Reason: "durations must not be negative"}
@@ -85,9 +93,13 @@ func (o *Options) withDefaults() Options {
 		r.MinRate = DefaultMinRate
 	}
 	if r.InitialRate == 0 {
-		r.InitialRate = DefaultInitialRate
-		if r.Ceiling > 0 {
+		switch {
+		case r.Ceiling > 0:
 			r.InitialRate = r.Ceiling
+		case r.Quota > 0:
+			r.InitialRate = fleetview.KnownShare * r.Quota
+		default:
+			r.InitialRate = DefaultInitialRate
 		}
 	}
 	r.InitialRate = max(r.InitialRate, r.MinRate)
@@ -135,7 +147,7 @@ func New(inner sign.Signer, opts *Options) (*Engine, error) {
 		cred:    inner.Credential(),
 		opts:    o,
 		sem:     semaphore.NewWeighted(int64(o.MaxInFlight)),
-		limiter: newLimiter(o.InitialRate, o.MinRate, o.Ceiling),
+		limiter: newLimiter(o.InitialRate, o.MinRate, o.Ceiling, o.Quota),
 	}
 	e.stats.init()
 	return e, nil
@@ -326,6 +338,7 @@ func (e *Engine) SetShare(perSecond float64) { e.limiter.setShare(time.Now(), pe
 
 // Load reports what a fleet member publishes: calls admitted and refused
 // (429) so far, the rate and what the quota admitted lately, whether
-// callers wait for the rate (it binds), and whether it paces a per-minute
-// window. With SetShare, an Engine is a fleet.Limiter.
+// callers wait for the rate (it binds), whether it paces a per-minute
+// window, and the quota if it is known (Options.Quota). With SetShare, an
+// Engine is a fleet.Limiter.
 func (e *Engine) Load() fleetview.Load { return e.limiter.load(time.Now()) }

@@ -3,6 +3,7 @@ package engine
 import (
 	"cmp"
 	"fmt"
+	fleetview "github.com/linkissuer/linkissuer/fleet"
 	"testing"
 	"time"
 )
@@ -141,6 +142,57 @@ func TestFleetViewFreeze(t *testing.T) {
 					t.Errorf("with the fleet: share %.3f, want >= %.3f", on.workShare(rate), want)
 				}
 			})
+		}
+	}
+}
+
+// TestFleetKnownQuota is TestFleetViewFixedWork's rows with the quota
+// known (Options.Quota, --sign-quota) and the fleet view: the replicas
+// announce themselves before their first call and split KnownShare of the
+// limit, so nobody probes and no window runs dry. Every cell, both
+// shapes and both rates, reaches 0.95 with under 1% refused; so does a
+// lone replica without a fleet, and the rows with stalls (simStalls).
+func TestFleetKnownQuota(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a single-goroutine simulation; run without -race")
+	}
+	for _, rate := range []float64{200, 1000} {
+		for _, sh := range workShapesAt(rate) {
+			for _, n := range []int{1, 3, 10} {
+				for _, stalls := range []bool{false, true} {
+					name := fmt.Sprintf("%s/%d replicas", sh.name, n)
+					if stalls {
+						name += "/stalls"
+					}
+					t.Run(name, func(t *testing.T) {
+						t.Parallel()
+						run := func(withFleet bool) fleetResult {
+							c := fixedWork(fleet(n, sh.quota, 0, 1), sh.work, withFleet)
+							c.quotaKnown = rate
+							c.initial = fleetview.KnownShare * rate
+							if stalls {
+								c.stalls = &simStalls{every: 200 * time.Millisecond, most: 60 * time.Millisecond}
+							}
+							return simulateFleet(c)
+						}
+						alone, on := run(false), run(true)
+						t.Logf("%s: known quota: share %.3f, %.2f%% refused, slowest/fastest %s; +fleet: share %.3f, %.2f%% refused, slowest/fastest %s",
+							name, alone.workShare(rate), 100*alone.refusedShare(), alone.slowFast(), on.workShare(rate), 100*on.refusedShare(), on.slowFast())
+						check := func(what string, r fleetResult) {
+							if r.workShare(rate) < 0.95 {
+								t.Errorf("%s: share %.3f, want >= 0.95", what, r.workShare(rate))
+							}
+							if r.refusedShare() >= 0.01 {
+								t.Errorf("%s: %.2f%% refused, want < 1%%", what, 100*r.refusedShare())
+							}
+						}
+						check("with the fleet", on)
+						if n == 1 {
+							check("alone", alone)
+						}
+					})
+				}
+			}
 		}
 	}
 }

@@ -97,7 +97,8 @@ const (
 type limiter struct {
 	mu        sync.Mutex
 	rate      float64 // calls per second
-	min, max  float64 // bounds; max is the ceiling or +Inf
+	min, max  float64 // bounds; max is the ceiling or +Inf, and at most KnownShare of a known quota
+	quota     float64 // the project's quota when known (Options.Quota), else 0
 	slowStart bool
 	next      time.Time    // the next free send slot
 	epoch     uint64       // incremented at each cut
@@ -139,6 +140,7 @@ type limiter struct {
 
 	// The fleet's set-point (see setShare) and the counters it reads.
 	share             float64       // calls per second; 0: none, the limiter works alone
+	cutShare          float64       // the share when the rate was last cut
 	wake              chan struct{} // closed when a new share re-books the slots
 	admitted, refused uint64        // calls admitted and refused (429) so far
 }
@@ -153,13 +155,18 @@ type ticket struct {
 	recheck bool
 }
 
-func newLimiter(initial, minRate, ceiling float64) *limiter {
-	l := &limiter{rate: initial, min: minRate, max: math.Inf(1), slowStart: true}
+func newLimiter(initial, minRate, ceiling, quota float64) *limiter {
+	// A known quota starts at its share (top): nothing to find.
+	l := &limiter{rate: initial, min: minRate, max: math.Inf(1), quota: quota, slowStart: quota == 0}
 	l.successes.tau = successWindow
 	l.recent.tau = recentWindow
 	if ceiling > 0 {
 		l.max = ceiling
 	}
+	if quota > 0 {
+		l.max = min(l.max, max(minRate, fleetview.KnownShare*quota))
+	}
+	l.rate = min(l.rate, l.max)
 	return l
 }
 
@@ -355,6 +362,7 @@ func (l *limiter) throttled(now time.Time, t ticket) bool {
 	l.epoch++ // slots booked at the old rate are booked again at the new
 	l.next = now
 	l.lastCut = now
+	l.cutShare = l.share
 	l.cuts++
 	return true
 }
@@ -530,6 +538,11 @@ func (l *limiter) setShare(now time.Time, s float64) bool {
 	case l.paused:
 	case l.windowed, now.Sub(l.lastCut) >= time.Second:
 		l.rate = l.top()
+	case l.quota > 0 && l.share < decrease*l.cutShare:
+		// A known quota, and the cut answered a share the fleet has since
+		// lowered (replicas that started together, each seeing fewer
+		// of the others than there are): the lower share is the answer.
+		l.rate = l.top()
 	default: // cut lately: grow back from the cut
 		l.rate = min(l.rate, l.top())
 	}
@@ -569,7 +582,7 @@ func (l *limiter) load(now time.Time) fleetview.Load {
 	defer l.mu.Unlock()
 	est, _ := l.estimate(now)
 	return fleetview.Load{Admitted: l.admitted, Refused: l.refused, Rate: l.rate, Estimate: est,
-		Binding: l.binding >= 0.5, Windowed: l.windowed}
+		Binding: l.binding >= 0.5, Windowed: l.windowed, Limit: l.quota}
 }
 
 // Rate is the current rate in calls per second.

@@ -12,7 +12,7 @@ var t0 = time.Unix(1_700_000_000, 0)
 func ms(n float64) time.Duration { return time.Duration(n * float64(time.Millisecond)) }
 
 func TestLimiterPaces(t *testing.T) {
-	l := newLimiter(100, 1, 0) // one slot every 10 ms
+	l := newLimiter(100, 1, 0, 0) // one slot every 10 ms
 	// An idle limiter lets pacingSlack's worth of calls through at once
 	// (the slot at now included), then spaces them by the interval.
 	immediate := int(pacingSlack/ms(10)) + 1
@@ -41,7 +41,7 @@ func busy(l *limiter, now time.Time) {
 }
 
 func TestLimiterSlowStartDoublesWhileBinding(t *testing.T) {
-	l := newLimiter(100, 1, 0)
+	l := newLimiter(100, 1, 0, 0)
 	now := t0
 	busy(l, now)
 	// 100 successes at 100/s take a second: four doublings of 250 ms would
@@ -58,7 +58,7 @@ func TestLimiterSlowStartDoublesWhileBinding(t *testing.T) {
 }
 
 func TestLimiterDoesNotGrowWhenNotBinding(t *testing.T) {
-	l := newLimiter(100, 1, 0)
+	l := newLimiter(100, 1, 0, 0)
 	now := t0
 	for range 200 {
 		now = now.Add(time.Second) // one caller, once a second: never waits
@@ -71,7 +71,7 @@ func TestLimiterDoesNotGrowWhenNotBinding(t *testing.T) {
 }
 
 func TestLimiterCeilingAndFloor(t *testing.T) {
-	l := newLimiter(100, 20, 150)
+	l := newLimiter(100, 20, 150, 0)
 	now := t0
 	busy(l, now)
 	for range 1000 {
@@ -93,7 +93,7 @@ func TestLimiterCeilingAndFloor(t *testing.T) {
 }
 
 func TestLimiterCutsOncePerRoundTrip(t *testing.T) {
-	l := newLimiter(1000, 1, 0)
+	l := newLimiter(1000, 1, 0, 0)
 	now := t0
 	oldEpoch := l.reserve(now)
 	sameEpoch := l.reserve(now)
@@ -120,7 +120,7 @@ func TestLimiterCutsOncePerRoundTrip(t *testing.T) {
 }
 
 func TestLimiterLeavesSlowStartOnlyOnAnInformedCut(t *testing.T) {
-	l := newLimiter(100, 1, 0)
+	l := newLimiter(100, 1, 0, 0)
 	now := t0
 	epoch := l.reserve(now)
 	l.throttled(now, epoch) // the opening burst hit a shallow bucket
@@ -141,7 +141,7 @@ func TestLimiterCutsToWhatTheServerAdmitted(t *testing.T) {
 	// Successes arrive steadily at 500/s while we pace at 2000/s: the
 	// quota is evidently about 500, and one cut must land near 0.9 × 500,
 	// not at 0.9 × 2000.
-	l := newLimiter(2000, 1, 0)
+	l := newLimiter(2000, 1, 0, 0)
 	now := t0
 	for range 1000 { // two seconds of steady successes
 		now = now.Add(ms(2))
@@ -183,7 +183,7 @@ func TestLimiterCutsToWhatTheServerAdmitted(t *testing.T) {
 }
 
 func TestLimiterWaitHonoursContext(t *testing.T) {
-	l := newLimiter(1, 1, 0) // one slot per second
+	l := newLimiter(1, 1, 0, 0) // one slot per second
 	l.reserve(time.Now())
 	l.reserve(time.Now()) // the next slot is about a second away
 	ctx, cancel := context.WithCancel(context.Background())
@@ -247,7 +247,7 @@ func dry(l *limiter, now time.Time, d time.Duration) time.Time {
 }
 
 func TestLimiterPausesWhenTheQuotaRunsDry(t *testing.T) {
-	l := newLimiter(1000, 1, 0)
+	l := newLimiter(1000, 1, 0, 0)
 	now := t0
 	for range 100 {
 		now = now.Add(ms(1))
@@ -290,7 +290,7 @@ func TestLimiterPausesWhenTheQuotaRunsDry(t *testing.T) {
 }
 
 func TestLimiterLearnsAFixedWindow(t *testing.T) {
-	l := newLimiter(2000, 1, 0)
+	l := newLimiter(2000, 1, 0, 0)
 	now := t0
 	// A cold start: 20 s at 1500/s spend the window, then it is dry until
 	// the reset at 60 s.

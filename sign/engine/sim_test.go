@@ -89,10 +89,13 @@ type fleetConfig struct {
 	jitter   time.Duration // uniform ± spread of latency
 	refused  time.Duration // how long a 429 takes to come back
 	ceiling  float64       // each limiter's ceiling, 0 for none
-	initial  float64       // each limiter's initial rate
-	stagger  time.Duration // replica i starts at i·stagger
-	duration time.Duration
-	seed     uint64
+	// quotaKnown is the quota each limiter is told (Options.Quota), calls
+	// per second; 0: not known.
+	quotaKnown float64
+	initial    float64       // each limiter's initial rate
+	stagger    time.Duration // replica i starts at i·stagger
+	duration   time.Duration
+	seed       uint64
 	// work is the requests of the whole run, split equally between the
 	// replicas (each stops when its part is done, as processes with a
 	// fixed part of a job do); 0: an endless backlog each.
@@ -239,6 +242,8 @@ const (
 	simSend        // a caller's paced send slot has come
 	simDone        // a call's answer arrives
 	simStep        // a fleet agent's interval
+	simPeek        // a fleet agent's listing in its first interval (fleet.JoinPeeks)
+	simJoin        // a fleet agent's Join, fleet.JoinSettle after it announced itself
 )
 
 type simQueue []simEvent
@@ -290,7 +295,7 @@ func simulateFleet(c fleetConfig) fleetResult {
 	seq := 0
 	push := func(e simEvent) { seq++; e.seq = seq; heap.Push(&q, e) }
 	for i := range rs {
-		r := &replica{l: newLimiter(c.initial, DefaultMinRate, c.ceiling), free: c.inFlight, attempts: make([]int, c.callers), callers: c.callers, holds: make([]bool, c.callers), sends: make([]int, c.callers)}
+		r := &replica{l: newLimiter(c.initial, DefaultMinRate, c.ceiling, c.quotaKnown), free: c.inFlight, attempts: make([]int, c.callers), callers: c.callers, holds: make([]bool, c.callers), sends: make([]int, c.callers)}
 		rs[i] = r
 		if c.work > 0 {
 			r.left = c.work / c.replicas
@@ -304,11 +309,24 @@ func simulateFleet(c fleetConfig) fleetResult {
 		if c.fleet != nil {
 			r.agent = fleetview.NewAgent(store, fmt.Sprint(i), simLimiter{r.l, &store.now, &r.woken}, c.fleet.interval)
 			store.now = at
-			if err := r.agent.Join(ctx, at); err != nil {
+			announced, err := r.agent.Announce(ctx)
+			if err != nil {
+				panic(err)
+			}
+			if announced { // join after the settle, then start
+				at = at.Add(fleetview.JoinSettle)
+				push(simEvent{at: at, kind: simJoin, replica: i})
+			} else if err := r.agent.Join(ctx, at); err != nil {
 				panic(err)
 			}
 			phase := time.Duration(rng.Float64() * float64(50*time.Millisecond))
 			push(simEvent{at: at.Add(c.fleet.interval + phase), kind: simStep, replica: i})
+			if r.agent.Announced() {
+				for k := 1; k <= fleetview.JoinPeeks; k++ {
+					gap := c.fleet.interval / (fleetview.JoinPeeks + 1)
+					push(simEvent{at: at.Add(time.Duration(k)*gap + phase), kind: simPeek, replica: i})
+				}
+			}
 		}
 		for k := range c.callers {
 			push(simEvent{at: at, kind: simWant, replica: i, caller: k})
@@ -363,6 +381,23 @@ func simulateFleet(c fleetConfig) fleetResult {
 			}
 		}
 		switch e.kind {
+		case simJoin:
+			store.now = now
+			if err := r.agent.Join(ctx, now); err != nil {
+				panic(err)
+			}
+		case simPeek:
+			if r.done {
+				continue
+			}
+			store.now = now
+			if err := r.agent.Peek(ctx, now); err != nil {
+				panic(err)
+			}
+			if r.woken {
+				r.woken = false
+				rebook(e.replica, now)
+			}
 		case simStep:
 			if r.done {
 				continue
