@@ -198,9 +198,11 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 
 // benchAdvice turns a measurement into settings: the ceiling just under
 // the 429 point, enough calls in flight to reach it at the p99 latency
-// (Little's law, with room), and replicas of the default 64 in flight.
+// (Little's law, with room), replicas of the default 64 in flight, and
+// the quota per minute a fleet may split (--sign-quota): the ceiling's.
 type benchAdvice struct {
 	ceiling  float64 // 0: no 429 point found, leave the rate adaptive
+	quota    float64 // calls per minute; 0 with no ceiling
 	inFlight int
 	replicas int
 }
@@ -214,6 +216,7 @@ func advise(r benchResult) benchAdvice {
 	a := benchAdvice{inFlight: max(1, int(math.Ceil(1.5*target*p99)))}
 	if r.limit > 0 {
 		a.ceiling = math.Floor(0.9 * r.limit) // the refused step also drained the bucket's burst
+		a.quota = 60 * a.ceiling
 	}
 	a.replicas = max(1, (a.inFlight+63)/64)
 	return a
@@ -238,6 +241,7 @@ func printBench(env Env, r benchResult) {
 	fmt.Fprintf(w, "  LINKISSUER_SIGN_IN_FLIGHT=%d   (calls in flight to reach that rate at the p99 latency, with half again of room)\n", a.inFlight)
 	if a.ceiling > 0 {
 		fmt.Fprintf(w, "  LINKISSUER_SIGN_RATE_CEILING=%.0f   (for one replica; N replicas sharing the quota: this / N each, or unset: they find their shares)\n", a.ceiling)
+		fmt.Fprintf(w, "  LINKISSUER_SIGN_QUOTA=%.0f   (per minute, the ceiling's, in place of it: replicas with LINKISSUER_QUOTA_FLEET split 97%% of it from their first call; the project's exact quota is on the console's IAM Service Account Credentials API quotas page)\n", a.quota)
 	} else {
 		fmt.Fprintln(w, "  LINKISSUER_SIGN_RATE_CEILING unset   (the rate adapts to the quota)")
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -54,8 +55,12 @@ func TestBenchFindsTheQuotaWithinItsBudget(t *testing.T) {
 	}
 	// The ceiling sits under the quota: the refused step admitted at most
 	// a second of quota plus the bucket's 1, and the advice keeps 10% off.
-	if c, _ := strconv.Atoi(m[1]); c <= 0 || c > quota {
+	c, _ := strconv.Atoi(m[1])
+	if c <= 0 || c > quota {
 		t.Errorf("advised ceiling %d, want in (0, %d]", c, quota)
+	}
+	if want := fmt.Sprintf("LINKISSUER_SIGN_QUOTA=%d ", 60*c); !strings.Contains(out.String(), want) {
+		t.Errorf("no %q (the ceiling per minute) advised:\n%s", want, out.String())
 	}
 	if st := srv.Stats(); st.Requests > 1000 || st.Throttled == 0 {
 		t.Errorf("emulator saw %d calls (%d refused): want at most --max-calls and some refused", st.Requests, st.Throttled)
@@ -113,7 +118,7 @@ func TestBenchAdvice(t *testing.T) {
 		{
 			name: "429 point found: ceiling 10% under it, in flight by Little's law at p99 with half again",
 			r:    benchResult{latency: ms(50, 50, 50, 100), limit: 1000, maxTried: 1600},
-			want: benchAdvice{ceiling: 900, inFlight: 150, replicas: 3},
+			want: benchAdvice{ceiling: 900, quota: 54000, inFlight: 150, replicas: 3},
 		},
 		{
 			name: "no 429 point: no ceiling, in flight for the highest rate tried",
@@ -123,7 +128,7 @@ func TestBenchAdvice(t *testing.T) {
 		{
 			name: "slow calls, low quota: one replica, at least one in flight",
 			r:    benchResult{latency: ms(1), limit: 10, maxTried: 20},
-			want: benchAdvice{ceiling: 9, inFlight: 1, replicas: 1},
+			want: benchAdvice{ceiling: 9, quota: 540, inFlight: 1, replicas: 1},
 		},
 	}
 	for _, tt := range tests {

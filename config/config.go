@@ -102,7 +102,7 @@ func (k *Keyless) Register(fs *flag.FlagSet, getenv Getenv) {
 	b.str(&k.IAMEndpoint, "iam-endpoint", env("LINKISSUER_IAM_ENDPOINT"), "", "IAM Credentials endpoint, e.g. the emulator's http://127.0.0.1:PORT")
 	b.int(&k.InFlight, "sign-in-flight", env("LINKISSUER_SIGN_IN_FLIGHT"), 0, "keyless: signBlob calls in flight (default 64)")
 	b.float(&k.Ceiling, "sign-rate-ceiling", env("LINKISSUER_SIGN_RATE_CEILING"), 0, "keyless: cap on signBlob calls per second (default none: the rate adapts to the quota)")
-	b.float(&k.Quota, "sign-quota", env("LINKISSUER_SIGN_QUOTA"), 0, "keyless: the project's signBlob quota in calls per minute, if known (the console's IAM Service Account Credentials API quotas; default 60,000): replicas with --quota-fleet split 97% of it from their first call, a lone replica paces at 97% of it; 429s still cut the rate (default unknown: found from the 429s)")
+	b.float(&k.Quota, "sign-quota", env("LINKISSUER_SIGN_QUOTA"), 0, "keyless: the project's signBlob quota in calls per minute, if known (Google's default is 60,000; the console lists it under the IAM Service Account Credentials API): replicas with --quota-fleet split 97% of it from their first call, a lone replica paces at 97% of it; 429s still cut the rate (default: unknown, found from the 429s)")
 	k.CredentialsFile = getenv("GOOGLE_APPLICATION_CREDENTIALS")
 	k.GcloudConfigDir = gcloudConfigDir(getenv, runtime.GOOS)
 }

@@ -89,7 +89,7 @@ func newSetup(ctx context.Context, c config, pub worker.Publisher, split *jobs.S
 		// http:// endpoint needs no credentials, and the email is given,
 		// so nothing is looked up in the environment.
 		keyless, err := app.NewKeylessSigner(ctx, &cfg.Keyless{
-			ServiceAccount: c.email, IAMEndpoint: c.iamEndpoint, InFlight: c.inFlight, Ceiling: c.ceiling,
+			ServiceAccount: c.email, IAMEndpoint: c.iamEndpoint, InFlight: c.inFlight, Ceiling: c.ceiling, Quota: c.signQuota,
 			Fleet: cfg.QuotaFleet{URL: c.quotaFleet, EmulatorHost: c.storage},
 		}, fleetLogger())
 		if err != nil {

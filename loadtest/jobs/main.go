@@ -27,6 +27,11 @@
 //	                           and counts those left after the workers
 //	                           exited (each deletes its own: none should
 //	                           be left) (not in the default list)
+//	sharded-1-q200-known, -3-q200-known, -10-q200-known
+//	                           the fleet rows with --sign-quota (the
+//	                           emulator's quota per minute): the workers
+//	                           split it from their first call (not in
+//	                           the default list)
 //	capped-1, capped-3         30k keyless, quota 3000/s, each worker held
 //	                           to 16 signBlob calls in flight: the case
 //	                           where replicas, not the quota, bound speed
@@ -134,6 +139,9 @@ type config struct {
 	// quotaFleet is the keyless signer's QuotaFleet URL, on the
 	// fake-gcs-server at storage (workers; empty: no fleet view).
 	quotaFleet string
+	// signQuota is the keyless signer's known quota per minute
+	// (--sign-quota; 0: unknown).
+	signQuota float64
 	// manifest is where manifests go: fake-gcs (the infra's
 	// fake-gcs-server), dir (dirStore on a local directory) or minio.
 	manifest string
@@ -174,6 +182,7 @@ func main() {
 	flag.StringVar(&c.notifyTopic, "notify-topic", "", "completion topic ID (workers)")
 	flag.IntVar(&c.workerID, "worker-id", 0, "worker number, for logs")
 	flag.StringVar(&c.quotaFleet, "quota-fleet", "", "gs://BUCKET/PREFIX on the infra's fake-gcs-server (children; empty: no fleet view)")
+	flag.Float64Var(&c.signQuota, "sign-quota", 0, "the keyless signer's known quota, calls per minute (children; 0: unknown)")
 	flag.StringVar(&c.manifest, "manifest", "fake-gcs", "manifest store of scenarios without @STORE: fake-gcs, dir or minio")
 	flag.StringVar(&c.dir, "dir", "", "dirStore root (children)")
 	flag.StringVar(&c.s3, "s3", "", "MinIO endpoint, key and secret (children)")
@@ -224,8 +233,9 @@ type scenario struct {
 	// -shard-size, unscaled).
 	shardSize int
 	// fleet gives every worker a QuotaFleet on the infra's
-	// fake-gcs-server, one prefix per run.
-	fleet bool
+	// fake-gcs-server, one prefix per run; known also tells them the
+	// quota (--sign-quota).
+	fleet, known bool
 	// raw is the baseline of key signing: rsa.SignPKCS1v15 in a loop on
 	// every core, over the job's strings to sign, no job.
 	raw bool
@@ -267,6 +277,9 @@ var scenarios = map[string]scenario{
 	"sharded-1-q200-fleet":  {n: 20_000, keyless: true, quota: 200, workers: 1, shardSize: 2000, fleet: true},
 	"sharded-3-q200-fleet":  {n: 20_000, keyless: true, quota: 200, workers: 3, shardSize: 2000, fleet: true},
 	"sharded-10-q200-fleet": {n: 20_000, keyless: true, quota: 200, workers: 10, shardSize: 2000, fleet: true},
+	"sharded-1-q200-known":  {n: 20_000, keyless: true, quota: 200, workers: 1, shardSize: 2000, fleet: true, known: true},
+	"sharded-3-q200-known":  {n: 20_000, keyless: true, quota: 200, workers: 3, shardSize: 2000, fleet: true, known: true},
+	"sharded-10-q200-known": {n: 20_000, keyless: true, quota: 200, workers: 10, shardSize: 2000, fleet: true, known: true},
 	"capped-1":              {n: 30_000, keyless: true, quota: 3000, inFlight: 16, workers: 1},
 	"capped-3":              {n: 30_000, keyless: true, quota: 3000, inFlight: 16, workers: 3},
 }
@@ -493,6 +506,9 @@ func runScenario(c config, s scenario, tmp, keyFile, iamKeyFile string, pub *rsa
 		fleetRuns++
 		fleetPrefix = fmt.Sprintf("jobs/%s-%d/", strings.ReplaceAll(s.name, "@", "-"), fleetRuns)
 		args = append(args, "-quota-fleet", "gs://"+fleetBucket+"/"+fleetPrefix)
+		if s.known {
+			args = append(args, "-sign-quota", strconv.FormatFloat(60*s.quota, 'f', -1, 64))
+		}
 	}
 	id := "whole"
 	if s.workers == 0 {
